@@ -1,0 +1,114 @@
+package ptrace
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/kernel"
+)
+
+// Remote runs system calls inside one stopped thread. Gate is the address
+// of a syscall instruction mapped executable in the thread's process.
+// Base holds registers to start from; the thread is left with modified
+// registers, and the caller puts the right ones back before releasing it.
+type Remote struct {
+	Tid  int
+	Gate uint64
+	Base unix.PtraceRegs
+	// OnEvent, if set, is told of ptrace event stops (clone, fork) seen
+	// during a call, with the new task's id.
+	OnEvent func(event int, newTid int)
+}
+
+// Errno is a system call's failure inside a tracee.
+type Errno struct {
+	Nr    uint64
+	Errno unix.Errno
+}
+
+func (e *Errno) Error() string { return fmt.Sprintf("syscall %d: %v", e.Nr, e.Errno) }
+func (e *Errno) Unwrap() error { return e.Errno }
+
+// Syscall runs system call nr with up to six arguments and returns rax.
+// A result in [-4095, -1] is returned as an *Errno.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
+	regs := r.Base
+	regs.Rip = r.Gate
+	regs.Rax = nr
+	regs.Orig_rax = ^uint64(0) // not in a syscall: no restart logic on resume
+	dst := []*uint64{&regs.Rdi, &regs.Rsi, &regs.Rdx, &regs.R10, &regs.R8, &regs.R9}
+	for i, a := range args {
+		*dst[i] = a
+	}
+	if err := kernel.SetRegs(r.Tid, &regs); err != nil {
+		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+	}
+	for phase := 0; phase < 2; {
+		if err := unix.PtraceSyscall(r.Tid, 0); err != nil {
+			return 0, fmt.Errorf("tid %d: ptrace(PTRACE_SYSCALL): %w", r.Tid, err)
+		}
+		s, err := Wait(r.Tid)
+		if err != nil {
+			return 0, fmt.Errorf("remote syscall %d: %w", nr, err)
+		}
+		switch {
+		case s.Syscall():
+			phase++
+		case s.Status.TrapCause() > 0:
+			if r.OnEvent != nil {
+				msg, err := kernel.GetEventMsg(r.Tid)
+				if err != nil {
+					return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+				}
+				r.OnEvent(s.Status.TrapCause(), int(msg))
+			}
+		default:
+			return 0, fmt.Errorf("tid %d: remote syscall %d: unexpected %v", r.Tid, nr, s)
+		}
+	}
+	out, err := kernel.GetRegs(r.Tid)
+	if err != nil {
+		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+	}
+	if v := int64(out.Rax); v < 0 && v >= -4095 {
+		return 0, &Errno{Nr: nr, Errno: unix.Errno(-v)}
+	}
+	return out.Rax, nil
+}
+
+// ResumeRegs returns the registers that let a live thread, stopped by
+// PTRACE_INTERRUPT inside an interrupted system call, carry on as the
+// kernel would have: the call is re-issued, or restart_syscall resumes it.
+// Once a remote syscall has run in the thread the kernel no longer does
+// this itself, so these are the registers to put back.
+func ResumeRegs(r unix.PtraceRegs) unix.PtraceRegs {
+	if int64(r.Orig_rax) < 0 {
+		return r
+	}
+	switch -int64(r.Rax) {
+	case kernel.ERESTARTSYS, kernel.ERESTARTNOINTR, kernel.ERESTARTNOHAND:
+		r.Rax = r.Orig_rax
+		r.Rip -= 2
+	case kernel.ERESTART_RESTARTBLOCK:
+		r.Rax = kernel.NR_restart_syscall
+		r.Rip -= 2
+	}
+	r.Orig_rax = ^uint64(0)
+	return r
+}
+
+// RestoredRegs returns the registers a thread rebuilt from an image starts
+// with: an interrupted call is re-issued, except ERESTART_RESTARTBLOCK,
+// whose kernel-side state did not survive, which returns EINTR.
+func RestoredRegs(r unix.PtraceRegs) unix.PtraceRegs {
+	if int64(r.Orig_rax) >= 0 && -int64(r.Rax) == kernel.ERESTART_RESTARTBLOCK {
+		eintr := -int64(unix.EINTR)
+		r.Rax = uint64(eintr)
+		r.Orig_rax = ^uint64(0)
+		return r
+	}
+	return ResumeRegs(r)
+}

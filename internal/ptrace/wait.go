@@ -1,0 +1,75 @@
+package ptrace
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/kernel"
+)
+
+// Stop describes why a tracee stopped.
+type Stop struct {
+	Status unix.WaitStatus
+}
+
+// Syscall reports a syscall-entry or -exit stop (PTRACE_O_TRACESYSGOOD).
+func (s Stop) Syscall() bool {
+	return s.Status.Stopped() && s.Status.StopSignal() == unix.SIGTRAP|0x80
+}
+
+// Event returns the PTRACE_EVENT_* of an event stop, or 0.
+func (s Stop) Event() int {
+	if !s.Status.Stopped() || s.Status.StopSignal()&0x7f != unix.SIGTRAP && s.Status.TrapCause() != unix.PTRACE_EVENT_STOP {
+		return 0
+	}
+	return s.Status.TrapCause()
+}
+
+// Signal returns the signal of a signal-delivery stop, or 0.
+func (s Stop) Signal() unix.Signal {
+	if !s.Status.Stopped() || s.Syscall() || s.Status.TrapCause() > 0 {
+		return 0
+	}
+	return s.Status.StopSignal()
+}
+
+func (s Stop) String() string {
+	ws := s.Status
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("killed by %v", ws.Signal())
+	case s.Syscall():
+		return "syscall stop"
+	case ws.TrapCause() > 0:
+		return fmt.Sprintf("ptrace event %d stop", ws.TrapCause())
+	case ws.Stopped():
+		return fmt.Sprintf("stopped by %v", ws.StopSignal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// ErrGone reports a tracee that exited or was killed while we waited.
+type ErrGone struct {
+	Tid  int
+	Stop Stop
+}
+
+func (e *ErrGone) Error() string { return fmt.Sprintf("tid %d %v", e.Tid, e.Stop) }
+
+// Wait waits for the next stop of tid.
+//
+// Precondition: called on the owner thread.
+func Wait(tid int) (Stop, error) {
+	_, ws, err := kernel.Wait4(tid, 0)
+	if err != nil {
+		return Stop{}, fmt.Errorf("tid %d: %w", tid, err)
+	}
+	s := Stop{ws}
+	if ws.Exited() || ws.Signaled() {
+		return s, &ErrGone{Tid: tid, Stop: s}
+	}
+	return s, nil
+}

@@ -1,0 +1,218 @@
+package image
+
+// The metadata of an image. Each process is one RecProcess record holding a
+// Process encoded as JSON, followed by the RecPages and RecFileData records
+// that carry its memory and file contents. Everything here is plain data: it
+// says what the process was, never how to rebuild it.
+
+// Process is everything about one process except its page data.
+type Process struct {
+	Pid         int    `json:"pid"`
+	PPid        int    `json:"ppid"`
+	Pgid        int    `json:"pgid"`
+	Sid         int    `json:"sid"`
+	Comm        string `json:"comm"`
+	Exe         string `json:"exe"`
+	Cwd         string `json:"cwd"`
+	Root        string `json:"root"`
+	Umask       uint32 `json:"umask"`
+	Personality uint32 `json:"personality"`
+	Creds       Creds  `json:"creds"`
+
+	Rlimits       []Rlimit     `json:"rlimits"`
+	Sigactions    []Sigaction  `json:"sigactions"`
+	SharedPending []SigInfo    `json:"shared_pending,omitempty"`
+	Itimers       [3]Itimer    `json:"itimers"`
+	PosixTimers   []PosixTimer `json:"posix_timers,omitempty"`
+
+	MM      MM       `json:"mm"`
+	VMAs    []VMA    `json:"vmas"`
+	Threads []Thread `json:"threads"`
+	Fds     []Fd     `json:"fds"`
+}
+
+// Creds are the process credentials; a restore never grants more than these.
+type Creds struct {
+	Uid    [4]int `json:"uid"` // real, effective, saved, fs
+	Gid    [4]int `json:"gid"`
+	Groups []int  `json:"groups"`
+	CapInh uint64 `json:"cap_inh"`
+	CapPrm uint64 `json:"cap_prm"`
+	CapEff uint64 `json:"cap_eff"`
+	CapBnd uint64 `json:"cap_bnd"`
+	CapAmb uint64 `json:"cap_amb"`
+}
+
+// Rlimit is one resource limit as prlimit(2) reports it.
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Cur      uint64 `json:"cur"`
+	Max      uint64 `json:"max"`
+}
+
+// Sigaction is the kernel's struct sigaction for one signal.
+type Sigaction struct {
+	Sig      int    `json:"sig"`
+	Handler  uint64 `json:"handler"`
+	Flags    uint64 `json:"flags"`
+	Restorer uint64 `json:"restorer"`
+	Mask     uint64 `json:"mask"`
+}
+
+// SigInfo is a queued signal: its number and the kernel's 128-byte siginfo.
+type SigInfo struct {
+	Sig  int    `json:"sig"`
+	Info []byte `json:"info"`
+}
+
+// Timeval is a struct timeval; Timespec a struct timespec.
+type Timeval struct {
+	Sec  int64 `json:"sec"`
+	Usec int64 `json:"usec"`
+}
+
+type Timespec struct {
+	Sec  int64 `json:"sec"`
+	Nsec int64 `json:"nsec"`
+}
+
+// Itimer is one of ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+type Itimer struct {
+	Interval Timeval `json:"interval"`
+	Value    Timeval `json:"value"`
+}
+
+// PosixTimer is one timer_create(2) timer with its remaining time.
+type PosixTimer struct {
+	ID         int      `json:"id"`
+	Clock      int      `json:"clock"`
+	Notify     int      `json:"notify"` // SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID
+	Signal     int      `json:"signal"`
+	SigevValue uint64   `json:"sigev_value"`
+	NotifyTid  int      `json:"notify_tid,omitempty"`
+	Overrun    int      `json:"overrun"`
+	Interval   Timespec `json:"interval"`
+	Value      Timespec `json:"value"`
+}
+
+// MM holds the mm_struct fields that prctl(PR_SET_MM_MAP) restores.
+type MM struct {
+	StartCode  uint64 `json:"start_code"`
+	EndCode    uint64 `json:"end_code"`
+	StartData  uint64 `json:"start_data"`
+	EndData    uint64 `json:"end_data"`
+	StartBrk   uint64 `json:"start_brk"`
+	Brk        uint64 `json:"brk"`
+	StartStack uint64 `json:"start_stack"`
+	ArgStart   uint64 `json:"arg_start"`
+	ArgEnd     uint64 `json:"arg_end"`
+	EnvStart   uint64 `json:"env_start"`
+	EnvEnd     uint64 `json:"env_end"`
+	Auxv       []byte `json:"auxv"`
+}
+
+// VMA kinds.
+const (
+	VMAAnon       = "anon"        // private anonymous memory, heap and stack included
+	VMAShmem      = "shmem"       // MAP_SHARED|MAP_ANONYMOUS
+	VMAFile       = "file"        // a mapping of a file that exists at Path
+	VMAVdso       = "vdso"        // [vdso]
+	VMAVvar       = "vvar"        // [vvar]
+	VMAVvarVclock = "vvar_vclock" // [vvar_vclock]
+	VMAVsyscall   = "vsyscall"    // [vsyscall]: fixed by the kernel, not rebuilt
+)
+
+// VMA is one mapping of the address space.
+type VMA struct {
+	Start  uint64 `json:"start"`
+	End    uint64 `json:"end"`
+	Prot   int    `json:"prot"`   // PROT_READ|PROT_WRITE|PROT_EXEC
+	Shared bool   `json:"shared"` // MAP_SHARED
+	Kind   string `json:"kind"`
+	Name   string `json:"name,omitempty"` // [heap], [stack], [anon:...] as /proc shows
+	Path   string `json:"path,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
+	Inode  uint64 `json:"inode,omitempty"`
+	Dev    string `json:"dev,omitempty"`
+	// FileSize is the size of the mapped file when checkpointed, so a
+	// restart can tell that it changed.
+	FileSize  int64 `json:"file_size,omitempty"`
+	GrowsDown bool  `json:"grows_down,omitempty"`
+}
+
+// Thread is the per-thread state.
+type Thread struct {
+	Tid           int       `json:"tid"`
+	Comm          string    `json:"comm"`
+	Regs          []byte    `json:"regs"`   // struct user_regs_struct
+	Xstate        []byte    `json:"xstate"` // NT_X86_XSTATE
+	SigMask       uint64    `json:"sigmask"`
+	Pending       []SigInfo `json:"pending,omitempty"`
+	AltStack      AltStack  `json:"altstack"`
+	Rseq          Rseq      `json:"rseq"`
+	RobustList    uint64    `json:"robust_list"`
+	RobustLen     uint64    `json:"robust_len"`
+	ClearChildTid uint64    `json:"clear_child_tid"`
+}
+
+// AltStack is a stack_t.
+type AltStack struct {
+	SP    uint64 `json:"sp"`
+	Flags int32  `json:"flags"`
+	Size  uint64 `json:"size"`
+}
+
+// Rseq is a thread's rseq registration; Addr 0 means none.
+type Rseq struct {
+	Addr uint64 `json:"addr"`
+	Len  uint32 `json:"len"`
+	Sig  uint32 `json:"sig"`
+}
+
+// Fd kinds.
+const (
+	FdFile     = "file"     // regular file or directory, reopened by path
+	FdDevice   = "device"   // a character device such as /dev/null, reopened by path
+	FdMemfd    = "memfd"    // a memfd; contents in a RecFileData record
+	FdDeleted  = "deleted"  // an unlinked regular file; contents in a RecFileData record
+	FdStdio    = "stdio"    // replaced by the restarter's own fd Stdio
+	FdEventfd  = "eventfd"  //
+	FdEpoll    = "epoll"    //
+	FdTimerfd  = "timerfd"  //
+	FdSignalfd = "signalfd" //
+)
+
+// Fd is one open file descriptor.
+type Fd struct {
+	Num     int    `json:"num"`
+	Kind    string `json:"kind"`
+	Path    string `json:"path,omitempty"`
+	Flags   int    `json:"flags"` // open flags as fdinfo shows them (O_CLOEXEC included)
+	Pos     int64  `json:"pos"`
+	Stdio   int    `json:"stdio,omitempty"` // for FdStdio: which of the restarter's fds
+	Size    int64  `json:"size,omitempty"`  // regular files: size at checkpoint
+	Mode    uint32 `json:"mode,omitempty"`
+	DataIdx int    `json:"data_idx,omitempty"` // RecFileData record's Arg, for memfd/deleted
+
+	EventfdCount     uint64        `json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool          `json:"eventfd_semaphore,omitempty"`
+	Epoll            []EpollTarget `json:"epoll,omitempty"`
+	Timerfd          *Timerfd      `json:"timerfd,omitempty"`
+	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
+}
+
+// EpollTarget is one fd registered in an epoll instance.
+type EpollTarget struct {
+	Fd     int    `json:"fd"`
+	Events uint32 `json:"events"`
+	Data   uint64 `json:"data"`
+}
+
+// Timerfd is a timerfd's clock and remaining time.
+type Timerfd struct {
+	Clock    int      `json:"clock"`
+	Ticks    uint64   `json:"ticks"`
+	Flags    int      `json:"settime_flags"`
+	Interval Timespec `json:"interval"`
+	Value    Timespec `json:"value"`
+}

@@ -1,0 +1,166 @@
+package checkpoint
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/proc"
+	"stasis/internal/ptrace"
+)
+
+// Frozen is a process stopped for checkpointing. Write saves it; Release
+// lets it go, with the signal the user asked for. Until Release the process
+// stays frozen, so the image can be committed before anything it does is
+// seen by the world.
+type Frozen struct {
+	owner  *ptrace.Owner
+	pid    int
+	stat   *proc.Stat
+	status *proc.Status
+	tasks  []*task
+}
+
+// Freeze checks that pid can be checkpointed and stops all its threads.
+func Freeze(owner *ptrace.Owner, pid int) (*Frozen, error) {
+	st, status, err := check(pid)
+	if err != nil {
+		return nil, err
+	}
+	f := &Frozen{owner: owner, pid: pid, stat: st, status: status}
+	err = owner.Do(func() error {
+		var err error
+		f.tasks, err = freeze(pid)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Pid is the process being checkpointed.
+func (f *Frozen) Pid() int { return f.pid }
+
+// Write saves the process into dst as one image, in one forward pass.
+func (f *Frozen) Write(dst io.Writer) error {
+	return f.owner.Do(func() error { return f.write(dst) })
+}
+
+// Precondition: called on the owner thread.
+func (f *Frozen) write(dst io.Writer) (err error) {
+	pid := f.pid
+	a := &asker{pid: pid}
+	for _, t := range f.tasks {
+		if t.tid == pid {
+			a.leader = t
+		}
+	}
+	if a.leader == nil {
+		return fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
+	}
+	maps, err := proc.ReadMaps(pid)
+	if err != nil {
+		return err
+	}
+	flags, err := proc.ReadSmapsFlags(pid)
+	if err != nil {
+		return err
+	}
+	vs, err := vmas(pid, maps, flags)
+	if err != nil {
+		return err
+	}
+	p := &image.Process{VMAs: vs}
+	if err := identity(pid, f.stat, f.status, p); err != nil {
+		return err
+	}
+	var data []fileData
+	if p.Fds, data, err = fds(pid); err != nil {
+		return err
+	}
+	mem, err := ptrace.OpenMem(pid, false)
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
+	if a.gate, err = findGate(pid, maps, mem); err != nil {
+		return err
+	}
+	a.mem = mem
+	if err := a.ask(p, f.tasks); err != nil {
+		a.unmapScratch()
+		return err
+	}
+	if err := a.unmapScratch(); err != nil {
+		return err
+	}
+	w, err := image.NewWriter(dst, image.ArchX86_64)
+	if err != nil {
+		return err
+	}
+	if err := w.Process(p); err != nil {
+		return err
+	}
+	if err := pages(pid, vs, mem, w); err != nil {
+		return err
+	}
+	if err := writeFileData(pid, data, w); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// ask collects everything that needs remote system calls.
+//
+// Precondition: called on the owner thread.
+func (a *asker) ask(p *image.Process, tasks []*task) error {
+	if err := a.mapScratch(); err != nil {
+		return err
+	}
+	brk, err := a.call(a.leader, unix.SYS_BRK, 0)
+	if err != nil {
+		return fmt.Errorf("pid %d: brk: %w", a.pid, err)
+	}
+	p.MM.Brk = brk
+	for _, t := range tasks {
+		th, err := a.threadState(t)
+		if err != nil {
+			return err
+		}
+		p.Threads = append(p.Threads, th)
+	}
+	return a.signals(p)
+}
+
+// Release sends sig (0: none) to the process while it is still frozen, so
+// it does nothing after the checkpoint that the image does not know of,
+// then lets every thread go. With SIGKILL it waits until the process is
+// gone.
+func (f *Frozen) Release(sig unix.Signal) error {
+	if sig != 0 {
+		if err := unix.Kill(f.pid, sig); err != nil {
+			f.owner.Do(func() error { return thaw(f.tasks) })
+			return fmt.Errorf("pid %d: kill(%v): %w", f.pid, sig, err)
+		}
+	}
+	err := f.owner.Do(func() error { return thaw(f.tasks) })
+	if sig == unix.SIGKILL {
+		waitGone(f.pid, 5*time.Second)
+	}
+	return err
+}
+
+// waitGone waits until pid no longer runs (it may stay a zombie until its
+// parent reaps it).
+func waitGone(pid int, limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		st, err := proc.ReadStat(pid)
+		if err != nil || st.State == 'Z' || st.State == 'X' {
+			return
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package checkpoint
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/proc"
+)
+
+// devices that are reopened by path on restart.
+var devices = map[string]bool{
+	"/dev/null": true, "/dev/zero": true, "/dev/full": true, "/dev/random": true, "/dev/urandom": true,
+}
+
+// fileData is the content of an fd that the image must carry.
+type fileData struct {
+	idx int
+	fd  int
+}
+
+// fds describes every open file descriptor of pid.
+func fds(pid int) ([]image.Fd, []fileData, error) {
+	nums, err := proc.Fds(pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []image.Fd
+	var data []fileData
+	for _, n := range nums {
+		f, err := describeFd(pid, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted {
+			f.DataIdx = len(data) + 1
+			data = append(data, fileData{idx: f.DataIdx, fd: n})
+		}
+		out = append(out, f)
+	}
+	return out, data, nil
+}
+
+func describeFd(pid, n int) (image.Fd, error) {
+	f := image.Fd{Num: n}
+	link, err := proc.FdLink(pid, n)
+	if err != nil {
+		return f, err
+	}
+	info, err := proc.ReadFdInfo(pid, n)
+	if err != nil {
+		return f, err
+	}
+	f.Flags, f.Pos = info.Flags, info.Pos
+	fail := func(what string) (image.Fd, error) {
+		return f, fmt.Errorf("pid %d fd %d: %s (%s): not checkpointable", pid, n, what, link)
+	}
+	stdio := n <= 2
+	switch {
+	case strings.HasPrefix(link, "/"):
+		var st unix.Stat_t
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, n), &st); err != nil {
+			return f, fmt.Errorf("pid %d fd %d: %s: %w", pid, n, link, err)
+		}
+		f.Mode, f.Size = st.Mode, st.Size
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			switch {
+			case strings.HasPrefix(link, "/memfd:"):
+				f.Kind, f.Path = image.FdMemfd, strings.TrimSuffix(strings.TrimPrefix(link, "/memfd:"), " (deleted)")
+			case strings.HasSuffix(link, " (deleted)"):
+				f.Kind, f.Path = image.FdDeleted, strings.TrimSuffix(link, " (deleted)")
+			default:
+				f.Kind, f.Path = image.FdFile, link
+			}
+		case unix.S_IFDIR:
+			f.Kind, f.Path = image.FdFile, link
+		case unix.S_IFCHR:
+			switch {
+			case devices[link]:
+				f.Kind, f.Path = image.FdDevice, link
+			case stdio:
+				f.Kind, f.Stdio = image.FdStdio, n
+			default:
+				return fail("character device")
+			}
+		case unix.S_IFIFO:
+			if !stdio {
+				return fail("named pipe")
+			}
+			f.Kind, f.Stdio = image.FdStdio, n
+		default:
+			return fail("special file")
+		}
+	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
+		if !stdio {
+			return fail(strings.SplitN(link, ":", 2)[0] + " (pipes and sockets between processes come with process trees)")
+		}
+		f.Kind, f.Stdio = image.FdStdio, n
+	case link == "anon_inode:[eventfd]":
+		f.Kind, f.EventfdCount, f.EventfdSemaphore = image.FdEventfd, info.EventfdCount, info.EventfdSemaphore
+	case link == "anon_inode:[eventpoll]":
+		f.Kind = image.FdEpoll
+		for _, t := range info.Epoll {
+			f.Epoll = append(f.Epoll, image.EpollTarget{Fd: t.Fd, Events: t.Events, Data: t.Data})
+		}
+	case link == "anon_inode:[timerfd]":
+		if info.Timerfd == nil {
+			return fail("timerfd without its settings in fdinfo")
+		}
+		t := info.Timerfd
+		f.Kind = image.FdTimerfd
+		f.Timerfd = &image.Timerfd{Clock: t.Clock, Ticks: t.Ticks, Flags: t.SettimeFlags,
+			Interval: image.Timespec{Sec: t.IntervalSec, Nsec: t.IntervalNsec},
+			Value:    image.Timespec{Sec: t.ValueSec, Nsec: t.ValueNsec}}
+	case link == "anon_inode:[signalfd]":
+		f.Kind, f.SignalfdMask = image.FdSignalfd, info.SignalfdMask
+	default:
+		what := strings.TrimSuffix(strings.TrimPrefix(link, "anon_inode:"), "]")
+		return fail(strings.TrimPrefix(what, "["))
+	}
+	return f, nil
+}
+
+// writeFileData copies the contents of memfds and deleted files into w,
+// reading them through duplicates obtained with pidfd_getfd.
+func writeFileData(pid int, data []fileData, w *image.Writer) error {
+	if len(data) == 0 {
+		return nil
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("pid %d: pidfd_open: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	for _, d := range data {
+		fd, err := unix.PidfdGetfd(pidfd, d.fd, 0)
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", pid, d.fd, err)
+		}
+		f := os.NewFile(uintptr(fd), fmt.Sprintf("pid %d fd %d", pid, d.fd))
+		st, err := f.Stat()
+		if err == nil {
+			err = w.FileData(uint64(d.idx), io.NewSectionReader(f, 0, st.Size()), st.Size())
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/kernel"
+	"stasis/internal/proc"
+	"stasis/internal/ptrace"
+)
+
+// task is one frozen thread.
+type task struct {
+	tid     int
+	regs    unix.PtraceRegs // as found at the interrupt stop
+	sigmask uint64
+	touched bool // a remote syscall ran in it: registers must be put back
+}
+
+// check refuses what can never be checkpointed, with the reason.
+func check(pid int) (*proc.Stat, *proc.Status, error) {
+	if pid <= 0 {
+		return nil, nil, fmt.Errorf("pid %d: not a process id", pid)
+	}
+	if pid == os.Getpid() {
+		return nil, nil, fmt.Errorf("pid %d: is cr_checkpoint itself", pid)
+	}
+	st, err := proc.ReadStat(pid)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("pid %d: no such process", pid)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	status, err := proc.ReadStatus(pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Flags&proc.PF_KTHREAD != 0 || status.Kthread {
+		return nil, nil, fmt.Errorf("pid %d (%s): kernel thread: cannot be checkpointed", pid, st.Comm)
+	}
+	if st.State == 'Z' || st.State == 'X' {
+		return nil, nil, fmt.Errorf("pid %d (%s): zombie: nothing left to checkpoint", pid, st.Comm)
+	}
+	if status.TracerPid != 0 {
+		return nil, nil, fmt.Errorf("pid %d (%s): already traced by pid %d", pid, st.Comm, status.TracerPid)
+	}
+	return st, status, nil
+}
+
+// freeze stops every thread of pid, re-reading the thread list until no
+// thread appears that is not yet stopped (a stopped thread creates none).
+//
+// Precondition: called on the owner thread.
+func freeze(pid int) ([]*task, error) {
+	var tasks []*task
+	seen := map[int]bool{}
+	for {
+		tids, err := proc.Tasks(pid)
+		if err != nil {
+			thaw(tasks)
+			return nil, err
+		}
+		found := false
+		for _, tid := range tids {
+			if seen[tid] {
+				continue
+			}
+			seen[tid] = true
+			found = true
+			if err := ptrace.Freeze(tid); err != nil {
+				if errors.Is(err, unix.ESRCH) && tid != pid {
+					continue // the thread exited meanwhile
+				}
+				thaw(tasks)
+				if errors.Is(err, unix.EPERM) {
+					return nil, fmt.Errorf("pid %d: not permitted to trace it (another user's process, or ptrace restricted by Yama): %w", pid, err)
+				}
+				return nil, fmt.Errorf("pid %d: freeze: %w", pid, err)
+			}
+			t := &task{tid: tid}
+			tasks = append(tasks, t)
+			if t.regs, err = kernel.GetRegs(tid); err == nil {
+				t.sigmask, err = kernel.GetSigmask(tid)
+			}
+			if err != nil {
+				thaw(tasks)
+				return nil, fmt.Errorf("pid %d tid %d: %w", pid, tid, err)
+			}
+		}
+		if !found {
+			return tasks, nil
+		}
+	}
+}
+
+// thaw puts back the registers and masks of threads that ran remote
+// syscalls and detaches every thread. It is safe after any failure.
+//
+// Precondition: called on the owner thread.
+func thaw(tasks []*task) error {
+	var first error
+	for _, t := range tasks {
+		if t.touched {
+			regs := ptrace.ResumeRegs(t.regs)
+			err := kernel.SetRegs(t.tid, &regs)
+			if errors.Is(err, unix.ESRCH) {
+				continue // gone: killed after the checkpoint
+			}
+			if err != nil && first == nil {
+				first = fmt.Errorf("tid %d: %w", t.tid, err)
+			}
+			if err := kernel.SetSigmask(t.tid, t.sigmask); err != nil && first == nil {
+				first = fmt.Errorf("tid %d: %w", t.tid, err)
+			}
+		}
+		if err := ptrace.Detach(t.tid, 0); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

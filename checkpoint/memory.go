@@ -1,0 +1,158 @@
+package checkpoint
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/proc"
+	"stasis/internal/ptrace"
+)
+
+const pageSize = 4096
+
+// vmas turns the memory map into image VMAs, refusing mappings that an
+// image cannot hold yet.
+func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA, error) {
+	var out []image.VMA
+	for _, m := range maps {
+		v := image.VMA{Start: m.Start, End: m.End, Shared: m.Shared, Offset: m.Offset, Inode: m.Inode,
+			Dev: fmt.Sprintf("%02x:%02x", m.Major, m.Minor)}
+		if m.Read {
+			v.Prot |= unix.PROT_READ
+		}
+		if m.Write {
+			v.Prot |= unix.PROT_WRITE
+		}
+		if m.Exec {
+			v.Prot |= unix.PROT_EXEC
+		}
+		for _, f := range flags[m.Start] {
+			if f == "gd" {
+				v.GrowsDown = true
+			}
+		}
+		where := fmt.Sprintf("pid %d: mapping %#x-%#x %s", pid, m.Start, m.End, m.Path)
+		switch {
+		case m.Path == "[vdso]":
+			v.Kind = image.VMAVdso
+		case m.Path == "[vvar]":
+			v.Kind = image.VMAVvar
+		case m.Path == "[vvar_vclock]":
+			v.Kind = image.VMAVvarVclock
+		case m.Path == "[vsyscall]":
+			v.Kind = image.VMAVsyscall
+		case m.Path == "" || m.Path == "[heap]" || m.Path == "[stack]" || strings.HasPrefix(m.Path, "[anon:"):
+			v.Kind, v.Name = image.VMAAnon, m.Path
+			if m.Shared {
+				return nil, fmt.Errorf("%s: shared anonymous memory without a backing object: not supported", where)
+			}
+		case m.Deleted && m.Path == "/dev/zero" && m.Shared:
+			v.Kind = image.VMAShmem
+		case strings.HasPrefix(m.Path, "["):
+			return nil, fmt.Errorf("%s: special mapping: not checkpointable", where)
+		case m.Deleted:
+			return nil, fmt.Errorf("%s: mapping of a deleted file or memfd: not supported yet", where)
+		default:
+			v.Kind, v.Path = image.VMAFile, m.Path
+			var st syscall.Stat_t
+			if err := syscall.Stat(m.Path, &st); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			if st.Ino != m.Inode {
+				return nil, fmt.Errorf("%s: the file at that path is no longer the mapped one", where)
+			}
+			v.FileSize = st.Size
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// wanted says whether a page of v, described by its pagemap entry, belongs
+// in the image: anonymous memory that was ever touched, and the private
+// copies of file pages; never clean file pages, which the file holds.
+func wanted(v *image.VMA, pm uint64) bool {
+	switch v.Kind {
+	case image.VMAAnon, image.VMAShmem:
+		return pm&(proc.PMPresent|proc.PMSwapped) != 0
+	case image.VMAFile:
+		if v.Shared {
+			return false
+		}
+		return pm&proc.PMSwapped != 0 || pm&proc.PMPresent != 0 && pm&proc.PMFile == 0
+	}
+	return false
+}
+
+// chunk bounds how much memory is read into one buffer.
+const chunk = 8 << 20
+
+var zeroPage = make([]byte, pageSize)
+
+// pages streams the wanted, non-zero pages of every VMA into w.
+func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
+	pm, err := proc.OpenPagemap(pid)
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	buf := make([]byte, chunk)
+	var ents []uint64
+	for i := range vs {
+		v := &vs[i]
+		if !wanted(v, proc.PMPresent|proc.PMSwapped) {
+			continue // no page of this mapping is ever saved
+		}
+		for start := v.Start; start < v.End; start += chunk {
+			end := min(start+chunk, v.End)
+			if ents, err = pm.Read(start, end, ents); err != nil {
+				return err
+			}
+			// Runs of consecutive wanted pages are read with one call.
+			for j := 0; j < len(ents); {
+				if !wanted(v, ents[j]) {
+					j++
+					continue
+				}
+				k := j
+				for k < len(ents) && wanted(v, ents[k]) {
+					k++
+				}
+				addr := start + uint64(j)*pageSize
+				b := buf[:(k-j)*pageSize]
+				if err := mem.ReadAt(b, addr); err != nil {
+					return err
+				}
+				if err := writeNonZero(w, addr, b); err != nil {
+					return err
+				}
+				j = k
+			}
+		}
+	}
+	return nil
+}
+
+// writeNonZero writes the runs of b that are not all zeros.
+func writeNonZero(w *image.Writer, addr uint64, b []byte) error {
+	for off := 0; off < len(b); {
+		if bytes.Equal(b[off:off+pageSize], zeroPage) {
+			off += pageSize
+			continue
+		}
+		end := off + pageSize
+		for end < len(b) && !bytes.Equal(b[end:end+pageSize], zeroPage) {
+			end += pageSize
+		}
+		if err := w.Pages(addr+uint64(off), b[off:end]); err != nil {
+			return err
+		}
+		off = end
+	}
+	return nil
+}

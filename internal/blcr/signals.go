@@ -1,0 +1,56 @@
+// Package blcr holds the parts of BLCR's command-line contract that are
+// shared by stasis's commands: which of the mutually exclusive signal
+// options was given last, and the option spellings kong cannot express.
+package blcr
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+var signalFlags = map[string]unix.Signal{
+	"--run": 0, "--stop": unix.SIGSTOP, "--freeze": unix.SIGSTOP, "--term": unix.SIGTERM,
+	"--abort": unix.SIGABRT, "--kill": unix.SIGKILL, "--cont": unix.SIGCONT,
+}
+
+// LastSignal returns the signal chosen by the last of --run, --stop,
+// --term, --abort, --kill, --cont and -S/--signal N among the options in
+// args (BLCR: the last one wins). Scanning stops at "--" or at the first
+// non-option, which starts the program's own arguments.
+func LastSignal(args []string) (unix.Signal, error) {
+	var sig unix.Signal
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if s, ok := signalFlags[a]; ok {
+			sig = s
+			continue
+		}
+		var v string
+		switch {
+		case a == "-S" || a == "--signal":
+			if i+1 >= len(args) {
+				return 0, fmt.Errorf("%s needs a signal number", a)
+			}
+			i++
+			v = args[i]
+		case strings.HasPrefix(a, "--signal="):
+			v = strings.TrimPrefix(a, "--signal=")
+		case strings.HasPrefix(a, "-S") && !strings.HasPrefix(a, "--"):
+			v = a[2:]
+		default:
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return 0, fmt.Errorf("invalid signal number %q", v)
+		}
+		sig = unix.Signal(n)
+	}
+	return sig, nil
+}

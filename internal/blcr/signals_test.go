@@ -1,0 +1,34 @@
+package blcr
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestLastSignal(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want unix.Signal
+	}{
+		{nil, 0},
+		{[]string{"--kill", "-f", "x", "12"}, unix.SIGKILL},
+		{[]string{"--kill", "--run", "12"}, 0},
+		{[]string{"--stop", "-S", "10", "12"}, unix.SIGUSR1},
+		{[]string{"-S10", "--term"}, unix.SIGTERM},
+		{[]string{"--signal=2"}, unix.SIGINT},
+		{[]string{"--freeze"}, unix.SIGSTOP},
+		{[]string{"--cont", "prog", "--kill"}, unix.SIGCONT}, // --kill belongs to prog
+		{[]string{"--", "--kill"}, 0},
+	} {
+		got, err := LastSignal(c.args)
+		if err != nil || got != c.want {
+			t.Errorf("LastSignal(%q) = %v, %v; want %v", c.args, got, err, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"-S"}, {"-S", "x"}, {"--signal=0"}, {"-S", "65"}} {
+		if _, err := LastSignal(bad); err == nil {
+			t.Errorf("LastSignal(%q) succeeded", bad)
+		}
+	}
+}

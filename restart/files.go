@@ -1,0 +1,228 @@
+package restart
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+)
+
+const (
+	none    = ^uint64(0)         // -1 as a syscall argument
+	atFdcwd = 0xffffffffffffff9c // AT_FDCWD (-100)
+
+	tfdIocSetTicks = 0x40085400 // TFD_IOC_SET_TICKS
+)
+
+// prepareFds parks the fds the new process inherited from us (our stdin,
+// stdout, stderr) above every fd number of the image, closes everything
+// else, and creates the memfds that receive file contents from the image.
+//
+// Precondition: called on the owner thread.
+func (b *builder) prepareFds() error {
+	top := 10
+	for _, f := range b.p.Fds {
+		if f.Num < 0 || f.Num > 1<<20 {
+			return fmt.Errorf("pid %d: fd %d: image damaged", b.pid, f.Num)
+		}
+		top = max(top, f.Num+1)
+	}
+	for i := range b.stdio {
+		fd, err := b.call(unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
+		if err != nil {
+			return fmt.Errorf("pid %d: keep stdio %d: %w", b.pid, i, err)
+		}
+		b.stdio[i] = fd
+	}
+	if _, err := b.call(unix.SYS_CLOSE_RANGE, 0, uint64(top-1), 0); err != nil {
+		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
+	}
+	if _, err := b.call(unix.SYS_CLOSE_RANGE, uint64(top+3), none>>33, 0); err != nil {
+		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
+	}
+	b.data = map[uint64]*dataFile{}
+	pidfd, err := unix.PidfdOpen(b.pid, 0)
+	if err != nil {
+		return fmt.Errorf("pid %d: pidfd_open: %w", b.pid, err)
+	}
+	defer unix.Close(pidfd)
+	for _, f := range b.p.Fds {
+		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted {
+			continue
+		}
+		name := f.Path
+		if len(name) > 200 {
+			name = name[:200]
+		}
+		if err := b.mem.WriteAt(append([]byte(name), 0), b.scratch+4096); err != nil {
+			return err
+		}
+		low, err := b.call(unix.SYS_MEMFD_CREATE, b.scratch+4096, unix.MFD_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: memfd_create: %w", b.pid, f.Num, err)
+		}
+		// Above the image's fd numbers, so rebuilding them cannot close it.
+		fd, err := b.call(unix.SYS_FCNTL, low, unix.F_DUPFD_CLOEXEC, uint64(top+3))
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: %w", b.pid, f.Num, err)
+		}
+		b.call(unix.SYS_CLOSE, low)
+		ours, err := unix.PidfdGetfd(pidfd, int(fd), unix.O_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", b.pid, f.Num, err)
+		}
+		b.data[uint64(f.DataIdx)] = &dataFile{fd: fd, f: os.NewFile(uintptr(ours), f.Path)}
+	}
+	return nil
+}
+
+type dataFile struct {
+	fd     uint64 // in the new process
+	f      *os.File
+	filled bool // its record was read
+}
+
+// closeData closes our side of the content files.
+func (b *builder) closeData() {
+	for _, d := range b.data {
+		d.f.Close()
+	}
+}
+
+// rebuildFds creates every fd of the image at its number. Epoll instances
+// come last, once the fds they watch exist.
+//
+// Precondition: called on the owner thread.
+func (b *builder) rebuildFds() error {
+	for pass := 0; pass < 2; pass++ {
+		for _, f := range b.p.Fds {
+			if (f.Kind == image.FdEpoll) != (pass == 1) {
+				continue
+			}
+			if err := b.rebuildFd(&f); err != nil {
+				return fmt.Errorf("pid %d fd %d (%s %s): %w", b.pid, f.Num, f.Kind, f.Path, err)
+			}
+		}
+	}
+	for _, fd := range b.stdio {
+		b.call(unix.SYS_CLOSE, fd)
+	}
+	for _, d := range b.data {
+		b.call(unix.SYS_CLOSE, d.fd)
+	}
+	return nil
+}
+
+func (b *builder) rebuildFd(f *image.Fd) error {
+	cloexec := uint64(f.Flags & unix.O_CLOEXEC)
+	var fd uint64
+	var err error
+	switch f.Kind {
+	case image.FdFile, image.FdDevice:
+		fd, err = b.open(f.Path, uint64(f.Flags)&^uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY))
+	case image.FdStdio:
+		if f.Stdio < 0 || f.Stdio > 2 {
+			return fmt.Errorf("stdio %d: image damaged", f.Stdio)
+		}
+		_, err = b.call(unix.SYS_DUP3, b.stdio[f.Stdio], uint64(f.Num), cloexec)
+		return err
+	case image.FdMemfd, image.FdDeleted:
+		d := b.data[uint64(f.DataIdx)]
+		if d == nil || !d.filled {
+			return fmt.Errorf("contents missing from the image")
+		}
+		fd = d.fd
+		if _, err = b.call(unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)); err == nil {
+			_, err = b.call(unix.SYS_DUP3, fd, uint64(f.Num), cloexec)
+		}
+		if err == nil {
+			_, err = b.call(unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
+		}
+		return err
+	case image.FdEventfd:
+		fd, err = b.call(unix.SYS_EVENTFD2, 0, uint64(f.Flags)&(unix.EFD_CLOEXEC|unix.EFD_NONBLOCK|unix.EFD_SEMAPHORE))
+		if err == nil && f.EventfdCount > 0 {
+			v := make([]byte, 8)
+			le.PutUint64(v, f.EventfdCount)
+			if err = b.mem.WriteAt(v, b.scratch); err == nil {
+				_, err = b.call(unix.SYS_WRITE, fd, b.scratch, 8)
+			}
+		}
+	case image.FdEpoll:
+		fd, err = b.call(unix.SYS_EPOLL_CREATE1, uint64(f.Flags)&unix.EPOLL_CLOEXEC)
+	case image.FdTimerfd:
+		fd, err = b.timerfd(f)
+	case image.FdSignalfd:
+		v := make([]byte, 8)
+		le.PutUint64(v, f.SignalfdMask)
+		if err = b.mem.WriteAt(v, b.scratch); err == nil {
+			fd, err = b.call(unix.SYS_SIGNALFD4, none, b.scratch, 8, uint64(f.Flags)&(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK))
+		}
+	default:
+		return fmt.Errorf("unknown kind: image damaged")
+	}
+	if err != nil {
+		return err
+	}
+	if fd != uint64(f.Num) {
+		if _, err := b.call(unix.SYS_DUP3, fd, uint64(f.Num), cloexec); err != nil {
+			return err
+		}
+		b.call(unix.SYS_CLOSE, fd)
+	}
+	if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
+		if _, err := b.call(unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET); err != nil {
+			return err
+		}
+	}
+	if f.Kind == image.FdEpoll {
+		for _, t := range f.Epoll {
+			ev := make([]byte, 12) // struct epoll_event is packed on x86-64
+			le.PutUint32(ev, t.Events)
+			le.PutUint64(ev[4:], t.Data)
+			if err := b.mem.WriteAt(ev, b.scratch); err != nil {
+				return err
+			}
+			if _, err := b.call(unix.SYS_EPOLL_CTL, uint64(f.Num), unix.EPOLL_CTL_ADD, uint64(t.Fd), b.scratch); err != nil {
+				return fmt.Errorf("watch fd %d: %w", t.Fd, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *builder) timerfd(f *image.Fd) (uint64, error) {
+	t := f.Timerfd
+	if t == nil {
+		return 0, fmt.Errorf("timerfd settings missing: image damaged")
+	}
+	fd, err := b.call(unix.SYS_TIMERFD_CREATE, uint64(t.Clock), uint64(f.Flags)&(unix.TFD_CLOEXEC|unix.TFD_NONBLOCK))
+	if err != nil {
+		return 0, err
+	}
+	if t.Value.Sec != 0 || t.Value.Nsec != 0 {
+		spec := make([]byte, 32)
+		for i, v := range []int64{t.Interval.Sec, t.Interval.Nsec, t.Value.Sec, t.Value.Nsec} {
+			le.PutUint64(spec[8*i:], uint64(v))
+		}
+		if err := b.mem.WriteAt(spec, b.scratch); err != nil {
+			return 0, err
+		}
+		if _, err := b.call(unix.SYS_TIMERFD_SETTIME, fd, 0, b.scratch, 0); err != nil {
+			return 0, fmt.Errorf("timerfd_settime: %w", err)
+		}
+	}
+	if t.Ticks > 0 {
+		v := make([]byte, 8)
+		le.PutUint64(v, t.Ticks)
+		if err := b.mem.WriteAt(v, b.scratch); err != nil {
+			return 0, err
+		}
+		if _, err := b.call(unix.SYS_IOCTL, fd, tfdIocSetTicks, b.scratch); err != nil {
+			return 0, fmt.Errorf("timerfd ticks: %w", err)
+		}
+	}
+	return fd, nil
+}

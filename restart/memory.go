@@ -1,0 +1,164 @@
+package restart
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+)
+
+// mapVMAs creates every mapping of the image at its address. Mappings that
+// receive page data but are not writable get PROT_WRITE until the data is
+// in, where /proc/PID/mem cannot force a write (shared memory).
+//
+// Precondition: called on the owner thread.
+func (b *builder) mapVMAs() error {
+	files := map[string]uint64{} // path+mode -> fd in the new process
+	defer func() {
+		for _, fd := range files {
+			b.call(unix.SYS_CLOSE, fd)
+		}
+	}()
+	for i := range b.p.VMAs {
+		v := &b.p.VMAs[i]
+		where := fmt.Sprintf("pid %d: mapping %#x-%#x", b.pid, v.Start, v.End)
+		if v.Start >= v.End || v.Start%pageSize != 0 || v.End%pageSize != 0 {
+			return fmt.Errorf("%s: not page-aligned: image damaged", where)
+		}
+		prot := uint64(v.Prot)
+		flags := uint64(unix.MAP_FIXED | unix.MAP_PRIVATE)
+		if v.Shared {
+			flags = unix.MAP_FIXED | unix.MAP_SHARED
+		}
+		if v.GrowsDown {
+			flags |= unix.MAP_GROWSDOWN
+		}
+		fd := ^uint64(0)
+		switch v.Kind {
+		case image.VMAVdso, image.VMAVvar, image.VMAVvarVclock, image.VMAVsyscall:
+			continue
+		case image.VMAAnon:
+			flags |= unix.MAP_ANONYMOUS
+		case image.VMAShmem:
+			flags |= unix.MAP_ANONYMOUS
+			prot |= unix.PROT_WRITE
+		case image.VMAFile:
+			mode := uint64(unix.O_RDONLY)
+			if v.Shared && v.Prot&unix.PROT_WRITE != 0 {
+				mode = unix.O_RDWR
+			}
+			key := fmt.Sprintf("%d:%s", mode, v.Path)
+			var ok bool
+			if fd, ok = files[key]; !ok {
+				var err error
+				if fd, err = b.open(v.Path, mode); err != nil {
+					return fmt.Errorf("%s: %s: %w", where, v.Path, err)
+				}
+				files[key] = fd
+			}
+		default:
+			return fmt.Errorf("%s: unknown kind %q: image damaged", where, v.Kind)
+		}
+		if _, err := b.call(unix.SYS_MMAP, v.Start, v.End-v.Start, prot, flags, fd, v.Offset); err != nil {
+			return fmt.Errorf("%s %s: mmap: %w", where, v.Path, err)
+		}
+	}
+	return nil
+}
+
+// fixProt gives the mappings that were made writable for filling their
+// final protection.
+func (b *builder) fixProt() error {
+	for _, v := range b.p.VMAs {
+		if v.Kind == image.VMAShmem && v.Prot&unix.PROT_WRITE == 0 {
+			if _, err := b.call(unix.SYS_MPROTECT, v.Start, v.End-v.Start, uint64(v.Prot)); err != nil {
+				return fmt.Errorf("pid %d: mapping %#x: mprotect: %w", b.pid, v.Start, err)
+			}
+		}
+	}
+	return nil
+}
+
+// inVMA reports whether [addr, addr+n) lies in one mapping that takes pages.
+func (b *builder) inVMA(addr, n uint64) bool {
+	for _, v := range b.p.VMAs {
+		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
+			return v.Kind == image.VMAAnon || v.Kind == image.VMAShmem || v.Kind == image.VMAFile
+		}
+	}
+	return false
+}
+
+// fillPages copies one pages record into the new process.
+func (b *builder) fillPages(rec image.Record, rd io.Reader) error {
+	if !b.inVMA(rec.Arg, rec.Len) {
+		return fmt.Errorf("image: pages %#x-%#x lie outside the process's mappings: image damaged", rec.Arg, rec.Arg+rec.Len)
+	}
+	buf := b.buf
+	for off := uint64(0); off < rec.Len; {
+		n := min(uint64(len(buf)), rec.Len-off)
+		if _, err := io.ReadFull(rd, buf[:n]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("image: pages at %#x: %w", rec.Arg+off, err)
+		}
+		if err := b.mem.WriteAt(buf[:n], rec.Arg+off); err != nil {
+			return err
+		}
+		off += n
+	}
+	// Reach the end of the payload so the reader checks its checksum.
+	if _, err := rd.Read(buf[:1]); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("pages record longer than announced")
+		}
+		return fmt.Errorf("image: pages at %#x: %w", rec.Arg, err)
+	}
+	return nil
+}
+
+// prctl_mm_map field order; exe_fd last.
+func (b *builder) setMM() error {
+	mm := b.p.MM
+	if len(mm.Auxv) > 4096 || len(mm.Auxv)%8 != 0 {
+		return fmt.Errorf("pid %d: auxv of %d bytes: image damaged", b.pid, len(mm.Auxv))
+	}
+	exe, err := b.open(b.p.Exe, unix.O_RDONLY)
+	if err != nil {
+		return fmt.Errorf("pid %d: executable %s: %w", b.pid, b.p.Exe, err)
+	}
+	defer b.call(unix.SYS_CLOSE, exe)
+	auxv := b.scratch + 2048
+	if err := b.mem.WriteAt(mm.Auxv, auxv); err != nil {
+		return err
+	}
+	m := make([]byte, 104)
+	for i, v := range []uint64{mm.StartCode, mm.EndCode, mm.StartData, mm.EndData, mm.StartBrk, mm.Brk,
+		mm.StartStack, mm.ArgStart, mm.ArgEnd, mm.EnvStart, mm.EnvEnd, auxv} {
+		le.PutUint64(m[8*i:], v)
+	}
+	le.PutUint32(m[96:], uint32(len(mm.Auxv)))
+	le.PutUint32(m[100:], uint32(exe))
+	if err := b.mem.WriteAt(m, b.scratch); err != nil {
+		return err
+	}
+	if _, err := b.call(unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, b.scratch, 104, 0); err != nil {
+		return fmt.Errorf("pid %d: prctl(PR_SET_MM_MAP): %w", b.pid, err)
+	}
+	return nil
+}
+
+// open opens path in the new process and returns the fd there.
+func (b *builder) open(path string, flags uint64) (uint64, error) {
+	if len(path) >= 4000 {
+		return 0, fmt.Errorf("path too long")
+	}
+	if err := b.mem.WriteAt(append([]byte(path), 0), b.scratch+4096); err != nil {
+		return 0, err
+	}
+	return b.call(unix.SYS_OPENAT, atFdcwd, b.scratch+4096, flags, 0)
+}

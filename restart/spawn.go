@@ -1,0 +1,112 @@
+package restart
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/kernel"
+	"stasis/internal/ptrace"
+	"stasis/internal/stub"
+)
+
+// restoreOptions trace the stub and everything it creates; EXITKILL so that
+// a restore whose cr_restart dies leaves nothing half-built behind.
+const restoreOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK |
+	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_EXITKILL
+
+// startStub runs the restorer ELF from a memfd, traced, stopped at its
+// exec. Its fds 0-2 are ours, and fd 3 the memfd.
+//
+// Precondition: called on the owner thread.
+func startStub() (*os.Process, error) {
+	fd, err := unix.MemfdCreate("stasis-restorer", 0)
+	if err != nil {
+		return nil, fmt.Errorf("restorer: memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "stasis-restorer")
+	defer f.Close()
+	if _, err := f.Write(stub.ELF()); err != nil {
+		return nil, fmt.Errorf("restorer: %w", err)
+	}
+	p, err := os.StartProcess("/proc/self/fd/3", []string{"stasis-restorer"}, &os.ProcAttr{
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, f},
+		Sys:   &unix.SysProcAttr{Ptrace: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restorer: start: %w", err)
+	}
+	s, err := ptrace.Wait(p.Pid)
+	if err == nil && s.Status.StopSignal() != unix.SIGTRAP {
+		err = fmt.Errorf("restorer pid %d: %v at exec", p.Pid, s)
+	}
+	if err == nil {
+		err = unix.PtraceSetOptions(p.Pid, restoreOptions)
+	}
+	if err != nil {
+		p.Kill()
+		kernel.Wait4(p.Pid, 0)
+		return nil, fmt.Errorf("restorer: %w", err)
+	}
+	return p, nil
+}
+
+// cloneArgs is struct clone_args up to set_tid_size (CLONE_ARGS_SIZE_VER1).
+type cloneArgs struct {
+	Flags, Pidfd, ChildTid, ParentTid, ExitSignal, Stack, StackSize, TLS, SetTid, SetTidSize uint64
+}
+
+func (c *cloneArgs) bytes() []byte {
+	v := []uint64{c.Flags, c.Pidfd, c.ChildTid, c.ParentTid, c.ExitSignal, c.Stack, c.StackSize, c.TLS, c.SetTid, c.SetTidSize}
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		le.PutUint64(b[8*i:], x)
+	}
+	return b
+}
+
+// clone3 runs clone3 in the tracee of r with the given flags, asking for
+// the id want, and returns the new task once it sits in its first stop.
+// args is scratch memory in the tracee, mem its memory.
+//
+// Precondition: called on the owner thread.
+func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags uint64, want int) (int, error) {
+	tid := make([]byte, 8)
+	le.PutUint32(tid, uint32(want))
+	ca := cloneArgs{Flags: flags, SetTid: scratch + 128, SetTidSize: 1}
+	if err := mem.WriteAt(append(ca.bytes(), make([]byte, 128-80)...), scratch); err != nil {
+		return 0, err
+	}
+	if err := mem.WriteAt(tid, scratch+128); err != nil {
+		return 0, err
+	}
+	var child int
+	r.OnEvent = func(_ int, t int) { child = t }
+	defer func() { r.OnEvent = nil }()
+	got, err := r.Syscall(unix.SYS_CLONE3, scratch, 80)
+	if err != nil {
+		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EEXIST {
+			return 0, &PidInUseError{Pid: want}
+		}
+		return 0, fmt.Errorf("clone3 for id %d: %w", want, err)
+	}
+	if int(got) != want || child != want {
+		return 0, fmt.Errorf("clone3 for id %d: got %d (event %d)", want, got, child)
+	}
+	s, err := ptrace.Wait(child)
+	if err != nil {
+		return 0, err
+	}
+	if s.Status.StopSignal() != unix.SIGSTOP && s.Status.TrapCause() != unix.PTRACE_EVENT_STOP {
+		return 0, fmt.Errorf("tid %d: %v at start", child, s)
+	}
+	return child, nil
+}
+
+// PidInUseError reports that an id the image needs is taken.
+type PidInUseError struct{ Pid int }
+
+func (e *PidInUseError) Error() string {
+	return fmt.Sprintf("pid %d is in use by another process", e.Pid)
+}

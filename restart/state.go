@@ -1,0 +1,126 @@
+package restart
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+)
+
+// processState restores the process-wide state that is not memory or fds.
+//
+// Precondition: called on the owner thread.
+func (b *builder) processState() error {
+	p := b.p
+	fail := func(what string, err error) error { return fmt.Errorf("pid %d: %s: %w", b.pid, what, err) }
+	cwd, err := b.open(p.Cwd, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fail("working directory "+p.Cwd, err)
+	}
+	_, err = b.call(unix.SYS_FCHDIR, cwd)
+	b.call(unix.SYS_CLOSE, cwd)
+	if err != nil {
+		return fail("chdir "+p.Cwd, err)
+	}
+	if _, err := b.call(unix.SYS_UMASK, uint64(p.Umask)); err != nil {
+		return fail("umask", err)
+	}
+	if _, err := b.call(unix.SYS_PERSONALITY, uint64(p.Personality)); err != nil {
+		return fail("personality", err)
+	}
+	for _, r := range p.Rlimits {
+		rl := unix.Rlimit{Cur: r.Cur, Max: r.Max}
+		if err := unix.Prlimit(b.pid, r.Resource, &rl, nil); err != nil {
+			return fail(fmt.Sprintf("rlimit %d", r.Resource), err)
+		}
+	}
+	for _, sa := range p.Sigactions {
+		if sa.Sig < 1 || sa.Sig > 64 {
+			return fmt.Errorf("pid %d: signal %d: image damaged", b.pid, sa.Sig)
+		}
+		act := make([]byte, 32)
+		for i, v := range []uint64{sa.Handler, sa.Flags, sa.Restorer, sa.Mask} {
+			le.PutUint64(act[8*i:], v)
+		}
+		if err := b.mem.WriteAt(act, b.scratch); err != nil {
+			return err
+		}
+		if _, err := b.call(unix.SYS_RT_SIGACTION, uint64(sa.Sig), b.scratch, 0, 8); err != nil {
+			return fail(fmt.Sprintf("signal %d handler", sa.Sig), err)
+		}
+	}
+	for which, it := range p.Itimers {
+		if it.Value == (image.Timeval{}) {
+			continue
+		}
+		v := make([]byte, 32)
+		for i, x := range []int64{it.Interval.Sec, it.Interval.Usec, it.Value.Sec, it.Value.Usec} {
+			le.PutUint64(v[8*i:], uint64(x))
+		}
+		if err := b.mem.WriteAt(v, b.scratch); err != nil {
+			return err
+		}
+		if _, err := b.call(unix.SYS_SETITIMER, uint64(which), b.scratch, 0); err != nil {
+			return fail(fmt.Sprintf("itimer %d", which), err)
+		}
+	}
+	return b.posixTimers()
+}
+
+// posixTimers recreates timer_create timers with their original ids.
+func (b *builder) posixTimers() error {
+	if len(b.p.PosixTimers) == 0 {
+		return nil
+	}
+	if _, err := b.call(unix.SYS_PRCTL, unix.PR_TIMER_CREATE_RESTORE_IDS, unix.PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0); err != nil {
+		return fmt.Errorf("pid %d: posix timers: prctl(PR_TIMER_CREATE_RESTORE_IDS): %w", b.pid, err)
+	}
+	for _, t := range b.p.PosixTimers {
+		ev := make([]byte, 64) // struct sigevent
+		le.PutUint64(ev, t.SigevValue)
+		le.PutUint32(ev[8:], uint32(t.Signal))
+		le.PutUint32(ev[12:], uint32(t.Notify))
+		le.PutUint32(ev[16:], uint32(t.NotifyTid))
+		id := make([]byte, 8)
+		le.PutUint32(id, uint32(t.ID))
+		spec := make([]byte, 32)
+		for i, x := range []int64{t.Interval.Sec, t.Interval.Nsec, t.Value.Sec, t.Value.Nsec} {
+			le.PutUint64(spec[8*i:], uint64(x))
+		}
+		if err := b.mem.WriteAt(append(append(ev, id...), spec...), b.scratch); err != nil {
+			return err
+		}
+		if _, err := b.call(unix.SYS_TIMER_CREATE, uint64(t.Clock), b.scratch, b.scratch+64); err != nil {
+			return fmt.Errorf("pid %d: posix timer %d: %w", b.pid, t.ID, err)
+		}
+		if t.Value != (image.Timespec{}) {
+			if _, err := b.call(unix.SYS_TIMER_SETTIME, uint64(t.ID), 0, b.scratch+72, 0); err != nil {
+				return fmt.Errorf("pid %d: posix timer %d: settime: %w", b.pid, t.ID, err)
+			}
+		}
+	}
+	_, err := b.call(unix.SYS_PRCTL, unix.PR_TIMER_CREATE_RESTORE_IDS, unix.PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0)
+	return err
+}
+
+// queueSignals puts pending signals back: the process-wide queue through
+// the leader, and each thread's own queue.
+func (b *builder) queueSignal(tid int, s image.SigInfo, shared bool) error {
+	if len(s.Info) != 128 || s.Sig < 1 || s.Sig > 64 {
+		return fmt.Errorf("pid %d: pending signal %d: image damaged", b.pid, s.Sig)
+	}
+	if err := b.mem.WriteAt(s.Info, b.scratch); err != nil {
+		return err
+	}
+	var err error
+	if shared {
+		_, err = b.callIn(tid, unix.SYS_RT_SIGQUEUEINFO, uint64(b.pid), uint64(s.Sig), b.scratch)
+	} else {
+		_, err = b.callIn(tid, unix.SYS_RT_TGSIGQUEUEINFO, uint64(b.pid), uint64(tid), uint64(s.Sig), b.scratch)
+	}
+	if err != nil {
+		return fmt.Errorf("pid %d tid %d: queue signal %d: %w", b.pid, tid, s.Sig, err)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package restart
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/kernel"
+	"stasis/internal/ptrace"
+)
+
+// rthread is one thread of the process being rebuilt.
+type rthread struct {
+	tid int
+	r   *ptrace.Remote
+	img *image.Thread
+}
+
+const threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+	unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+
+// newRthread prepares a freshly stopped task for remote syscalls: all
+// signals blocked, and no stack pointer that could look like it is on an
+// alternate signal stack.
+//
+// Precondition: called on the owner thread.
+func newRthread(tid int, gate uint64, img *image.Thread) (*rthread, error) {
+	regs, err := kernel.GetRegs(tid)
+	if err != nil {
+		return nil, fmt.Errorf("tid %d: %w", tid, err)
+	}
+	regs.Rsp = 0
+	if err := kernel.SetSigmask(tid, ^uint64(0)); err != nil {
+		return nil, fmt.Errorf("tid %d: %w", tid, err)
+	}
+	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs}, img: img}, nil
+}
+
+// cloneThreads creates every thread but the leader with its original tid.
+func (b *builder) cloneThreads() error {
+	for i := range b.p.Threads {
+		img := &b.p.Threads[i]
+		if img.Tid == b.pid {
+			continue
+		}
+		tid, err := clone3(b.threads[0].r, b.mem, b.scratch, threadFlags, img.Tid)
+		if err != nil {
+			return fmt.Errorf("pid %d: thread %d: %w", b.pid, img.Tid, err)
+		}
+		t, err := newRthread(tid, b.gate, img)
+		if err != nil {
+			return err
+		}
+		b.threads = append(b.threads, t)
+	}
+	return nil
+}
+
+// threadState restores what each thread holds of its own.
+func (b *builder) threadState(t *rthread) error {
+	th := t.img
+	fail := func(what string, err error) error {
+		return fmt.Errorf("pid %d tid %d: %s: %w", b.pid, t.tid, what, err)
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_SET_TID_ADDRESS, th.ClearChildTid); err != nil {
+		return fail("set_tid_address", err)
+	}
+	if th.RobustList != 0 {
+		if _, err := b.callIn(t.tid, unix.SYS_SET_ROBUST_LIST, th.RobustList, th.RobustLen); err != nil {
+			return fail("set_robust_list", err)
+		}
+	}
+	if th.AltStack.Flags&kernel.SS_DISABLE == 0 {
+		ss := make([]byte, 24)
+		le.PutUint64(ss, th.AltStack.SP)
+		le.PutUint32(ss[8:], uint32(th.AltStack.Flags))
+		le.PutUint64(ss[16:], th.AltStack.Size)
+		if err := b.mem.WriteAt(ss, b.scratch); err != nil {
+			return err
+		}
+		if _, err := b.callIn(t.tid, unix.SYS_SIGALTSTACK, b.scratch, 0); err != nil {
+			return fail("sigaltstack", err)
+		}
+	}
+	if th.Rseq.Addr != 0 {
+		if _, err := b.callIn(t.tid, unix.SYS_RSEQ, th.Rseq.Addr, uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)); err != nil {
+			return fail("rseq", err)
+		}
+	}
+	if len(th.Xstate) > 0 {
+		if err := kernel.SetRegSet(t.tid, unix.NT_X86_XSTATE, th.Xstate); err != nil {
+			return fail("xstate (FPU/SSE/AVX registers; does this CPU have the features of the checkpointing one?)", err)
+		}
+	}
+	name := []byte(th.Comm)
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if err := b.mem.WriteAt(append(name, 0), b.scratch); err != nil {
+		return err
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_SET_NAME, b.scratch); err != nil {
+		return fail("comm", err)
+	}
+	for _, s := range th.Pending {
+		if err := b.queueSignal(t.tid, s, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// creds sets each thread's credentials to the image's, last, so that
+// nothing before runs with less privilege than the rebuild needs and the
+// process never runs with more than it had.
+func (b *builder) creds(t *rthread) error {
+	c := b.p.Creds
+	if len(c.Groups) > 65536 {
+		return fmt.Errorf("pid %d: %d groups: image damaged", b.pid, len(c.Groups))
+	}
+	g := make([]byte, 4*len(c.Groups)+4)
+	for i, x := range c.Groups {
+		le.PutUint32(g[4*i:], uint32(x))
+	}
+	if err := b.mem.WriteAt(g, b.scratch); err != nil {
+		return err
+	}
+	fail := func(what string, err error) error {
+		return fmt.Errorf("pid %d tid %d: restore %s: %w (the image belongs to another user?)", b.pid, t.tid, what, err)
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_SETGROUPS, uint64(len(c.Groups)), b.scratch); err != nil && os.Getuid() == 0 {
+		return fail("supplementary groups", err)
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_SETRESGID, uint64(c.Gid[0]), uint64(c.Gid[1]), uint64(c.Gid[2])); err != nil {
+		return fail(fmt.Sprintf("gids %v", c.Gid[:3]), err)
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_SETRESUID, uint64(c.Uid[0]), uint64(c.Uid[1]), uint64(c.Uid[2])); err != nil {
+		return fail(fmt.Sprintf("uids %v", c.Uid[:3]), err)
+	}
+	return nil
+}
+
+// release gives each thread its saved registers and mask and detaches it.
+func (b *builder) release(sig unix.Signal) error {
+	for _, t := range b.threads {
+		regs, ok := kernel.RegsFromBytes(t.img.Regs)
+		if !ok {
+			return fmt.Errorf("pid %d tid %d: registers: image damaged", b.pid, t.tid)
+		}
+		regs = ptrace.RestoredRegs(regs)
+		if err := kernel.SetRegs(t.tid, &regs); err != nil {
+			return fmt.Errorf("pid %d tid %d: registers: %w", b.pid, t.tid, err)
+		}
+		if err := kernel.SetSigmask(t.tid, t.img.SigMask); err != nil {
+			return fmt.Errorf("pid %d tid %d: %w", b.pid, t.tid, err)
+		}
+	}
+	if sig != 0 {
+		if err := unix.Kill(b.pid, sig); err != nil {
+			return fmt.Errorf("pid %d: kill(%v): %w", b.pid, sig, err)
+		}
+	}
+	for _, t := range b.threads {
+		if err := ptrace.Detach(t.tid, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+# stasis: checkpoint/restart for unmodified Linux processes.
+#
+#   make build   the commands, into bin/ (static: CGO_ENABLED=0)
+#   make test    build, go vet, then every test (unit and end-to-end)
+#   make demo    checkpoint a running counter, kill it, restart it
+#   make fuzz    fuzz the image reader for 30 s
+#   make clean   remove bin/
+
+GO      ?= go
+BIN     := bin
+FUZZTIME ?= 30s
+
+.PHONY: all build test vet demo bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+# The end-to-end tests (test/) use the binaries just built in bin/.
+test: build vet
+	STASIS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 14m ./...
+
+demo: build
+	STASIS_BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
+
+bench:
+	@echo "bench: not yet implemented" >&2
+	@exit 1
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/image
+
+clean:
+	rm -rf $(BIN)

@@ -101,8 +101,10 @@ func (c *cli) unsupported() string {
 
 func main() {
 	var c cli
-	kong.Parse(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
+	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
 		kong.Description("Checkpoint a process (BLCR-compatible)."))
+	_, err := parser.Parse(blcr.NormalizeArgs(os.Args[1:]))
+	parser.FatalIfErrorf(err)
 	if err := run(&c); err != nil {
 		if !c.Quiet {
 			fmt.Fprintln(os.Stderr, "cr_checkpoint:", err)

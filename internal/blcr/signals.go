@@ -54,3 +54,20 @@ func LastSignal(args []string) (unix.Signal, error) {
 	}
 	return sig, nil
 }
+
+// NormalizeArgs rewrites the BLCR spellings kong cannot parse: --backup
+// takes an optional value, so a bare --backup becomes --backup= (numbered
+// backups). Program arguments after "--" are left alone.
+func NormalizeArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "--backup" {
+			a = "--backup="
+		}
+		out = append(out, a)
+	}
+	return out
+}

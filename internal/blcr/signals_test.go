@@ -32,3 +32,16 @@ func TestLastSignal(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeArgs(t *testing.T) {
+	got := NormalizeArgs([]string{"--backup", "-f", "x", "--backup=old", "--", "--backup"})
+	want := []string{"--backup=", "-f", "x", "--backup=old", "--", "--backup"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}

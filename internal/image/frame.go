@@ -196,7 +196,7 @@ func NewReader(r io.Reader) (*Reader, Header, error) {
 	if hd.PageSize != PageSize {
 		return nil, hd, fmt.Errorf("%w: page size %d", ErrCorrupt, hd.PageSize)
 	}
-	return &Reader{r: bufio.NewReaderSize(r, 1<<20), off: headerSize, prev: le.Uint32(h[60:])}, hd, nil
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), off: headerSize, prev: le.Uint32(h[60:])}, hd, nil
 }
 
 var recCaps = map[RecordType]uint64{RecProcess: 64 << 20, RecPages: 1 << 30, RecFileData: 16 << 30, RecEnd: 0}
@@ -206,7 +206,7 @@ func (r *Reader) Next() (Record, error) {
 		return Record{}, io.EOF
 	}
 	for r.left > 0 || r.n > 0 && !r.closed {
-		if _, err := r.Read(make([]byte, min(r.left+1, 1<<20))); err == io.EOF {
+		if _, err := r.Read(make([]byte, min(r.left+1, 64<<10))); err == io.EOF {
 			break
 		} else if err != nil {
 			return Record{}, err
@@ -305,3 +305,5 @@ func (r *Reader) Process() (*Process, error) {
 	}
 	return &p, nil
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

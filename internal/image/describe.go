@@ -1,0 +1,50 @@
+package image
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Describe prints a summary of the image read from r: its header, then a
+// line per record, then totals. It reads the whole image and so also
+// verifies every checksum.
+func Describe(r io.Reader, w io.Writer) error {
+	rd, h, err := NewReader(r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "stasis image, format version %d, arch %d, page size %d, made %s\n",
+		h.Version, h.Arch, h.PageSize, time.Unix(0, h.Created).UTC().Format(time.RFC3339))
+	var pages, data uint64
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch rec.Type {
+		case RecProcess:
+			p, err := rd.Process()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "process %d (%s) %s: %d threads, %d mappings, %d fds, cwd %s\n",
+				p.Pid, p.Comm, p.Exe, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
+			continue
+		case RecPages:
+			pages += rec.Len
+			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) at offset %d\n", rec.Arg, rec.Arg+rec.Len, rec.Len>>10, rec.Offset)
+		case RecFileData:
+			data += rec.Len
+			fmt.Fprintf(w, "  file data %d: %d bytes\n", rec.Arg, rec.Len)
+		}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data; all checksums good\n", pages>>10, data)
+	return nil
+}

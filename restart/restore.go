@@ -149,7 +149,11 @@ func waitPidFree(pid int) error {
 			return nil
 		}
 		if err == nil && st.State != 'Z' && st.State != 'X' || time.Now().After(end) {
-			return &PidInUseError{Pid: pid}
+			e := &PidInUseError{Pid: pid}
+			if err == nil && st.State == 'Z' {
+				e.Holder = fmt.Sprintf("a zombie (%s) that its parent, pid %d, has not reaped", st.Comm, st.PPid)
+			}
+			return e
 		}
 	}
 }

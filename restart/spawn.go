@@ -105,8 +105,14 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags uint64, wan
 }
 
 // PidInUseError reports that an id the image needs is taken.
-type PidInUseError struct{ Pid int }
+type PidInUseError struct {
+	Pid    int
+	Holder string // who holds it, where known
+}
 
 func (e *PidInUseError) Error() string {
+	if e.Holder != "" {
+		return fmt.Sprintf("pid %d is in use by %s", e.Pid, e.Holder)
+	}
 	return fmt.Sprintf("pid %d is in use by another process", e.Pid)
 }

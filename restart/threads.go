@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -136,8 +137,31 @@ func (b *builder) creds(t *rthread) error {
 	if _, err := b.callIn(t.tid, unix.SYS_SETRESGID, uint64(c.Gid[0]), uint64(c.Gid[1]), uint64(c.Gid[2])); err != nil {
 		return fail(fmt.Sprintf("gids %v", c.Gid[:3]), err)
 	}
+	// The bounding set can only shrink, and needs CAP_SETPCAP: before setresuid.
+	for capn := uint64(0); capn < 64; capn++ {
+		if c.CapBnd&(1<<capn) != 0 {
+			continue
+		}
+		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, capn); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fail(fmt.Sprintf("bounding set (drop capability %d)", capn), err)
+		}
+	}
 	if _, err := b.callIn(t.tid, unix.SYS_SETRESUID, uint64(c.Uid[0]), uint64(c.Uid[1]), uint64(c.Uid[2])); err != nil {
 		return fail(fmt.Sprintf("uids %v", c.Uid[:3]), err)
+	}
+	// setresuid may have cleared the capability sets (to a non-root uid);
+	// where it did not, make them exactly the recorded ones.
+	hdr := make([]byte, 8+24)
+	le.PutUint32(hdr, unix.LINUX_CAPABILITY_VERSION_3)
+	for i, v := range []uint64{c.CapEff, c.CapPrm, c.CapInh} {
+		le.PutUint32(hdr[8+4*i:], uint32(v))
+		le.PutUint32(hdr[8+12+4*i:], uint32(v>>32))
+	}
+	if err := b.mem.WriteAt(hdr, b.scratch); err != nil {
+		return err
+	}
+	if _, err := b.callIn(t.tid, unix.SYS_CAPSET, b.scratch, b.scratch+8); err != nil {
+		return fail("capabilities", err)
 	}
 	return nil
 }

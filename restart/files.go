@@ -69,7 +69,7 @@ func (b *builder) prepareFds() error {
 			return fmt.Errorf("pid %d fd %d: %w", b.pid, f.Num, err)
 		}
 		b.call(unix.SYS_CLOSE, low)
-		ours, err := unix.PidfdGetfd(pidfd, int(fd), unix.O_CLOEXEC)
+		ours, err := unix.PidfdGetfd(pidfd, int(fd), 0)
 		if err != nil {
 			return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", b.pid, f.Num, err)
 		}

@@ -1,0 +1,90 @@
+package control
+
+// Op names a message from a client to the agent.
+type Op string
+
+const (
+	// OpCheckpoint asks for a checkpoint (from cr_checkpoint or libcr).
+	OpCheckpoint Op = "checkpoint"
+	// OpHello registers a libcr process; the connection then stays open
+	// and carries Events to it and its answers back.
+	OpHello Op = "hello"
+	// Answers of a libcr process to EvPrepare (BLCR's cr_checkpoint flags).
+	OpReady    Op = "ready"
+	OpTempFail Op = "tempfail"
+	OpPermFail Op = "permfail"
+	OpOmit     Op = "omit"
+)
+
+// Scope kinds, as cr_checkpoint's -T -p -g -s.
+const (
+	ScopeTree    = "tree"
+	ScopeProcess = "process"
+	ScopeGroup   = "group"
+	ScopeSession = "session"
+)
+
+// Request is one message to the agent.
+type Request struct {
+	Op  Op     `json:"op"`
+	ID  uint64 `json:"id,omitempty"`  // pairs a request with its Reply, an answer with its EvPrepare
+	Fd  int    `json:"fd,omitempty"`  // OpHello: the fd number of this connection in the caller
+	Msg string `json:"msg,omitempty"` // OpTempFail, OpPermFail: why
+
+	// OpCheckpoint.
+	Target int    `json:"target,omitempty"` // a pid in the job; 0: the whole job
+	Scope  string `json:"scope,omitempty"`
+	Path   string `json:"path,omitempty"` // absolute; empty: the agent's default
+	Signal int    `json:"signal,omitempty"`
+	NoSync bool   `json:"nosync,omitempty"`
+}
+
+// Reply answers an OpCheckpoint.
+type Reply struct {
+	ID    uint64 `json:"id,omitempty"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// Status is the exit status cr_checkpoint should end with on error
+	// (BLCR's: 50 for a temporary failure, 51 permanent, 3 all omitted).
+	Status int    `json:"status,omitempty"`
+	Path   string `json:"path,omitempty"` // where the image was written
+	// Restarted is set in the reply a libcr caller reads after it was
+	// restarted from the image the request made.
+	Restarted bool `json:"restarted,omitempty"`
+}
+
+// Ev names a message from the agent to a libcr process.
+type Ev string
+
+const (
+	// EvPrepare: a checkpoint that includes you is about to be taken; run
+	// your callbacks and answer.
+	EvPrepare Ev = "prepare"
+	// EvDone: the checkpoint you were ready for was taken (or failed,
+	// Error set); you continue.
+	EvDone Ev = "done"
+	// EvRestarted: you were restarted from Path; everything you were
+	// waiting for has ended with "restarted".
+	EvRestarted Ev = "restarted"
+	// EvReply carries the Reply to your own OpCheckpoint.
+	EvReply Ev = "reply"
+)
+
+// Event is one message from the agent to a libcr process.
+type Event struct {
+	Ev        Ev     `json:"ev"`
+	ID        uint64 `json:"id,omitempty"`
+	Requester int    `json:"requester,omitempty"` // pid that asked for the checkpoint (0: the agent itself)
+	Scope     string `json:"scope,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Reply     *Reply `json:"reply,omitempty"`
+}
+
+// Exit statuses of cr_checkpoint, as BLCR's cr_checkpoint exits with its
+// error codes (truncated to 8 bits).
+const (
+	StatusTempFail = 50 // CR_ETEMPFAIL (2354)
+	StatusPermFail = 51 // CR_EPERMFAIL (2355)
+	StatusOmitted  = 3  // ESRCH: every process asked to be omitted
+)

@@ -1,48 +1,152 @@
-// Package agent is the supervisor that cr_run and cr_restart become: the
-// parent of the job, which forwards the signals it receives to the job and
-// ends as the job ended. (The control socket, the seccomp listener and the
-// subreaper role of BLCR-style cooperation are built on this later.)
+// Package agent is the supervisor that cr_run and cr_restart become. It is
+// the parent and child subreaper of the job, forwards the signals it gets,
+// ends as the job ended, serves the control socket (checkpoint requests
+// from cr_checkpoint, libcr inside the job), listens to the seccomp filter
+// that marks what the job holds that no image can, and takes checkpoints on
+// a signal, on a timer or before exit. The checkpoint itself is package
+// checkpoint's; the protocol is package control's.
 package agent
 
 import (
-	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"stasis/internal/control"
+	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/ptrace"
 )
 
-// Supervise forwards every signal we receive, except SIGCHLD and the Go
-// runtime's SIGURG, to pid until pid exits, and returns its wait status.
-// pid must be a child of the calling process.
-func Supervise(pid int) unix.WaitStatus {
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
-	done := make(chan unix.WaitStatus, 1)
+// ExitCheckpointed is the status the agent exits with after a checkpoint
+// on --checkpoint-exit-signal ended the job (EX_TEMPFAIL: a scheduler
+// requeues on it).
+const ExitCheckpointed = 75
+
+// Config is the agent's policy, the same for cr_run and cr_restart.
+type Config struct {
+	// Deny makes the shim's filter refuse uncheckpointable calls with
+	// ENOSYS instead of recording them (cr_run only; a restored job
+	// keeps the filter it had).
+	Deny bool
+	// CheckpointSignal, ExitSignal and Interval take checkpoints into File
+	// or, with Dir, into Dir/context.PID.
+	CheckpointSignal unix.Signal
+	ExitSignal       unix.Signal
+	Interval         time.Duration
+	File, Dir        string
+	// Image is the image the job was restored from (cr_restart).
+	Image string
+	// Name prefixes the agent's messages: "cr_run".
+	Name string
+}
+
+// Agent supervises one job.
+type Agent struct {
+	cfg   Config
+	self  int
+	uid   int
+	ln    *net.UnixListener
+	owner *ptrace.Owner
+	job   int
+
+	// mu is held for a whole checkpoint; the reaper takes it too, so it
+	// never consumes the ptrace stops of a job being checkpointed.
+	mu     sync.Mutex
+	filter *image.Seccomp // the job's filter (nil: none)
+	notes  notes
+
+	clMu    sync.Mutex
+	clients map[*client]bool
+	ids     uint64
+
+	sigs      chan os.Signal // from New on, so none is lost while a job is set up
+	inflight  sync.WaitGroup // requests not yet answered
+	reap      chan struct{}
+	exited    chan unix.WaitStatus
+	exitByCkp chan struct{}
+}
+
+var (
+	caught     chan os.Signal
+	chldQueued atomic.Bool // a SIGCHLD waits in caught
+)
+
+// CatchSignals starts catching every signal for the agent, which forwards
+// them once it supervises a job. Call it first thing in main: a Go program
+// ignores SIGUSR1 and SIGUSR2 until it asks for them, and a signal meant
+// for the job must not be lost while the job is being set up. The flood
+// of SIGCHLDs that ptrace stops raise (a restore makes hundreds) is folded
+// into one, so it cannot crowd out the signals that matter.
+func CatchSignals() chan os.Signal {
+	if caught != nil {
+		return caught
+	}
+	raw := make(chan os.Signal, 256)
+	caught = make(chan os.Signal, 256)
+	signal.Notify(raw)
 	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
-		done <- ws
-	}()
-	for {
-		select {
-		case ws := <-done:
-			return ws
-		case s := <-sigs:
-			sig := s.(unix.Signal)
-			if sig == unix.SIGCHLD || sig == unix.SIGURG {
+		for s := range raw {
+			switch s {
+			case unix.SIGURG: // the Go runtime's own preemption signal
 				continue
+			case unix.SIGCHLD:
+				if chldQueued.Swap(true) {
+					continue // one queued SIGCHLD stands for them all
+				}
 			}
-			unix.Kill(pid, sig)
+			caught <- s
 		}
+	}()
+	return caught
+}
+
+// New makes an agent and binds its control socket, so that the job can
+// reach it from its first instruction.
+func New(cfg Config) (*Agent, error) {
+	a := &Agent{cfg: cfg, self: os.Getpid(), uid: os.Getuid(), owner: ptrace.NewOwner(),
+		clients: map[*client]bool{}, reap: make(chan struct{}, 1),
+		exited: make(chan unix.WaitStatus, 1), exitByCkp: make(chan struct{}, 1)}
+	a.notes.m = map[int][]note{}
+	a.sigs = CatchSignals()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(a.self), Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", control.Addr(a.self), err)
+	}
+	a.ln = ln
+	return a, nil
+}
+
+// Run supervises job, a child of ours, until it exits. listener is the
+// job's seccomp listener (nil: none). It returns how the job ended, and
+// whether the agent ended it after a checkpoint on the exit signal.
+func (a *Agent) Run(job int, filter *image.Seccomp, listener *os.File) (ws unix.WaitStatus, checkpointed bool) {
+	a.job, a.filter = job, filter
+	if listener != nil {
+		go a.listen(listener)
+	}
+	go a.serve()
+	go a.reaper()
+	if a.cfg.Interval > 0 {
+		go a.every(a.cfg.Interval)
+	}
+	ws = a.supervise()
+	a.ln.Close()
+	a.drain(5 * time.Second)
+	select {
+	case <-a.exitByCkp:
+		return ws, true
+	default:
+		return ws, false
 	}
 }
 
@@ -53,4 +157,22 @@ func Exit(ws unix.WaitStatus) {
 		kernel.DieBySignal(ws.Signal())
 	}
 	os.Exit(ws.ExitStatus())
+}
+
+// drain waits up to d for the answers to requests in flight: a request
+// that ended the job (--kill) still gets its reply.
+func (a *Agent) drain(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		a.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, a.cfg.Name+": "+format+"\n", args...)
 }

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/writer"
 )
 
 // Frozen is a process stopped for checkpointing. Write saves it; Release
@@ -17,6 +19,7 @@ import (
 // stays frozen, so the image can be committed before anything it does is
 // seen by the world.
 type Frozen struct {
+	opt    Options
 	owner  *ptrace.Owner
 	pid    int
 	stat   *proc.Stat
@@ -24,13 +27,23 @@ type Frozen struct {
 	tasks  []*task
 }
 
+// Options carry what the agent of a job knows about the process.
+type Options struct {
+	// Seccomp is the agent's filter, which the process is known to run
+	// under; a process with any other filter is refused.
+	Seccomp *image.Seccomp
+	// AgentFds are the fds of the process that are libcr's connection to
+	// the agent.
+	AgentFds map[int]bool
+}
+
 // Freeze checks that pid can be checkpointed and stops all its threads.
-func Freeze(owner *ptrace.Owner, pid int) (*Frozen, error) {
+func Freeze(owner *ptrace.Owner, pid int, opt Options) (*Frozen, error) {
 	st, status, err := check(pid)
 	if err != nil {
 		return nil, err
 	}
-	f := &Frozen{owner: owner, pid: pid, stat: st, status: status}
+	f := &Frozen{opt: opt, owner: owner, pid: pid, stat: st, status: status}
 	err = owner.Do(func() error {
 		var err error
 		f.tasks, err = freeze(pid)
@@ -75,11 +88,11 @@ func (f *Frozen) write(dst io.Writer) (err error) {
 		return err
 	}
 	p := &image.Process{VMAs: vs}
-	if err := identity(pid, f.stat, f.status, p); err != nil {
+	if err := identity(pid, f.stat, f.status, f.opt.Seccomp, p); err != nil {
 		return err
 	}
 	var data []fileData
-	if p.Fds, data, err = fds(pid); err != nil {
+	if p.Fds, data, err = fds(pid, f.opt.AgentFds); err != nil {
 		return err
 	}
 	mem, err := ptrace.OpenMem(pid, false)
@@ -163,4 +176,26 @@ func waitGone(pid int, limit time.Duration) {
 			return
 		}
 	}
+}
+
+// ToFile checkpoints pid into the image file path, created atomically
+// (fsynced with sync), and then releases the process with sig. On any
+// failure the process runs on untouched and no file is left behind.
+func ToFile(owner *ptrace.Owner, pid int, path string, sync bool, sig unix.Signal, opt Options) error {
+	fr, err := Freeze(owner, pid, opt)
+	if err != nil {
+		return err
+	}
+	out, err := writer.Create(path, sync)
+	if err != nil {
+		return errors.Join(err, fr.Release(0))
+	}
+	if err := fr.Write(out); err != nil {
+		out.Abort()
+		return errors.Join(err, fr.Release(0))
+	}
+	if err := out.Commit(); err != nil {
+		return errors.Join(err, fr.Release(0))
+	}
+	return fr.Release(sig)
 }

@@ -24,7 +24,7 @@ type fileData struct {
 }
 
 // fds describes every open file descriptor of pid.
-func fds(pid int) ([]image.Fd, []fileData, error) {
+func fds(pid int, agent map[int]bool) ([]image.Fd, []fileData, error) {
 	nums, err := proc.Fds(pid)
 	if err != nil {
 		return nil, nil, err
@@ -32,7 +32,11 @@ func fds(pid int) ([]image.Fd, []fileData, error) {
 	var out []image.Fd
 	var data []fileData
 	for _, n := range nums {
-		f, err := describeFd(pid, n)
+		describe := describeFd
+		if agent[n] {
+			describe = describeAgentFd
+		}
+		f, err := describe(pid, n)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -43,6 +47,24 @@ func fds(pid int) ([]image.Fd, []fileData, error) {
 		out = append(out, f)
 	}
 	return out, data, nil
+}
+
+// describeAgentFd describes libcr's connection to the agent.
+func describeAgentFd(pid, n int) (image.Fd, error) {
+	f := image.Fd{Num: n, Kind: image.FdAgent}
+	link, err := proc.FdLink(pid, n)
+	if err != nil {
+		return f, err
+	}
+	if !strings.HasPrefix(link, "socket:") {
+		return f, fmt.Errorf("pid %d fd %d: %s, not the agent connection libcr registered", pid, n, link)
+	}
+	info, err := proc.ReadFdInfo(pid, n)
+	if err != nil {
+		return f, err
+	}
+	f.Flags = info.Flags
+	return f, nil
 }
 
 func describeFd(pid, n int) (image.Fd, error) {

@@ -131,7 +131,7 @@ func (a *asker) signals(p *image.Process) error {
 }
 
 // identity fills what /proc says about the process as a whole.
-func identity(pid int, st *proc.Stat, status *proc.Status, p *image.Process) error {
+func identity(pid int, st *proc.Stat, status *proc.Status, filter *image.Seccomp, p *image.Process) error {
 	var err error
 	p.Pid, p.PPid, p.Pgid, p.Sid, p.Comm = pid, st.PPid, st.Pgrp, st.Session, st.Comm
 	if p.Exe, err = proc.Readlink(pid, "exe"); err != nil {
@@ -152,8 +152,15 @@ func identity(pid int, st *proc.Stat, status *proc.Status, p *image.Process) err
 	}
 	p.Creds = image.Creds{Uid: status.Uid, Gid: status.Gid, Groups: status.Groups,
 		CapInh: status.CapInh, CapPrm: status.CapPrm, CapEff: status.CapEff, CapBnd: status.CapBnd, CapAmb: status.CapAmb}
-	if status.Seccomp != 0 {
-		return fmt.Errorf("pid %d: seccomp filter installed: not supported yet", pid)
+	p.NoNewPrivs = status.NoNewPrivs != 0
+	switch {
+	case status.Seccomp == 0:
+	case status.Seccomp == unix.SECCOMP_MODE_FILTER && status.SeccompFilters == 1 && filter != nil:
+		p.Seccomp = filter
+	case filter != nil:
+		return fmt.Errorf("pid %d: %d seccomp filters besides the agent's: a filter of the program's own is not supported yet", pid, status.SeccompFilters-1)
+	default:
+		return fmt.Errorf("pid %d: seccomp filter installed (mode %d, %d filters): not supported yet", pid, status.Seccomp, status.SeccompFilters)
 	}
 	for res := 0; res < 16; res++ {
 		var rl unix.Rlimit

@@ -122,6 +122,8 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	switch f.Kind {
 	case image.FdFile, image.FdDevice:
 		fd, err = b.open(f.Path, uint64(f.Flags)&^uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY))
+	case image.FdAgent:
+		return b.agentConn(f)
 	case image.FdStdio:
 		if f.Stdio < 0 || f.Stdio > 2 {
 			return fmt.Errorf("stdio %d: image damaged", f.Stdio)
@@ -202,9 +204,15 @@ func (b *builder) timerfd(f *image.Fd) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if t.Value.Sec != 0 || t.Value.Nsec != 0 {
+	value := t.Value
+	if value == (image.Timespec{}) {
+		// A periodic timer that fired with nobody reading shows no time
+		// left in fdinfo, only ticks: its next expiry is a period away.
+		value = t.Interval
+	}
+	if value != (image.Timespec{}) {
 		spec := make([]byte, 32)
-		for i, v := range []int64{t.Interval.Sec, t.Interval.Nsec, t.Value.Sec, t.Value.Nsec} {
+		for i, v := range []int64{t.Interval.Sec, t.Interval.Nsec, value.Sec, value.Nsec} {
 			le.PutUint64(spec[8*i:], uint64(v))
 		}
 		if err := b.mem.WriteAt(spec, b.scratch); err != nil {

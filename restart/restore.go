@@ -33,6 +33,7 @@ type builder struct {
 	stdio   [3]uint64
 	data    map[uint64]*dataFile
 	buf     []byte
+	out     Restored
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -56,52 +57,54 @@ func (b *builder) setGate(h uint64) {
 }
 
 // Restore rebuilds the process of the image read from r, as a child of the
-// calling process, and lets it run. It returns the pid.
-func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (int, error) {
-	var pid int
+// calling process, and lets it run.
+func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
+	var out *Restored
 	err := owner.Do(func() error {
 		var err error
-		pid, err = restore(r, opt)
+		out, err = restore(r, opt)
 		return err
 	})
-	return pid, err
+	return out, err
 }
 
 // Precondition: called on the owner thread.
-func restore(r io.Reader, opt Options) (int, error) {
+func restore(r io.Reader, opt Options) (*Restored, error) {
 	ir, _, err := image.NewReader(r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	rec, err := ir.Next()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if rec.Type != image.RecProcess {
-		return 0, fmt.Errorf("image: first record is of type %d, not a process: image damaged", rec.Type)
+		return nil, fmt.Errorf("image: first record is of type %d, not a process: image damaged", rec.Type)
 	}
 	p, err := ir.Process()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := precheck(p); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := waitPidFree(p.Pid); err != nil {
-		return 0, err
+		return nil, err
 	}
 	pid, err := spawn(p.Pid)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	b := &builder{p: p, pid: pid, buf: make([]byte, 4<<20)}
 	if err := b.build(ir, opt); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		kernel.Wait4(pid, 0)
 		b.closeData()
-		return 0, err
+		b.out.Close()
+		return nil, err
 	}
-	return pid, nil
+	b.out.Pid = pid
+	return &b.out, nil
 }
 
 // precheck finds problems before anything is built: a damaged process
@@ -226,6 +229,9 @@ func (b *builder) build(ir *image.Reader, opt Options) error {
 		if err := b.creds(t); err != nil {
 			return err
 		}
+	}
+	if err := b.confine(); err != nil {
+		return err
 	}
 	if _, err := b.call(unix.SYS_MUNMAP, b.gate, gateSize); err != nil {
 		return fmt.Errorf("pid %d: unmap restorer: %w", b.pid, err)

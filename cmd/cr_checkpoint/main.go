@@ -6,15 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 
 	"stasis/checkpoint"
 	"stasis/internal/blcr"
+	"stasis/internal/control"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
-	"stasis/writer"
 )
 
 const version = "stasis 0.1"
@@ -109,9 +111,21 @@ func main() {
 		if !c.Quiet {
 			fmt.Fprintln(os.Stderr, "cr_checkpoint:", err)
 		}
+		var se *statusError
+		if errors.As(err, &se) {
+			os.Exit(se.status)
+		}
 		os.Exit(1)
 	}
 }
+
+// statusError is a failure with BLCR's exit status for it.
+type statusError struct {
+	msg    string
+	status int
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 func run(c *cli) error {
 	if what := c.unsupported(); what != "" {
@@ -121,33 +135,66 @@ func run(c *cli) error {
 	if err != nil {
 		return err
 	}
+	path := c.File
+	if path == "" {
+		path = "context." + strconv.Itoa(c.ID)
+	}
+	if path, err = filepath.Abs(path); err != nil {
+		return err
+	}
+	conn, agent, err := control.Find(c.ID)
+	switch {
+	case err == nil:
+		defer conn.Close()
+		return viaAgent(c, conn, agent, path, sig)
+	case !errors.Is(err, control.ErrNoAgent):
+		return err
+	}
 	if !c.Pid {
 		kids, err := proc.Children(c.ID)
 		if err == nil && len(kids) > 0 {
 			return fmt.Errorf("pid %d has children %v: checkpointing process trees (-T) is not supported yet; use -p to save this process alone", c.ID, kids)
 		}
 	}
-	path := c.File
-	if path == "" {
-		path = "context." + strconv.Itoa(c.ID)
-	}
-	fr, err := checkpoint.Freeze(ptrace.NewOwner(), c.ID)
-	if err != nil {
+	if err := checkpoint.ToFile(ptrace.NewOwner(), c.ID, path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
 		return err
-	}
-	out, err := writer.Create(path, !c.Nosync)
-	if err != nil {
-		return errors.Join(err, fr.Release(0))
-	}
-	if err := fr.Write(out); err != nil {
-		out.Abort()
-		return errors.Join(err, fr.Release(0))
-	}
-	if err := out.Commit(); err != nil {
-		return errors.Join(err, fr.Release(0))
 	}
 	if c.Verbose {
 		fmt.Fprintf(os.Stderr, "cr_checkpoint: pid %d saved to %s\n", c.ID, path)
 	}
-	return fr.Release(sig)
+	return nil
+}
+
+// viaAgent asks the agent of the target to take the checkpoint: it runs
+// the job's libcr callbacks, knows its filter, and may ptrace it where we
+// may not.
+func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signal) error {
+	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: control.ScopeTree,
+		Path: path, Signal: int(sig), NoSync: c.Nosync}
+	if c.Pid {
+		req.Scope = control.ScopeProcess
+	}
+	if c.ID == agent {
+		req.Target = 0
+	}
+	if c.Verbose {
+		fmt.Fprintf(os.Stderr, "cr_checkpoint: asking agent pid %d\n", agent)
+	}
+	sendErr := conn.Send(req)
+	var r control.Reply
+	if err := conn.Recv(&r); err != nil {
+		// An agent that turns us away says why before it hangs up.
+		return fmt.Errorf("agent pid %d: no answer: %w", agent, errors.Join(sendErr, err))
+	}
+	if !r.OK {
+		status := r.Status
+		if status == 0 {
+			status = 1
+		}
+		return &statusError{msg: r.Error, status: status}
+	}
+	if c.Verbose {
+		fmt.Fprintf(os.Stderr, "cr_checkpoint: pid %d saved to %s by agent pid %d\n", c.ID, r.Path, agent)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/alecthomas/kong"
 
@@ -31,49 +32,75 @@ type cli struct {
 	Kill   bool `group:"After the restart (the last one given wins)" help:"Send SIGKILL."`
 	Cont   bool `group:"After the restart (the last one given wins)" help:"Send SIGCONT."`
 
+	agent.Flags
+
 	Image string `arg:"" optional:"" help:"The image to restart."`
 }
 
 func main() {
+	agent.CatchSignals()
 	var c cli
 	kong.Parse(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
-		kong.Description("Restart processes from a checkpoint image (BLCR-compatible)."))
-	pid, err := start(&c)
+		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent."))
+	a, r, err := start(&c)
 	if err != nil {
 		if !c.Quiet {
 			fmt.Fprintln(os.Stderr, "cr_restart:", err)
 		}
 		os.Exit(1)
 	}
-	agent.Exit(agent.Supervise(pid))
+	ws, checkpointed := a.Run(r.Pid, r.Seccomp, r.Listener)
+	if checkpointed {
+		os.Exit(agent.ExitCheckpointed)
+	}
+	agent.Exit(ws)
 }
 
-func start(c *cli) (int, error) {
+func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if c.Fd != nil {
-		return 0, fmt.Errorf("-F/--fd: not supported yet")
+		return nil, nil, fmt.Errorf("-F/--fd: not supported yet")
 	}
 	path := c.Image
 	if c.File != "" {
 		if path != "" {
-			return 0, fmt.Errorf("give the image either as -f FILE or as an argument, not both")
+			return nil, nil, fmt.Errorf("give the image either as -f FILE or as an argument, not both")
 		}
 		path = c.File
 	}
 	if path == "" {
-		return 0, fmt.Errorf("no image given")
+		return nil, nil, fmt.Errorf("no image given")
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
-		return 0, err
+		return nil, nil, err
+	}
+	cfg, err := c.Config("cr_restart")
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Image, err = filepath.Abs(path); err != nil {
+		return nil, nil, err
+	}
+	if cfg.File == "" && cfg.Dir == "" {
+		cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	pid, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig})
+	a, err := agent.New(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, err
 	}
-	return pid, nil
+	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, conn := range r.AgentConns {
+		if err := a.AdoptRestored(r.Pid, conn.Fd, conn.File); err != nil {
+			fmt.Fprintln(os.Stderr, "cr_restart:", err)
+		}
+	}
+	return a, r, nil
 }

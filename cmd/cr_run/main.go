@@ -1,34 +1,69 @@
-// Command cr_run starts a program as its child and supervises it: it
-// forwards the signals it receives and exits as the program exits.
+// Command cr_run starts a program under the stasis agent, which supervises
+// it and cooperates with checkpoints: see `cr_run --help` and the README.
 package main
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 
 	"github.com/alecthomas/kong"
 
 	"stasis/agent"
+	"stasis/internal/kernel"
 )
 
 const version = "stasis 0.1"
 
 type cli struct {
 	Version kong.VersionFlag `help:"Print version information and exit."`
-	Prog    string           `arg:"" help:"The program to run."`
-	Args    []string         `arg:"" optional:"" passthrough:"" help:"Its arguments, passed untouched."`
+
+	DenyUncheckpointable bool `help:"Make system calls that create objects no image can hold (io_uring, perf events, bpf, userfaultfd, fanotify, secret memory, sockets other than unix ones) fail with ENOSYS, instead of letting them run and refusing the job's next checkpoint."`
+
+	agent.Flags
+	File string `short:"f" placeholder:"FILE" group:"Checkpoints the agent takes" help:"Same as --checkpoint-file."`
+	Dir  string `short:"d" placeholder:"DIR" group:"Checkpoints the agent takes" help:"Same as --checkpoint-dir."`
+
+	Prog string   `arg:"" help:"The program to run."`
+	Args []string `arg:"" optional:"" passthrough:"" help:"Its arguments, passed untouched."`
 }
 
 func main() {
+	if len(os.Args) > 0 && os.Args[0] == agent.ShimName {
+		agent.Shim(os.Args[1:])
+	}
+	agent.CatchSignals()
 	var c cli
 	kong.Parse(&c, kong.Name("cr_run"), kong.Vars{"version": version},
-		kong.Description("Run a program under the stasis agent."))
-	cmd := exec.Command(c.Prog, c.Args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+		kong.Description("Run a program under the stasis agent, so that it can be checkpointed."))
+	if c.File != "" {
+		c.CheckpointFile = c.File
+	}
+	if c.Dir != "" {
+		c.CheckpointDir = c.Dir
+	}
+	cfg, err := c.Config("cr_run")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cr_run:", err)
+		os.Exit(2)
+	}
+	cfg.Deny = c.DenyUncheckpointable
+	a, err := agent.New(cfg)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_run:", err)
 		os.Exit(127)
 	}
-	agent.Exit(agent.Supervise(cmd.Process.Pid))
+	pid, filter, listener, err := agent.Start(c.Prog, c.Args, c.DenyUncheckpointable)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cr_run:", err)
+		if pid > 0 {
+			_, ws, _ := kernel.Wait4(pid, 0)
+			agent.Exit(ws)
+		}
+		os.Exit(127)
+	}
+	ws, checkpointed := a.Run(pid, filter, listener)
+	if checkpointed {
+		os.Exit(agent.ExitCheckpointed)
+	}
+	agent.Exit(ws)
 }

@@ -71,3 +71,25 @@ func NormalizeArgs(args []string) []string {
 	}
 	return out
 }
+
+// ParseSignal reads a signal given by number ("10"), by name ("SIGUSR1")
+// or by name without its prefix ("usr1"). An empty string is no signal.
+func ParseSignal(s string) (unix.Signal, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d: out of range", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("%q: not a signal name", s)
+}

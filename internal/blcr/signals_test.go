@@ -45,3 +45,16 @@ func TestNormalizeArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]unix.Signal{"": 0, "10": unix.SIGUSR1, "SIGUSR2": unix.SIGUSR2, "term": unix.SIGTERM, "Hup": unix.SIGHUP} {
+		if got, err := ParseSignal(in); err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "65", "SIGNOPE", "-3"} {
+		if _, err := ParseSignal(in); err == nil {
+			t.Errorf("ParseSignal(%q) succeeded", in)
+		}
+	}
+}

@@ -18,6 +18,10 @@ type Process struct {
 	Umask       uint32 `json:"umask"`
 	Personality uint32 `json:"personality"`
 	Creds       Creds  `json:"creds"`
+	NoNewPrivs  bool   `json:"no_new_privs,omitempty"`
+	// Seccomp is the agent's filter, when the process runs under one
+	// (the only filter an image can hold).
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
 
 	Rlimits       []Rlimit     `json:"rlimits"`
 	Sigactions    []Sigaction  `json:"sigactions"`
@@ -29,6 +33,12 @@ type Process struct {
 	VMAs    []VMA    `json:"vmas"`
 	Threads []Thread `json:"threads"`
 	Fds     []Fd     `json:"fds"`
+}
+
+// Seccomp is the stasis agent's system-call filter (package seccomp),
+// installed again on restart, with its listener handed to the new agent.
+type Seccomp struct {
+	Deny bool `json:"deny,omitempty"` // refuses watched calls with ENOSYS; no listener
 }
 
 // Creds are the process credentials; a restore never grants more than these.
@@ -180,6 +190,7 @@ const (
 	FdEpoll    = "epoll"    //
 	FdTimerfd  = "timerfd"  //
 	FdSignalfd = "signalfd" //
+	FdAgent    = "agent"    // libcr's connection to its agent: reconnected to the restarting agent
 )
 
 // Fd is one open file descriptor.

@@ -24,6 +24,7 @@ type Status struct {
 	CapInh, CapPrm, CapEff, CapBnd, CapAmb uint64
 	NoNewPrivs                             int
 	Seccomp                                int
+	SeccompFilters                         int  // Seccomp_filters: how many filters
 	Kthread                                bool // "Kthread: 1" (Linux 6.5 and later)
 }
 
@@ -86,6 +87,8 @@ func ParseStatus(data []byte) (*Status, error) {
 			s.NoNewPrivs, err = strconv.Atoi(val)
 		case "Seccomp":
 			s.Seccomp, err = strconv.Atoi(val)
+		case "Seccomp_filters":
+			s.SeccompFilters, err = strconv.Atoi(val)
 		case "Kthread":
 			var k int
 			k, err = strconv.Atoi(val)

@@ -28,7 +28,7 @@ func TestParseStatus(t *testing.T) {
 		Groups: []int{10, 20}, NStgid: []int{9926, 1}, NSpid: []int{9927, 2}, Threads: 3, SigQ: "0/96365",
 		ShdPnd: 0x100, SigBlk: 0x10000, SigIgn: 0x1000, SigCgt: 0x180004002,
 		CapPrm: 0x1fffeffffff, CapEff: 0x1fffeffffff, CapBnd: 0x1ffffffffff, CapAmb: 1,
-		NoNewPrivs: 1, Seccomp: 2}
+		NoNewPrivs: 1, Seccomp: 2, SeccompFilters: 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseStatus =\n%+v\nwant\n%+v", got, want)
 	}

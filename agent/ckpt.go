@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/checkpoint"
+	"stasis/internal/control"
+	"stasis/internal/proc"
+)
+
+// checkpoint takes the checkpoint req asks for, on behalf of requester (0:
+// the agent itself), and runs then, if given, before letting go of the job.
+func (a *Agent) checkpoint(req control.Request, requester int, then func()) control.Reply {
+	defer a.kick()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fail := func(status int, err error) control.Reply {
+		return control.Reply{Error: err.Error(), Status: status}
+	}
+	target := req.Target
+	if target == 0 || target == a.self {
+		target = a.job
+	}
+	if err := a.inJob(target); err != nil {
+		return fail(1, err)
+	}
+	switch req.Scope {
+	case control.ScopeGroup, control.ScopeSession:
+		return fail(1, fmt.Errorf("-g/-s (process groups and sessions): not supported yet"))
+	case control.ScopeProcess:
+	default:
+		if kids, err := proc.Children(target); err == nil && len(kids) > 0 {
+			return fail(1, fmt.Errorf("pid %d has children %v: checkpointing process trees (-T) is not supported yet; use -p to save this process alone", target, kids))
+		}
+	}
+	path := req.Path
+	if path == "" {
+		var err error
+		if path, err = a.defaultPath(target, requester); err != nil {
+			return fail(1, err)
+		}
+	}
+	clients := a.clientsOf(target)
+	conns := map[int]bool{}
+	for _, cl := range clients {
+		conns[cl.fd] = true
+	}
+	if err := a.uncheckpointable(target, conns); err != nil {
+		return fail(1, err)
+	}
+	a.ids++
+	id := a.ids
+	ready, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
+		Requester: requester, Scope: req.Scope, Path: path})
+	if err != nil {
+		a.done(ready, id, path, err)
+		if status == control.StatusPermFail {
+			unix.Kill(target, unix.SIGKILL)
+		}
+		return fail(status, err)
+	}
+	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns}
+	err = checkpoint.ToFile(a.owner, target, path, !req.NoSync, unix.Signal(req.Signal), opt)
+	a.done(ready, id, path, err)
+	if err != nil {
+		return fail(1, err)
+	}
+	if then != nil {
+		then()
+	}
+	return control.Reply{OK: true, Path: path}
+}
+
+// prepare tells the libcr processes a checkpoint is coming and collects
+// their answers (BLCR's meanings: any temporary failure cancels it; a
+// permanent failure cancels it and kills the job; a process may ask to be
+// left out). It returns those that are ready and wait for EvDone.
+func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, status int, err error) {
+	var sent []*client
+	for _, cl := range clients {
+		if cl.conn.Send(ev) == nil {
+			sent = append(sent, cl)
+		}
+	}
+	omitted := false
+	for _, cl := range sent {
+		ans, ok := cl.answer(ev.ID)
+		if !ok {
+			continue // gone: it will not be in the image either
+		}
+		switch ans.Op {
+		case control.OpReady:
+			ready = append(ready, cl)
+		case control.OpOmit:
+			omitted = true
+		case control.OpTempFail:
+			status, err = control.StatusTempFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg))
+		case control.OpPermFail:
+			if status != control.StatusTempFail {
+				status, err = control.StatusPermFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; the job is killed", cl.pid, why(ans.Msg))
+			}
+		}
+	}
+	if err == nil && omitted {
+		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
+	}
+	return ready, status, err
+}
+
+func why(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return " (" + msg + ")"
+}
+
+// answer waits for the client's answer to checkpoint id.
+func (cl *client) answer(id uint64) (control.Request, bool) {
+	for {
+		select {
+		case ans := <-cl.answers:
+			if ans.ID == id {
+				return ans, true
+			}
+		case <-cl.gone:
+			return control.Request{}, false
+		}
+	}
+}
+
+// done tells the ready libcr processes how the checkpoint ended.
+func (a *Agent) done(ready []*client, id uint64, path string, err error) {
+	ev := control.Event{Ev: control.EvDone, ID: id, Path: path}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	for _, cl := range ready {
+		cl.conn.Send(ev)
+	}
+}
+
+// inJob checks that pid is the job or one of its descendants.
+func (a *Agent) inJob(pid int) error {
+	for p := pid; p > 1; {
+		if p == a.self {
+			return nil
+		}
+		st, err := proc.ReadStat(p)
+		if err != nil {
+			return fmt.Errorf("pid %d: no such process", pid)
+		}
+		if p == pid && (st.State == 'Z' || st.State == 'X') {
+			return fmt.Errorf("pid %d: zombie: nothing left to checkpoint", pid)
+		}
+		p = st.PPid
+	}
+	return fmt.Errorf("pid %d is not part of the job of agent pid %d", pid, a.self)
+}
+
+// defaultPath is where a checkpoint without a destination goes: the
+// agent's -f or -d, else context.PID in the requester's working directory.
+func (a *Agent) defaultPath(pid, requester int) (string, error) {
+	name := "context." + strconv.Itoa(pid)
+	switch {
+	case a.cfg.File != "":
+		return a.cfg.File, nil
+	case a.cfg.Dir != "":
+		if err := os.MkdirAll(a.cfg.Dir, 0o700); err != nil {
+			return "", err
+		}
+		return filepath.Join(a.cfg.Dir, name), nil
+	case requester > 0:
+		cwd, err := proc.Readlink(requester, "cwd")
+		if err != nil {
+			return "", fmt.Errorf("pid %d: working directory: %w", requester, err)
+		}
+		return filepath.Join(cwd, name), nil
+	}
+	return filepath.Abs(name)
+}
+
+// checkpointOn takes the checkpoint that sig asks for; with exit, the job
+// is then ended and the agent exits with ExitCheckpointed.
+func (a *Agent) checkpointOn(sig unix.Signal, exit bool) {
+	req := control.Request{Scope: control.ScopeTree}
+	var then func()
+	if exit {
+		req.Signal = int(unix.SIGKILL)
+		then = func() { a.exitByCkp <- struct{}{} }
+	}
+	r := a.checkpoint(req, 0, then)
+	if !r.OK {
+		a.logf("checkpoint on %v failed: %s", sig, r.Error)
+	}
+}
+
+// every checkpoints the job each interval. A failed checkpoint leaves the
+// last good image in place.
+func (a *Agent) every(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for range t.C {
+		r := a.checkpoint(control.Request{Scope: control.ScopeTree}, 0, nil)
+		if !r.OK {
+			a.logf("periodic checkpoint failed: %s", r.Error)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/seccomp"
+)
+
+// ShimName is the argv[0] under which the stasis binary runs as the shim.
+const ShimName = "stasis-shim"
+
+// Start starts prog as the job, through the shim: a re-exec of our own
+// binary that installs the filter, hands us its listener and execs prog.
+// It returns the job's pid, its filter and the listener (nil with deny).
+func Start(prog string, args []string, deny bool) (int, *image.Seccomp, *os.File, error) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	ours, theirs := os.NewFile(uintptr(sp[0]), "shim"), os.NewFile(uintptr(sp[1]), "shim")
+	defer ours.Close()
+	mode := "notify"
+	if deny {
+		mode = "deny"
+	}
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: append([]string{ShimName, mode, prog}, args...),
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ExtraFiles: []*os.File{theirs}}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("start shim: %w", err)
+	}
+	filter := &image.Seccomp{Deny: deny}
+	// The shim sends one message: "ok" with the listener, or the reason
+	// it failed; then it execs or exits.
+	buf, oob := make([]byte, 512), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(sp[0], buf, oob, 0)
+	if err != nil || n == 0 {
+		return cmd.Process.Pid, nil, nil, nil // the shim died before it got so far: its status tells
+	}
+	if string(buf[:n]) != "ok" {
+		return cmd.Process.Pid, nil, nil, errors.New(string(buf[:n]))
+	}
+	if deny {
+		return cmd.Process.Pid, filter, nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err == nil && len(msgs) == 1 {
+		if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+			return cmd.Process.Pid, filter, os.NewFile(uintptr(fds[0]), "seccomp listener"), nil
+		}
+	}
+	return cmd.Process.Pid, nil, nil, fmt.Errorf("shim pid %d: sent no seccomp listener", cmd.Process.Pid)
+}
+
+// Shim is the shim's whole life: args are mode ("notify" or "deny"),
+// prog and its arguments; fd 3 leads to the agent. It never returns.
+func Shim(args []string) {
+	runtime.LockOSThread()
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "stasis-shim: run by cr_run, not by hand")
+		os.Exit(127)
+	}
+	deny, prog := args[0] == "deny", args[1]
+	path, err := exec.LookPath(prog)
+	if err != nil {
+		tell(err.Error())
+		os.Exit(127)
+	}
+	listener, err := seccomp.Install(deny)
+	if err != nil {
+		tell("install the seccomp filter: " + err.Error())
+		os.Exit(126)
+	}
+	var rights []byte
+	if listener >= 0 {
+		rights = unix.UnixRights(listener)
+	}
+	if err := unix.Sendmsg(3, []byte("ok"), rights, nil, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "cr_run: hand the listener to the agent: %v\n", err)
+		os.Exit(126)
+	}
+	if listener >= 0 {
+		unix.Close(listener)
+	}
+	unix.Close(3)
+	err = syscall.Exec(path, args[1:], os.Environ())
+	fmt.Fprintf(os.Stderr, "cr_run: %s: %v\n", prog, err)
+	os.Exit(126)
+}
+
+// tell sends the agent why the shim failed.
+func tell(msg string) {
+	unix.Sendmsg(3, []byte(msg), nil, nil, 0)
+}

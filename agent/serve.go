@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"stasis/internal/control"
+)
+
+// client is a libcr process connected to us.
+type client struct {
+	conn    *control.Conn
+	pid     int
+	fd      int // the connection's fd number in the process
+	answers chan control.Request
+	gone    chan struct{}
+}
+
+// serve accepts control connections until the listener is closed.
+func (a *Agent) serve() {
+	for {
+		c, err := a.ln.AcceptUnix()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		go a.handle(c)
+	}
+}
+
+// handle serves one connection: checkpoint requests from cr_checkpoint
+// (or anyone of our user), or a libcr process saying hello.
+func (a *Agent) handle(uc *net.UnixConn) {
+	cred, err := control.PeerCred(uc)
+	if err != nil {
+		uc.Close()
+		return
+	}
+	conn := control.NewConn(uc, cred)
+	if !control.Allowed(cred, a.uid) {
+		conn.Send(control.Reply{Error: fmt.Sprintf("uid %d may not use the agent of uid %d (pid %d)", cred.Uid, a.uid, a.self)})
+		conn.Close()
+		return
+	}
+	for {
+		var req control.Request
+		if err := conn.Recv(&req); err != nil {
+			if isMalformed(err) {
+				conn.Send(control.Reply{Error: err.Error()})
+				continue
+			}
+			conn.Close()
+			return
+		}
+		switch req.Op {
+		case control.OpCheckpoint:
+			a.inflight.Add(1)
+			r := a.checkpoint(req, int(cred.Pid), nil)
+			r.ID = req.ID
+			conn.Send(r)
+			a.inflight.Done()
+		case control.OpHello:
+			a.adopt(conn, int(cred.Pid), req.Fd)
+			return
+		default:
+			conn.Send(control.Reply{ID: req.ID, Error: fmt.Sprintf("unknown request %q", req.Op)})
+		}
+	}
+}
+
+func isMalformed(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
+}
+
+// adopt takes conn as the libcr connection of pid, whose own end is its
+// fd number fd, and reads its messages until it goes away.
+func (a *Agent) adopt(conn *control.Conn, pid, fd int) *client {
+	cl := &client{conn: conn, pid: pid, fd: fd, answers: make(chan control.Request, 8), gone: make(chan struct{})}
+	a.clMu.Lock()
+	a.clients[cl] = true
+	a.clMu.Unlock()
+	go func() {
+		defer func() {
+			a.clMu.Lock()
+			delete(a.clients, cl)
+			a.clMu.Unlock()
+			close(cl.gone)
+			conn.Close()
+		}()
+		for {
+			var req control.Request
+			if err := conn.Recv(&req); err != nil {
+				if isMalformed(err) {
+					conn.Send(control.Event{Ev: control.EvReply, Reply: &control.Reply{Error: err.Error()}})
+					continue
+				}
+				return
+			}
+			switch req.Op {
+			case control.OpReady, control.OpTempFail, control.OpPermFail, control.OpOmit:
+				select {
+				case cl.answers <- req:
+				default: // nobody asked: a stale answer
+				}
+			case control.OpCheckpoint:
+				a.inflight.Add(1)
+				go func() {
+					defer a.inflight.Done()
+					r := a.checkpoint(req, pid, nil)
+					r.ID = req.ID
+					conn.Send(control.Event{Ev: control.EvReply, ID: req.ID, Reply: &r})
+				}()
+			default:
+				conn.Send(control.Event{Ev: control.EvReply, ID: req.ID,
+					Reply: &control.Reply{ID: req.ID, Error: fmt.Sprintf("unknown request %q", req.Op)}})
+			}
+		}
+	}()
+	return cl
+}
+
+// AdoptRestored takes over the libcr connection that a restored process
+// has at fd, our end being f, and tells the process it was restarted.
+func (a *Agent) AdoptRestored(pid, fd int, f *os.File) error {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("pid %d: libcr connection: %w", pid, err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return fmt.Errorf("pid %d: libcr connection is not a unix socket", pid)
+	}
+	cred, err := control.PeerCred(uc)
+	if err != nil {
+		uc.Close()
+		return err
+	}
+	conn := control.NewConn(uc, cred)
+	a.adopt(conn, pid, fd)
+	return conn.Send(control.Event{Ev: control.EvRestarted, Path: a.cfg.Image})
+}
+
+// clientsOf lists the libcr connections of pid.
+func (a *Agent) clientsOf(pid int) []*client {
+	a.clMu.Lock()
+	defer a.clMu.Unlock()
+	var out []*client
+	for cl := range a.clients {
+		if cl.pid == pid {
+			out = append(out, cl)
+		}
+	}
+	return out
+}

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -530,6 +531,210 @@ func testBlockedEpoll(t *testing.T) {
 	data, _ = os.ReadFile(out)
 	if _, _, _, err := epollState(data, true); err != nil {
 		t.Fatalf("%s: %v", out, err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Kernel objects beyond memory and plain files.
+
+// miscChecks are the checks test/progs/misc.c reports in its phase 2, each
+// on one "OK NAME ..." or "FAIL NAME ..." line.
+var miscChecks = []string{
+	"memfd", "deleted-file", "pending-shared", "pending-thread", "caps", "signalfd",
+	"timerfd", "timerfd-armed", "posix-timer", "itimer", "memfd-append", "deleted-file-append",
+}
+
+var (
+	phase2Line = regexp.MustCompile(`^phase2 ppid (\d+)$`)
+	checkLine  = regexp.MustCompile(`^(OK|FAIL) (\S+) (.*)$`)
+	doneLine   = regexp.MustCompile(`^done OK (\d+) FAIL (\d+)$`)
+)
+
+// miscReport is what misc has printed so far.
+type miscReport struct {
+	ready  bool
+	ticks  int64             // the last "tick N"
+	phase2 int               // the parent pid it reported in phase 2; 0: not there yet
+	checks map[string]string // check name -> "OK detail" or "FAIL detail"
+	fails  []string          // the FAIL lines
+	done   bool
+}
+
+// parseMisc checks the order of misc's output: "ready", "tick 1", "tick 2",
+// ... with no gap or repeat, "phase2 ppid P", check lines (and indented
+// notes), "done OK n FAIL m" last. A trailing partial line is ignored
+// unless final.
+func parseMisc(data []byte, final bool) (miscReport, error) {
+	rep := miscReport{checks: map[string]string{}}
+	text := string(data)
+	if i := strings.LastIndexByte(text, '\n'); i+1 < len(text) {
+		if final {
+			return rep, fmt.Errorf("output ends in a partial line %q", text[i+1:])
+		}
+		text = text[:i+1]
+	}
+	lines := strings.Split(text, "\n")
+	lines = lines[:len(lines)-1]
+	bad := func(i int, want string) error {
+		return fmt.Errorf("line %d is %q, want %s\n%s", i+1, lines[i], want, excerpt(lines, i))
+	}
+	for i, line := range lines {
+		switch {
+		case rep.done:
+			return rep, bad(i, "nothing after the done line")
+		case !rep.ready:
+			if line != "ready" {
+				return rep, bad(i, `"ready"`)
+			}
+			rep.ready = true
+		case rep.phase2 == 0:
+			if m := phase2Line.FindStringSubmatch(line); m != nil {
+				rep.phase2, _ = strconv.Atoi(m[1])
+				continue
+			}
+			m := tickLine.FindStringSubmatch(line)
+			if m == nil {
+				return rep, bad(i, `"tick N" or "phase2 ppid P"`)
+			}
+			if n, _ := strconv.ParseInt(m[1], 10, 64); n != rep.ticks+1 {
+				return rep, bad(i, fmt.Sprintf("tick %d (a gap or a repeat: restarted rather than continued?)", rep.ticks+1))
+			}
+			rep.ticks++
+		case strings.HasPrefix(line, "  "):
+			// A note about the check above.
+		default:
+			if m := doneLine.FindStringSubmatch(line); m != nil {
+				if m[2] != strconv.Itoa(len(rep.fails)) {
+					return rep, bad(i, fmt.Sprintf("FAIL %d (the FAIL lines above)", len(rep.fails)))
+				}
+				rep.done = true
+				continue
+			}
+			m := checkLine.FindStringSubmatch(line)
+			if m == nil {
+				return rep, bad(i, `"OK NAME ...", "FAIL NAME ..." or "done ..."`)
+			}
+			if _, dup := rep.checks[m[2]]; dup {
+				return rep, bad(i, "each check once")
+			}
+			rep.checks[m[2]] = m[1] + " " + m[3]
+			if m[1] == "FAIL" {
+				rep.fails = append(rep.fails, line)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// TestMisc: memfds, deleted files, signalfd, timerfds, POSIX timers,
+// itimers, queued signals and capabilities survive a checkpoint --kill and
+// a restart, as test/progs/misc.c sees them after the restart. The
+// selftest runs the same checks without a checkpoint, so that a FAIL in
+// restart is the engine's.
+func TestMisc(t *testing.T) {
+	t.Run("selftest", func(t *testing.T) {
+		misc := prog(t, "misc")
+		hh := newH(t)
+		out := hh.path("out.txt")
+		p := hh.startProg("misc", []string{misc, "selftest"}, out)
+		hh.waitOutput(out, wait30, `"phase2"`, miscPhase2, p)
+		if err := syscall.Kill(p.pid, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		if !p.wait(wait30) {
+			t.Fatalf("misc selftest still running 30s after phase 2 began\n%s", p.describe())
+		}
+		hh.checkMisc(out, p.state, os.Getpid(), 10)
+	})
+	t.Run("kill-restart", func(t *testing.T) {
+		misc := prog(t, "misc")
+		needEngine(t)
+		hh := newH(t)
+		out := hh.path("out.txt")
+		p := hh.startProg("misc", []string{misc}, out)
+		pid := p.pid
+		hh.waitOutput(out, wait30, "tick 5", func(data []byte) (bool, error) {
+			rep, err := parseMisc(data, false)
+			return rep.ticks >= 5, err
+		}, p)
+		img := hh.path("1.img")
+		hh.checkpoint("--kill", pid, img, wait30)
+		hh.waitReaped(p, "after cr_checkpoint --kill")
+		data, _ := os.ReadFile(out)
+		rep, err := parseMisc(data, true)
+		if err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if rep.phase2 != 0 {
+			t.Fatalf("misc began its phase 2 before the checkpoint\n%s", indent(tail(data, 10)))
+		}
+		t.Logf("checkpointed at tick %d", rep.ticks)
+
+		r := hh.restart("restart", img, pid, nil)
+		hh.waitRestored(pid, r, wait30)
+		// Only now is SIGUSR1 blocked again and the signalfd there.
+		hh.waitOutput(out, wait30, `"phase2"`, miscPhase2, r)
+		if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+			t.Fatalf("kill(%d, SIGUSR1): %v\n%s", pid, err, r.describe())
+		}
+		if !r.wait(wait30) {
+			t.Fatalf("cr_restart still running 30s after misc began phase 2\n%s", r.describe())
+		}
+		hh.checkMisc(out, r.state, r.pid, rep.ticks)
+	})
+}
+
+func miscPhase2(data []byte) (bool, error) {
+	rep, err := parseMisc(data, false)
+	return rep.phase2 != 0, err
+}
+
+// checkMisc requires misc's complete output to report every check OK, the
+// SIGUSR1 from us, phase 2 under parent ppid after at least ticks ticks,
+// and its exit status (state: its own, or cr_restart's) to be 0.
+func (hh *h) checkMisc(out string, state *os.ProcessState, ppid int, ticks int64) {
+	t := hh.t
+	t.Helper()
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := parseMisc(data, true)
+	if err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	for _, line := range rep.fails {
+		t.Errorf("misc: %s", line)
+	}
+	for _, name := range miscChecks {
+		if res, ok := rep.checks[name]; !ok {
+			t.Errorf("misc printed no OK or FAIL line for %s", name)
+		} else {
+			t.Logf("%s %s", name, res)
+		}
+	}
+	for name := range rep.checks {
+		if !slices.Contains(miscChecks, name) {
+			t.Errorf("misc reported an unexpected check %q: %s", name, rep.checks[name])
+		}
+	}
+	if want := fmt.Sprintf("OK SIGUSR1 from pid %d ", os.Getpid()); !strings.HasPrefix(rep.checks["signalfd"], want) {
+		t.Errorf("signalfd: %q, want the SIGUSR1 this test sent (%q)", rep.checks["signalfd"], want)
+	}
+	if !rep.done {
+		t.Errorf("misc did not finish (no done line)")
+	}
+	if rep.phase2 != ppid {
+		t.Errorf("misc's phase 2 ran under parent %d, want %d", rep.phase2, ppid)
+	}
+	if rep.ticks < ticks {
+		t.Errorf("misc ticked %d times, want at least %d", rep.ticks, ticks)
+	}
+	if !state.Success() {
+		t.Errorf("exit: %s, want status 0 (1 means a check failed)", state)
+	}
+	if t.Failed() {
+		t.Logf("misc's output:\n%s", indent(string(data)))
 	}
 }
 

@@ -107,6 +107,8 @@ var cPrograms = []struct {
 	{"heap", "heap.c", nil},
 	{"threads", "threads.c", []string{"-pthread"}},
 	{"syscalls", "syscalls.c", []string{"-pthread"}},
+	{"misc", "misc.c", nil},
+	{"uring", "uring.c", nil},
 }
 
 func buildPrograms(work string) {
@@ -140,13 +142,22 @@ func buildPrograms(work string) {
 			}()
 		}
 	}
-	out, err := goCmd("build", "-o", filepath.Join(progDir, "gocount"), "./test/progs/gocount").CombinedOutput()
-	if err != nil {
-		err = fmt.Errorf("go build ./test/progs/gocount: %v\n%s", err, out)
+	goErrs := map[string]error{}
+	for _, name := range goPrograms {
+		out, err := goCmd("build", "-o", filepath.Join(progDir, name), "./test/progs/"+name).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("go build ./test/progs/%s: %v\n%s", name, err, out)
+		}
+		goErrs[name] = err
 	}
 	wg.Wait()
-	progErrs["gocount"] = err
+	for name, err := range goErrs {
+		progErrs[name] = err
+	}
 }
+
+// goPrograms are the Go test programs, each a directory of test/progs.
+var goPrograms = []string{"gocount", "libcrprog"}
 
 func findPython() {
 	py, err := exec.LookPath("python3")
@@ -317,6 +328,7 @@ func (hh *h) start(name string, argv []string, o startOpts) *proc {
 		if !p.wait(10 * time.Second) {
 			t.Errorf("%s (pid %d) did not die within 10s of SIGKILL", name, p.pid)
 		}
+		waitGroupGone(p.pid, 10*time.Second)
 	})
 	return p
 }
@@ -411,6 +423,21 @@ func killRestored(pid, parent int) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	if st.ppid == os.Getpid() {
 		reap(pid, 10*time.Second)
+	}
+}
+
+// waitGroupGone waits until every process of group pgid has died (a
+// process killed with its group may take a moment to exit: an io_uring
+// instance, say, is torn down first).
+func waitGroupGone(pgid int, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		alive := false
+		for _, st := range allStats() {
+			alive = alive || st.pgid == pgid && st.state != "Z"
+		}
+		if !alive {
+			return
+		}
 	}
 }
 

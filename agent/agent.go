@@ -31,10 +31,6 @@ const ExitCheckpointed = 75
 
 // Config is the agent's policy, the same for cr_run and cr_restart.
 type Config struct {
-	// Deny makes the shim's filter refuse uncheckpointable calls with
-	// ENOSYS instead of recording them (cr_run only; a restored job
-	// keeps the filter it had).
-	Deny bool
 	// CheckpointSignal, ExitSignal and Interval take checkpoints into File
 	// or, with Dir, into Dir/context.PID.
 	CheckpointSignal unix.Signal

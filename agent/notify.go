@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -45,6 +46,9 @@ func (a *Agent) listen(l *os.File) {
 	fd := int(l.Fd())
 	for {
 		n, err := seccomp.Recv(fd)
+		if errors.Is(err, seccomp.ErrNoUsers) {
+			return
+		}
 		if err != nil {
 			a.logf("seccomp listener: %v; uncheckpointable objects are no longer tracked", err)
 			return

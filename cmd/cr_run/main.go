@@ -17,7 +17,8 @@ const version = "stasis 0.1"
 type cli struct {
 	Version kong.VersionFlag `help:"Print version information and exit."`
 
-	DenyUncheckpointable bool `help:"Make system calls that create objects no image can hold (io_uring, perf events, bpf, userfaultfd, fanotify, secret memory, sockets other than unix ones) fail with ENOSYS, instead of letting them run and refusing the job's next checkpoint."`
+	WatchUncheckpointable bool `xor:"filter" help:"Run the job under a seccomp filter that tells the agent when a process creates an object no image can hold (io_uring, perf events, bpf, userfaultfd, fanotify, secret memory, sockets other than unix ones), so that a checkpoint refused for it says when it was made. Costs the job about 10 ns per system call."`
+	DenyUncheckpointable  bool `xor:"filter" help:"Run the job under a seccomp filter that makes those calls fail with ENOSYS, so that programs with a fallback stay checkpointable. Same cost."`
 
 	agent.Flags
 	File string `short:"f" placeholder:"FILE" group:"Checkpoints the agent takes" help:"Same as --checkpoint-file."`
@@ -46,13 +47,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cr_run:", err)
 		os.Exit(2)
 	}
-	cfg.Deny = c.DenyUncheckpointable
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_run:", err)
 		os.Exit(127)
 	}
-	pid, filter, listener, err := agent.Start(c.Prog, c.Args, c.DenyUncheckpointable)
+	filter := agent.FilterNone
+	switch {
+	case c.WatchUncheckpointable:
+		filter = agent.FilterWatch
+	case c.DenyUncheckpointable:
+		filter = agent.FilterDeny
+	}
+	pid, seccomp, listener, err := agent.Start(c.Prog, c.Args, filter)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_run:", err)
 		if pid > 0 {
@@ -61,7 +68,7 @@ func main() {
 		}
 		os.Exit(127)
 	}
-	ws, checkpointed := a.Run(pid, filter, listener)
+	ws, checkpointed := a.Run(pid, seccomp, listener)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}

@@ -104,9 +104,11 @@ func Encode(prog []unix.SockFilter) []byte {
 }
 
 // Flags for installing the filter: with a listener unless deny; on every
-// thread (TSYNC_ESRCH lets TSYNC go with NEW_LISTENER).
+// thread (TSYNC_ESRCH lets TSYNC go with NEW_LISTENER); and SPEC_ALLOW, so
+// that on a kernel whose speculation mitigations follow seccomp the filter
+// does not also switch them on for the job.
 func Flags(deny bool) uintptr {
-	f := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+	f := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH | unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW)
 	if !deny {
 		f |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
 	}

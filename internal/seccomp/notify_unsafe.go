@@ -27,11 +27,30 @@ type notifResp struct {
 	Flags uint32
 }
 
+// ErrNoUsers: every process under the filter has exited; no notification
+// can come any more.
+var ErrNoUsers = errors.New("seccomp listener: no process uses the filter any more")
+
 // Recv waits for the next notification on listener. It retries on EINTR
-// and on ENOENT (the caller was killed before we read it).
+// and on ENOENT (the caller was killed before we read it), and returns
+// ErrNoUsers once the filter has no users: the kernel then answers every
+// receive with ENOENT at once, so only poll can tell.
 func Recv(listener int) (Notif, error) {
 	for {
 		var n Notif
+		fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return n, os.NewSyscallError("poll", err)
+		}
+		if fds[0].Revents&unix.POLLIN == 0 {
+			if fds[0].Revents&unix.POLLHUP != 0 {
+				return n, ErrNoUsers
+			}
+			continue
+		}
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
 		if e == unix.EINTR || e == unix.ENOENT {
 			continue

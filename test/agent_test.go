@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -83,12 +84,14 @@ func exitedWith(t *testing.T, p *proc, code int) {
 // TestAgentGenerations: a job under cr_run is checkpointed through its
 // agent (by the job's pid and by the agent's), restarted, checkpointed
 // through cr_restart's agent, and restarted again; it counts on throughout.
+// It runs under the watching seccomp filter, which each restart installs
+// again with its listener handed to the new agent.
 func TestAgentGenerations(t *testing.T) {
 	counter := prog(t, "counter")
 	hh := newH(t)
 	seq := seqSpec{tickLine, 1}
 	out := hh.path("out.txt")
-	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, out)
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), "--watch-uncheckpointable", counter}, out)
 	job := hh.jobOf(run)
 	if got := statusField(job, "Seccomp"); got != "2" {
 		t.Fatalf("the job runs with Seccomp: %q, want 2 (the shim's filter)", got)
@@ -164,62 +167,79 @@ func TestAgentExitAndSignals(t *testing.T) {
 	endedBy(t, r, syscall.SIGUSR2)
 }
 
-// TestAgentUncheckpointable: an io_uring instance made in the job makes
-// its next checkpoint fail, naming it; with --deny-uncheckpointable the
-// call fails with ENOSYS and the job checkpoints and restarts.
+// TestAgentUncheckpointable: an io_uring instance in the job makes its
+// next checkpoint fail, naming it: found in /proc by default, noted when it
+// was made with --watch-uncheckpointable. With --deny-uncheckpointable the
+// call fails with ENOSYS, and the job checkpoints and restarts with its
+// filter.
 func TestAgentUncheckpointable(t *testing.T) {
 	uring := prog(t, "uring")
 	hh := newH(t)
 	seq := seqSpec{tickLine, 1}
-	notTicks := func(data []byte) []byte {
+	ticks := func(data []byte) []byte {
 		first, rest, _ := strings.Cut(string(data), "\n")
-		hh.t.Helper()
 		if !strings.HasPrefix(first, "uring: ") {
 			t.Fatalf("uring printed %q first", first)
 		}
 		return []byte(rest)
 	}
-	out := hh.path("out.txt")
-	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), uring}, out)
-	job := hh.jobOf(run)
-	hh.waitOutput(out, wait30, "tick 3", func(d []byte) (bool, error) { return strings.Contains(string(d), "tick 3\n"), nil }, run)
-	data, _ := os.ReadFile(out)
-	if !strings.HasPrefix(string(data), "uring: fd ") {
-		t.Fatalf("io_uring_setup should work under plain cr_run: %q", data)
+	start := func(name string, opts ...string) (*proc, int, string) {
+		out := hh.path(name + ".txt")
+		run := hh.startProg(name, append(append([]string{bin(t, "cr_run")}, opts...), uring), out)
+		job := hh.jobOf(run)
+		hh.waitOutput(out, wait30, "tick 3", func(d []byte) (bool, error) { return strings.Contains(string(d), "tick 3\n"), nil }, run)
+		return run, job, out
 	}
-	img := hh.path("1.img")
-	r := hh.ckpt("-f", img, strconv.Itoa(job))
-	want := regexp.MustCompile(`pid ` + strconv.Itoa(job) + `: io_uring instance created at \d\d:\d\d:\d\d: not checkpointable`)
-	if r.code == 0 || !want.MatchString(r.stderr) {
-		t.Fatalf("checkpoint of a job holding an io_uring should fail naming it (%s):\n%s", want, r)
-	}
-	if _, err := os.Stat(img); err == nil {
-		t.Fatalf("a failed checkpoint left %s behind", img)
-	}
-	if run.exited() {
-		t.Fatalf("the job died of a failed checkpoint\n%s", run.describe())
+	for _, c := range []struct {
+		opt  string
+		want string
+	}{
+		{"", `pid %d fd \d+: io_uring \(anon_inode:\[io_uring\]\): not checkpointable`},
+		{"--watch-uncheckpointable", `pid %d: io_uring instance created at \d\d:\d\d:\d\d: not checkpointable`},
+	} {
+		var opts []string
+		if c.opt != "" {
+			opts = []string{c.opt}
+		}
+		run, job, out := start("cr_run"+c.opt, opts...)
+		if data, _ := os.ReadFile(out); !strings.HasPrefix(string(data), "uring: fd ") {
+			t.Fatalf("cr_run %s: io_uring_setup should work: %q", c.opt, data)
+		}
+		img := hh.path("1.img")
+		r := hh.ckpt("-f", img, strconv.Itoa(job))
+		want := regexp.MustCompile(fmt.Sprintf(c.want, job))
+		if r.code == 0 || !want.MatchString(r.stderr) {
+			t.Fatalf("cr_run %s: checkpoint of a job holding an io_uring should fail naming it (%s):\n%s", c.opt, want, r)
+		}
+		if _, err := os.Stat(img); err == nil {
+			t.Fatalf("a failed checkpoint left %s behind", img)
+		}
+		if run.exited() {
+			t.Fatalf("the job died of a failed checkpoint\n%s", run.describe())
+		}
 	}
 
-	out2 := hh.path("out2.txt")
-	run = hh.startProg("cr_run-deny", []string{bin(t, "cr_run"), "--deny-uncheckpointable", uring}, out2)
-	job = hh.jobOf(run)
-	hh.waitOutput(out2, wait30, "tick 3", func(d []byte) (bool, error) { return strings.Contains(string(d), "tick 3\n"), nil }, run)
-	data, _ = os.ReadFile(out2)
+	run, job, out := start("cr_run-deny", "--deny-uncheckpointable")
+	data, _ := os.ReadFile(out)
 	if !strings.HasPrefix(string(data), "uring: ENOSYS\n") {
 		t.Fatalf("with --deny-uncheckpointable io_uring_setup should fail with ENOSYS: %q", data)
 	}
+	img := hh.path("2.img")
 	hh.mustCkpt(img, "--kill", strconv.Itoa(job))
 	endedBy(t, run, syscall.SIGKILL)
-	data, _ = os.ReadFile(out2)
-	before, err := parseSeq(notTicks(data), seq, true)
+	data, _ = os.ReadFile(out)
+	before, err := parseSeq(ticks(data), seq, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs := hh.restart("cr_restart", img, job, nil)
-	hh.waitOutput(out2, wait30, "ten ticks after the restart", func(d []byte) (bool, error) {
-		ns, err := parseSeq(notTicks(d), seq, false)
+	hh.waitOutput(out, wait30, "ten ticks after the restart", func(d []byte) (bool, error) {
+		ns, err := parseSeq(ticks(d), seq, false)
 		return len(ns) >= len(before)+10, err
 	}, rs)
+	if f, n := statusField(job, "Seccomp_filters"), statusField(job, "NoNewPrivs"); f != "1" || n != "1" {
+		t.Fatalf("the restored job has Seccomp_filters %q and NoNewPrivs %q, want 1 and 1", f, n)
+	}
 	hh.stopRestored(job, rs)
 }
 

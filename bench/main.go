@@ -1,0 +1,70 @@
+// Command bench measures stasis against its performance targets and prints
+// each figure side by side with what it is compared to, from one run on one
+// machine: ratios, not absolute times, are what is judged.
+//
+//	go run ./bench [--bin DIR] [--runs N] [--verbose]
+//
+// (make bench builds bin/ first and runs this.) Every benchmark runs, then
+// the exit status is 1 if any missed its target or could not be measured.
+//
+// A benchmark is a function in its own file that returns a result; add it
+// to the benchmarks list below.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/alecthomas/kong"
+)
+
+// benchmarks run in this order.
+var benchmarks = []benchmark{
+	{"agent overhead", agentOverhead},
+}
+
+type cli struct {
+	Bin     string `default:"bin" placeholder:"DIR" help:"Where cr_run and the other commands are (make build puts them in bin/)."`
+	Runs    int    `default:"25" placeholder:"N" help:"Timed rounds (at least 3); each round runs every side once, and the median of the per-round ratios is reported."`
+	Verbose bool   `short:"v" help:"Also print the time of every run."`
+}
+
+func main() {
+	var c cli
+	k := kong.Parse(&c, kong.Name("bench"),
+		kong.Description("Measure stasis against its performance targets."))
+	if c.Runs < 3 {
+		k.Fatalf("--runs must be at least 3, not %d", c.Runs)
+	}
+	bin, err := filepath.Abs(c.Bin)
+	k.FatalIfErrorf(err)
+	cfg := &config{bin: bin, runs: c.Runs}
+
+	fmt.Println("machine:", describeMachine())
+	failed := 0
+	for _, b := range benchmarks {
+		r, err := b.run(cfg)
+		if err != nil {
+			fmt.Printf("%s: FAIL: %v\n", b.name, err)
+			failed++
+			continue
+		}
+		fmt.Println(r.line(b.name))
+		for _, n := range r.notes {
+			fmt.Println("   ", n)
+		}
+		if c.Verbose {
+			for _, d := range r.detail {
+				fmt.Println("   ", d)
+			}
+		}
+		if !r.ok() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "bench: %d of %d benchmarks failed\n", failed, len(benchmarks))
+		os.Exit(1)
+	}
+}

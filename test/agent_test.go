@@ -294,6 +294,33 @@ func TestAgentPolicies(t *testing.T) {
 		}
 		restartFrom(hh, img, out, job, run)
 	})
+	t.Run("cr_restart-signal", func(t *testing.T) {
+		// cr_restart takes the same options; by default its checkpoints
+		// replace the image it restarted from.
+		hh := newH(t)
+		out, img := hh.path("out.txt"), hh.path("1.img")
+		run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, out)
+		job := hh.jobOf(run)
+		hh.waitSeq(out, seq, 5, wait30, run)
+		hh.mustCkpt(img, "--kill", strconv.Itoa(job))
+		endedBy(t, run, syscall.SIGKILL)
+		before, _ := os.Stat(img)
+		r := hh.start("cr_restart", []string{bin(t, "cr_restart"), "--checkpoint-signal", "USR1", img}, startOpts{})
+		hh.t.Cleanup(func() { killRestored(job, r.pid) })
+		hh.waitSeq(out, seq, hh.lastSeq(out, seq)+5, wait30, r)
+		syscall.Kill(r.pid, syscall.SIGUSR1)
+		deadline := time.Now().Add(wait30)
+		for {
+			if fi, err := os.Stat(img); err == nil && !os.SameFile(fi, before) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("SIGUSR1 to cr_restart did not replace %s\n%s", img, r.describe())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		restartFrom(hh, img, out, job, r)
+	})
 	t.Run("exit-signal", func(t *testing.T) {
 		hh := newH(t)
 		out, img := hh.path("out.txt"), hh.path("exit.img")
@@ -491,9 +518,30 @@ func TestAgentLibcr(t *testing.T) {
 	rs = hh.restart("cr_restart-self", self, job, nil)
 	hh.waitOutput(logf, wait30, "self: restarted", has("self: restarted "+self+" <nil>\n"), rs)
 	hh.waitOutput(logf, wait30, "restarted-from: self.img", has("restarted-from: "+self+"\n"), rs)
-	hh.stopRestored(job, rs)
 	if data, _ := os.ReadFile(logf); strings.Contains(string(data), "error") || strings.Contains(string(data), "register:") {
 		t.Fatalf("libcrprog reported an error:\n%s", data)
+	}
+
+	// 8: a process that asks to be omitted is not saved: status 3.
+	os.WriteFile(hh.path("omit"), nil, 0o644)
+	r = hh.ckpt("-f", hh.path("f.img"), strconv.Itoa(job))
+	if r.code != 3 || !strings.Contains(r.stderr, "no processes checkpointed") {
+		t.Fatalf("an omitted process: want status 3 (ESRCH): %s", r)
+	}
+	os.Remove(hh.path("omit"))
+
+	// 9: a permanent failure cancels the checkpoint and kills the job:
+	// status 51.
+	os.WriteFile(hh.path("permfail"), nil, 0o644)
+	r = hh.ckpt("-f", hh.path("g.img"), strconv.Itoa(job))
+	if r.code != 51 || !strings.Contains(r.stderr, "unable to checkpoint") {
+		t.Fatalf("a permanent failure: want status 51 (CR_EPERMFAIL): %s", r)
+	}
+	endedBy(t, rs, syscall.SIGKILL)
+	for _, img := range []string{"f.img", "g.img"} {
+		if _, err := os.Stat(hh.path(img)); err == nil {
+			t.Fatalf("a cancelled checkpoint left %s", img)
+		}
 	}
 }
 

@@ -5,7 +5,7 @@
 //	tick N                       every 20 ms; N lives only in memory
 //	callback N requester=P path=F status=S tryenter=B
 //	callback N after: RESULT [error]
-//	callback N tempfail          when ./tempfail exists
+//	callback N tempfail          when ./tempfail exists (also omit, permfail)
 //	cs entered / cs left         on SIGUSR1: a 1.5 s critical section
 //	self: RESULT PATH [error]    on SIGUSR2: libcr.Checkpoint to ./self.img
 //	restarted-from: PATH         after a restart
@@ -52,6 +52,14 @@ func main() {
 		say("callback %d requester=%d path=%s status=%v tryenter=%v", n, e.Requester, e.Path, libcr.CurrentStatus(), ok)
 		if _, err := os.Stat("tempfail"); err == nil {
 			say("callback %d tempfail: %v", n, e.TempFail("the test asked for it"))
+			return
+		}
+		if _, err := os.Stat("omit"); err == nil {
+			say("callback %d omit: %v", n, e.Omit())
+			return
+		}
+		if _, err := os.Stat("permfail"); err == nil {
+			say("callback %d permfail: %v", n, e.PermFail("the test asked for it"))
 			return
 		}
 		res, err := e.Ready()

@@ -16,6 +16,15 @@ var signalFlags = map[string]unix.Signal{
 	"--abort": unix.SIGABRT, "--kill": unix.SIGKILL, "--cont": unix.SIGCONT,
 }
 
+// valueOpts are the options of stasis's commands that take their value as
+// the next argument (besides -S/--signal), so that a scan of the options
+// does not stop at a value such as the FILE of "-f FILE".
+var valueOpts = map[string]bool{
+	"-f": true, "--file": true, "-d": true, "--dir": true, "-F": true, "--fd": true, "-t": true, "--time": true,
+	"--checkpoint-signal": true, "--checkpoint-exit-signal": true, "--interval": true,
+	"--checkpoint-file": true, "--checkpoint-dir": true,
+}
+
 // LastSignal returns the signal chosen by the last of --run, --stop,
 // --term, --abort, --kill, --cont and -S/--signal N among the options in
 // args (BLCR: the last one wins). Scanning stops at "--" or at the first
@@ -26,6 +35,10 @@ func LastSignal(args []string) (unix.Signal, error) {
 		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			break
+		}
+		if valueOpts[a] {
+			i++ // its value, which may look like anything
+			continue
 		}
 		if s, ok := signalFlags[a]; ok {
 			sig = s
@@ -92,4 +105,25 @@ func ParseSignal(s string) (unix.Signal, error) {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("%q: not a signal name", s)
+}
+
+// Last returns the value of the last of opts given in args (BLCR: among
+// mutually exclusive options the last one wins), or def. Scanning stops
+// where LastSignal's does.
+func Last(args []string, opts map[string]int, def int) int {
+	v := def
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if valueOpts[a] || a == "-S" || a == "--signal" {
+			i++
+			continue
+		}
+		if x, ok := opts[a]; ok {
+			v = x
+		}
+	}
+	return v
 }

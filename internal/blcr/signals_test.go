@@ -20,6 +20,8 @@ func TestLastSignal(t *testing.T) {
 		{[]string{"--freeze"}, unix.SIGSTOP},
 		{[]string{"--cont", "prog", "--kill"}, unix.SIGCONT}, // --kill belongs to prog
 		{[]string{"--", "--kill"}, 0},
+		{[]string{"-f", "x.img", "--kill", "12"}, unix.SIGKILL}, // the value of -f is not where options end
+		{[]string{"--checkpoint-file", "y", "--term", "x.img"}, unix.SIGTERM},
 	} {
 		got, err := LastSignal(c.args)
 		if err != nil || got != c.want {
@@ -55,6 +57,21 @@ func TestParseSignal(t *testing.T) {
 	for _, in := range []string{"0", "65", "SIGNOPE", "-3"} {
 		if _, err := ParseSignal(in); err == nil {
 			t.Errorf("ParseSignal(%q) succeeded", in)
+		}
+	}
+}
+
+func TestLast(t *testing.T) {
+	opts := map[string]int{"--a": 1, "--b": 2}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 9}, {[]string{"--a"}, 1}, {[]string{"--a", "-v", "--b"}, 2}, {[]string{"--b", "--a", "12", "--b"}, 1},
+		{[]string{"-f", "img", "--b", "12"}, 2}, {[]string{"--a", "-S", "9", "--b", "7"}, 2},
+	} {
+		if got := Last(c.args, opts, 9); got != c.want {
+			t.Errorf("Last(%q) = %d, want %d", c.args, got, c.want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"stasis/checkpoint"
 	"stasis/internal/control"
 	"stasis/internal/proc"
+	"stasis/scope"
 )
 
 // checkpoint takes the checkpoint req asks for, on behalf of requester (0:
@@ -28,18 +29,11 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func()) cont
 	if target == 0 || target == a.self {
 		target = a.job
 	}
-	if err := a.inJob(target); err != nil {
+	pids, err := a.resolve(req, target)
+	if err != nil {
 		return fail(1, err)
 	}
-	switch req.Scope {
-	case control.ScopeGroup, control.ScopeSession:
-		return fail(1, fmt.Errorf("-g/-s (process groups and sessions): not supported yet"))
-	case control.ScopeProcess:
-	default:
-		if kids, err := proc.Children(target); err == nil && len(kids) > 0 {
-			return fail(1, fmt.Errorf("pid %d has children %v: checkpointing process trees (-T) is not supported yet; use -p to save this process alone", target, kids))
-		}
-	}
+	target = pids[0]
 	path := req.Path
 	if path == "" {
 		var err error
@@ -144,6 +138,32 @@ func (a *Agent) done(ready []*client, id uint64, path string, err error) {
 	for _, cl := range ready {
 		cl.conn.Send(ev)
 	}
+}
+
+// resolve finds the processes req names, all of which must be in the job,
+// and for now there must be one.
+func (a *Agent) resolve(req control.Request, target int) ([]int, error) {
+	kind := scope.Tree
+	for k := scope.Tree; k <= scope.Session; k++ {
+		if req.Scope == k.String() {
+			kind = k
+		}
+	}
+	snap, err := scope.Take()
+	if err != nil {
+		return nil, err
+	}
+	delete(snap.Procs, a.self) // the agent is not part of its job
+	pids, err := snap.Resolve(kind, target, scope.Policies{Ptraced: scope.Policy(req.Ptraced), Ptracer: scope.Policy(req.Ptracer)})
+	if err != nil {
+		return nil, err
+	}
+	for _, pid := range pids {
+		if err := a.inJob(pid); err != nil {
+			return nil, err
+		}
+	}
+	return pids, snap.One(kind, target, pids)
 }
 
 // inJob checks that pid is the job or one of its descendants.

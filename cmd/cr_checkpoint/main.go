@@ -15,8 +15,8 @@ import (
 	"stasis/checkpoint"
 	"stasis/internal/blcr"
 	"stasis/internal/control"
-	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/scope"
 )
 
 const version = "stasis 0.1"
@@ -77,8 +77,6 @@ type cli struct {
 // landed yet: they fail loudly rather than being ignored.
 func (c *cli) unsupported() string {
 	switch {
-	case c.Pgid, c.Sid:
-		return "-g/-s (process groups and sessions)"
 	case c.Dir != "":
 		return "-d/--dir"
 	case c.Fd != nil:
@@ -91,10 +89,6 @@ func (c *cli) unsupported() string {
 		return "--noclobber"
 	case c.SaveExe, c.SavePrivate, c.SaveShared, c.SaveAll:
 		return "--save-*"
-	case c.PtracedSkip, c.PtracedAllow:
-		return "--ptraced-skip/--ptraced-allow"
-	case c.PtracerSkip:
-		return "--ptracer-skip"
 	case c.Time != 0:
 		return "-t/--time"
 	}
@@ -117,6 +111,22 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// scope is what ID names and the ptrace policies (the last option of each
+// group wins, as in BLCR).
+func (c *cli) scope() (scope.Kind, scope.Policies) {
+	kind := scope.Kind(blcr.Last(os.Args[1:], map[string]int{
+		"-T": int(scope.Tree), "--tree": int(scope.Tree), "-p": int(scope.Process), "--pid": int(scope.Process),
+		"--process": int(scope.Process), "-g": int(scope.Group), "--pgid": int(scope.Group), "--group": int(scope.Group),
+		"-s": int(scope.Session), "--sid": int(scope.Session), "--session": int(scope.Session)}, int(scope.Tree)))
+	pol := scope.Policies{
+		Ptraced: scope.Policy(blcr.Last(os.Args[1:], map[string]int{"--ptraced-error": int(scope.Fail),
+			"--ptraced-skip": int(scope.Skip), "--ptraced-allow": int(scope.Allow)}, int(scope.Fail))),
+		Ptracer: scope.Policy(blcr.Last(os.Args[1:], map[string]int{"--ptracer-error": int(scope.Fail),
+			"--ptracer-skip": int(scope.Skip)}, int(scope.Fail))),
+	}
+	return kind, pol
 }
 
 // statusError is a failure with BLCR's exit status for it.
@@ -142,21 +152,27 @@ func run(c *cli) error {
 	if path, err = filepath.Abs(path); err != nil {
 		return err
 	}
+	kind, pol := c.scope()
 	conn, agent, err := control.Find(c.ID)
 	switch {
 	case err == nil:
 		defer conn.Close()
-		return viaAgent(c, conn, agent, path, sig)
+		return viaAgent(c, conn, agent, path, sig, kind, pol)
 	case !errors.Is(err, control.ErrNoAgent):
 		return err
 	}
-	if !c.Pid {
-		kids, err := proc.Children(c.ID)
-		if err == nil && len(kids) > 0 {
-			return fmt.Errorf("pid %d has children %v: checkpointing process trees (-T) is not supported yet; use -p to save this process alone", c.ID, kids)
-		}
+	snap, err := scope.Take()
+	if err != nil {
+		return err
 	}
-	if err := checkpoint.ToFile(ptrace.NewOwner(), c.ID, path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
+	pids, err := snap.Resolve(kind, c.ID, pol)
+	if err != nil {
+		return err
+	}
+	if err := snap.One(kind, c.ID, pids); err != nil {
+		return err
+	}
+	if err := checkpoint.ToFile(ptrace.NewOwner(), pids[0], path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
 		return err
 	}
 	if c.Verbose {
@@ -168,12 +184,9 @@ func run(c *cli) error {
 // viaAgent asks the agent of the target to take the checkpoint: it runs
 // the job's libcr callbacks, knows its filter, and may ptrace it where we
 // may not.
-func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signal) error {
-	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: control.ScopeTree,
-		Path: path, Signal: int(sig), NoSync: c.Nosync}
-	if c.Pid {
-		req.Scope = control.ScopeProcess
-	}
+func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signal, kind scope.Kind, pol scope.Policies) error {
+	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
+		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer)}
 	if c.ID == agent {
 		req.Target = 0
 	}

@@ -37,6 +37,9 @@ type Request struct {
 	Path   string `json:"path,omitempty"` // absolute; empty: the agent's default
 	Signal int    `json:"signal,omitempty"`
 	NoSync bool   `json:"nosync,omitempty"`
+	// BLCR's ptrace policies, as package scope's Policy values.
+	Ptraced int `json:"ptraced,omitempty"`
+	Ptracer int `json:"ptracer,omitempty"`
 }
 
 // Reply answers an OpCheckpoint.

@@ -1,0 +1,99 @@
+package scope
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// table: 1 init; 100 a shell (session and group 100) with children 101
+// (its own group 101, with child 104) and 102 (zombie); 103 traced by 105;
+// 106 another user's, child of 101; 2 kthreadd with a kernel thread 3.
+func table() *Snapshot {
+	ps := []*Proc{
+		{Pid: 1, PPid: 0, Pgid: 1, Sid: 1, Comm: "init"},
+		{Pid: 100, PPid: 1, Pgid: 100, Sid: 100, Comm: "sh", Uid: 1000},
+		{Pid: 101, PPid: 100, Pgid: 101, Sid: 100, Comm: "worker", Uid: 1000},
+		{Pid: 102, PPid: 100, Pgid: 100, Sid: 100, Comm: "done", Uid: 1000, Zombie: true},
+		{Pid: 104, PPid: 101, Pgid: 101, Sid: 100, Comm: "sub", Uid: 1000},
+		{Pid: 103, PPid: 1, Pgid: 103, Sid: 103, Comm: "debuggee", Uid: 1000, TracerPid: 105},
+		{Pid: 105, PPid: 1, Pgid: 105, Sid: 105, Comm: "gdb", Uid: 1000},
+		{Pid: 106, PPid: 104, Pgid: 101, Sid: 100, Comm: "su", Uid: 0},
+		{Pid: 2, PPid: 0, Pgid: 0, Sid: 0, Comm: "kthreadd", Kthread: true},
+		{Pid: 3, PPid: 2, Pgid: 0, Sid: 0, Comm: "kworker", Kthread: true},
+		{Pid: 200, PPid: 1, Pgid: 200, Sid: 200, Comm: "cr_checkpoint", Uid: 1000},
+	}
+	s := &Snapshot{Procs: map[int]*Proc{}, Self: 200, Uid: 0}
+	for _, p := range ps {
+		s.Procs[p.Pid] = p
+	}
+	return s
+}
+
+func TestResolve(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		uid  int
+		kind Kind
+		id   int
+		pol  Policies
+		want []int
+		err  string
+	}{
+		{"tree", 0, Tree, 100, Policies{}, []int{100, 101, 104, 106, 102}, ""},
+		{"subtree", 0, Tree, 101, Policies{}, []int{101, 104, 106}, ""},
+		{"process", 0, Process, 101, Policies{}, []int{101}, ""},
+		{"group", 0, Group, 101, Policies{}, []int{101, 104, 106}, ""},
+		{"session", 0, Session, 100, Policies{}, []int{100, 101, 102, 104, 106}, ""},
+		{"no such pid", 0, Process, 999, Policies{}, nil, "pid 999: no such process"},
+		{"no such group", 0, Group, 999, Policies{}, nil, "group 999: no such process group"},
+		{"no such session", 0, Session, 998, Policies{}, nil, "session 998: no such session"},
+		{"bad id", 0, Tree, 0, Policies{}, nil, "not a valid id"},
+		{"another user's", 1000, Tree, 100, Policies{}, nil, "pid 106 (su) belongs to uid 0"},
+		{"own subtree", 1000, Process, 104, Policies{}, []int{104}, ""},
+		{"kernel thread", 0, Process, 3, Policies{}, nil, "pid 3 (kworker): kernel thread"},
+		{"self", 0, Tree, 1, Policies{Ptraced: Skip, Ptracer: Skip}, nil, "pid 200: is the checkpointer itself"},
+		{"traced", 0, Process, 103, Policies{}, nil, "pid 103 (debuggee) is traced by pid 105"},
+		{"traced, skip", 0, Group, 103, Policies{Ptraced: Skip}, nil, "every process was left out"},
+		{"traced, allow", 0, Process, 103, Policies{Ptraced: Allow}, nil, "--ptraced-allow is not possible"},
+		{"tracer", 0, Process, 105, Policies{}, nil, "pid 105 (gdb) traces pid 103"},
+		{"tracer, skip", 0, Process, 105, Policies{Ptracer: Skip}, nil, "every process was left out"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := table()
+			s.Uid = c.uid
+			got, err := s.Resolve(c.kind, c.id, c.pol)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("Resolve = %v, %v; want error with %q", got, err, c.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Fatalf("Resolve = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestResolveEmptyIsErrEmpty(t *testing.T) {
+	_, err := table().Resolve(Process, 103, Policies{Ptraced: Skip})
+	if !errors.Is(err, ErrEmpty) {
+		t.Fatalf("err = %v, want ErrEmpty", err)
+	}
+}
+
+func TestTake(t *testing.T) {
+	s, err := Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := s.Procs[s.Self]
+	if me == nil || me.PPid == 0 {
+		t.Fatalf("Take: our own process is missing or has no parent: %+v", me)
+	}
+	if _, err := s.Resolve(Process, s.Self, Policies{}); err == nil || !strings.Contains(err.Error(), "checkpointer itself") {
+		t.Fatalf("resolving ourselves: %v", err)
+	}
+}

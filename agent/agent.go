@@ -50,7 +50,10 @@ type Agent struct {
 	uid   int
 	ln    *net.UnixListener
 	owner *ptrace.Owner
-	job   int
+	job   int   // the job's main process
+	roots []int // the job's processes that are our children (job first)
+	live  map[int]bool
+	first unix.WaitStatus // how job ended
 
 	// mu is held for a whole checkpoint; the reaper takes it too, so it
 	// never consumes the ptrace stops of a job being checkpointed.
@@ -122,13 +125,21 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Run supervises job, a child of ours, until it exits. listener is the
-// job's seccomp listener (nil: none). It returns how the job ended, and
-// whether the agent ended it after a checkpoint on the exit signal.
-func (a *Agent) Run(job int, filter *image.Seccomp, listener *os.File) (ws unix.WaitStatus, checkpointed bool) {
-	a.job, a.filter = job, filter
-	if listener != nil {
-		go a.listen(listener)
+// Run supervises the job: jobs are its processes that are children of
+// ours (one for cr_run; for cr_restart, each process whose parent the
+// image lacks), the first being its main process. listeners are the seccomp
+// listeners of its filter (none without one). Run returns, once all of
+// jobs have exited, how the main process ended, and whether the agent
+// ended the job after a checkpoint on the exit signal.
+func (a *Agent) Run(jobs []int, filter *image.Seccomp, listeners []*os.File) (ws unix.WaitStatus, checkpointed bool) {
+	a.job, a.filter = jobs[0], filter
+	a.live = map[int]bool{}
+	for _, pid := range jobs {
+		a.live[pid] = true
+	}
+	a.roots = jobs
+	for _, l := range listeners {
+		go a.listen(l)
 	}
 	go a.serve()
 	go a.reaper()

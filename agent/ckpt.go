@@ -29,11 +29,10 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func()) cont
 	if target == 0 || target == a.self {
 		target = a.job
 	}
-	pids, err := a.resolve(req, target)
+	pids, err := a.resolve(req, target, nil)
 	if err != nil {
 		return fail(1, err)
 	}
-	target = pids[0]
 	path := req.Path
 	if path == "" {
 		var err error
@@ -41,27 +40,37 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func()) cont
 			return fail(1, err)
 		}
 	}
-	clients := a.clientsOf(target)
-	conns := map[int]bool{}
-	for _, cl := range clients {
-		conns[cl.fd] = true
-	}
-	if err := a.uncheckpointable(target, conns); err != nil {
-		return fail(1, err)
+	var clients []*client
+	conns := map[int]map[int]bool{}
+	for _, pid := range pids {
+		conns[pid] = map[int]bool{}
+		for _, cl := range a.clientsOf(pid) {
+			clients = append(clients, cl)
+			conns[pid][cl.fd] = true
+		}
+		if err := a.uncheckpointable(pid, conns[pid]); err != nil {
+			return fail(1, err)
+		}
 	}
 	a.ids++
 	id := a.ids
-	ready, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
+	ready, omitted, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
 		Requester: requester, Scope: req.Scope, Path: path})
+	if err == nil && len(omitted) == len(pids) {
+		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
+	}
 	if err != nil {
 		a.done(ready, id, path, err)
 		if status == control.StatusPermFail {
-			unix.Kill(target, unix.SIGKILL)
+			for _, pid := range pids {
+				unix.Kill(pid, unix.SIGKILL)
+			}
 		}
 		return fail(status, err)
 	}
 	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns}
-	err = checkpoint.ToFile(a.owner, target, path, !req.NoSync, unix.Signal(req.Signal), opt)
+	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
+	err = checkpoint.ToFile(a.owner, resolve, path, !req.NoSync, unix.Signal(req.Signal), opt)
 	a.done(ready, id, path, err)
 	if err != nil {
 		return fail(1, err)
@@ -76,14 +85,14 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func()) cont
 // their answers (BLCR's meanings: any temporary failure cancels it; a
 // permanent failure cancels it and kills the job; a process may ask to be
 // left out). It returns those that are ready and wait for EvDone.
-func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, status int, err error) {
+func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, omitted map[int]bool, status int, err error) {
 	var sent []*client
 	for _, cl := range clients {
 		if cl.conn.Send(ev) == nil {
 			sent = append(sent, cl)
 		}
 	}
-	omitted := false
+	omitted = map[int]bool{}
 	for _, cl := range sent {
 		ans, ok := cl.answer(ev.ID)
 		if !ok {
@@ -93,7 +102,7 @@ func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, s
 		case control.OpReady:
 			ready = append(ready, cl)
 		case control.OpOmit:
-			omitted = true
+			omitted[cl.pid] = true
 		case control.OpTempFail:
 			status, err = control.StatusTempFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg))
 		case control.OpPermFail:
@@ -102,10 +111,7 @@ func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, s
 			}
 		}
 	}
-	if err == nil && omitted {
-		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
-	}
-	return ready, status, err
+	return ready, omitted, status, err
 }
 
 func why(msg string) string {
@@ -140,9 +146,9 @@ func (a *Agent) done(ready []*client, id uint64, path string, err error) {
 	}
 }
 
-// resolve finds the processes req names, all of which must be in the job,
-// and for now there must be one.
-func (a *Agent) resolve(req control.Request, target int) ([]int, error) {
+// resolve finds the processes req names, all of which must be in the
+// job, leaving out those that asked to be omitted.
+func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) ([]int, error) {
 	kind := scope.Tree
 	for k := scope.Tree; k <= scope.Session; k++ {
 		if req.Scope == k.String() {
@@ -158,12 +164,16 @@ func (a *Agent) resolve(req control.Request, target int) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	var out []int
 	for _, pid := range pids {
 		if err := a.inJob(pid); err != nil {
 			return nil, err
 		}
+		if !omitted[pid] {
+			out = append(out, pid)
+		}
 	}
-	return pids, snap.One(kind, target, pids)
+	return out, nil
 }
 
 // inJob checks that pid is the job or one of its descendants.

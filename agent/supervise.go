@@ -41,7 +41,9 @@ func (a *Agent) signal(sig unix.Signal) {
 	// A terminal has already sent its signals to the job when the job is in
 	// its foreground group with us: a second copy would be one too many.
 	if !(ttySignals[sig] && a.inForeground()) {
-		unix.Kill(a.job, sig)
+		for _, pid := range a.roots {
+			unix.Kill(pid, sig)
+		}
 	}
 	switch sig {
 	case unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
@@ -88,7 +90,13 @@ func (a *Agent) reaper() {
 			}
 			a.notes.forget(pid)
 			if pid == a.job {
-				a.exited <- ws
+				a.first = ws
+			}
+			if a.live[pid] {
+				delete(a.live, pid)
+				if len(a.live) == 0 {
+					a.exited <- a.first
+				}
 			}
 		}
 		a.mu.Unlock()

@@ -32,9 +32,9 @@ type Options struct {
 	// Seccomp is the agent's filter, which the process is known to run
 	// under; a process with any other filter is refused.
 	Seccomp *image.Seccomp
-	// AgentFds are the fds of the process that are libcr's connection to
-	// the agent.
-	AgentFds map[int]bool
+	// AgentFds are, by pid, the fds that are libcr's connection to the
+	// agent.
+	AgentFds map[int]map[int]bool
 }
 
 // Freeze checks that pid can be checkpointed and stops all its threads.
@@ -60,11 +60,22 @@ func (f *Frozen) Pid() int { return f.pid }
 
 // Write saves the process into dst as one image, in one forward pass.
 func (f *Frozen) Write(dst io.Writer) error {
-	return f.owner.Do(func() error { return f.write(dst) })
+	return f.owner.Do(func() error {
+		w, err := image.NewWriter(dst, image.ArchX86_64)
+		if err != nil {
+			return err
+		}
+		if err := f.write(w); err != nil {
+			return err
+		}
+		return w.Close()
+	})
 }
 
+// write adds the process to w: its record, its pages, its files' contents.
+//
 // Precondition: called on the owner thread.
-func (f *Frozen) write(dst io.Writer) (err error) {
+func (f *Frozen) write(w *image.Writer) (err error) {
 	pid := f.pid
 	a := &asker{pid: pid}
 	for _, t := range f.tasks {
@@ -92,7 +103,7 @@ func (f *Frozen) write(dst io.Writer) (err error) {
 		return err
 	}
 	var data []fileData
-	if p.Fds, data, err = fds(pid, f.opt.AgentFds); err != nil {
+	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid]); err != nil {
 		return err
 	}
 	mem, err := ptrace.OpenMem(pid, false)
@@ -111,20 +122,13 @@ func (f *Frozen) write(dst io.Writer) (err error) {
 	if err := a.unmapScratch(); err != nil {
 		return err
 	}
-	w, err := image.NewWriter(dst, image.ArchX86_64)
-	if err != nil {
-		return err
-	}
 	if err := w.Process(p); err != nil {
 		return err
 	}
 	if err := pages(pid, vs, mem, w); err != nil {
 		return err
 	}
-	if err := writeFileData(pid, data, w); err != nil {
-		return err
-	}
-	return w.Close()
+	return writeFileData(pid, data, w)
 }
 
 // ask collects everything that needs remote system calls.
@@ -178,24 +182,25 @@ func waitGone(pid int, limit time.Duration) {
 	}
 }
 
-// ToFile checkpoints pid into the image file path, created atomically
-// (fsynced with sync), and then releases the process with sig. On any
-// failure the process runs on untouched and no file is left behind.
-func ToFile(owner *ptrace.Owner, pid int, path string, sync bool, sig unix.Signal, opt Options) error {
-	fr, err := Freeze(owner, pid, opt)
+// ToFile checkpoints the processes that resolve names (see FreezeAll) into
+// the image file path, created atomically (fsynced with sync), and then
+// releases them with sig. On any failure the processes run on untouched
+// and no file is left behind.
+func ToFile(owner *ptrace.Owner, resolve func() ([]int, error), path string, sync bool, sig unix.Signal, opt Options) error {
+	set, err := FreezeAll(owner, resolve, opt)
 	if err != nil {
 		return err
 	}
 	out, err := writer.Create(path, sync)
 	if err != nil {
-		return errors.Join(err, fr.Release(0))
+		return errors.Join(err, set.Release(0))
 	}
-	if err := fr.Write(out); err != nil {
+	if err := set.Write(out); err != nil {
 		out.Abort()
-		return errors.Join(err, fr.Release(0))
+		return errors.Join(err, set.Release(0))
 	}
 	if err := out.Commit(); err != nil {
-		return errors.Join(err, fr.Release(0))
+		return errors.Join(err, set.Release(0))
 	}
-	return fr.Release(sig)
+	return set.Release(sig)
 }

@@ -133,7 +133,7 @@ func (a *asker) signals(p *image.Process) error {
 // identity fills what /proc says about the process as a whole.
 func identity(pid int, st *proc.Stat, status *proc.Status, filter *image.Seccomp, p *image.Process) error {
 	var err error
-	p.Pid, p.PPid, p.Pgid, p.Sid, p.Comm = pid, st.PPid, st.Pgrp, st.Session, st.Comm
+	p.Pid, p.PPid, p.Pgid, p.Sid, p.Comm, p.ExitSignal = pid, st.PPid, st.Pgrp, st.Session, st.Comm, st.ExitSignal
 	if p.Exe, err = proc.Readlink(pid, "exe"); err != nil {
 		return err
 	}

@@ -14,26 +14,29 @@ import (
 // Restored is a process rebuilt from an image, with what its new agent
 // takes over from it.
 type Restored struct {
-	Pid int
-	// Seccomp is the agent's filter, installed again (nil: none); Listener
-	// is its notification fd, unless the filter denies on its own.
-	Seccomp  *image.Seccomp
-	Listener *os.File
+	Pid  int   // the first process of the image
+	Pids []int // the processes that are our children: those whose parent the image lacks
+	// Seccomp is the agent's filter, installed again (nil: none);
+	// Listeners are its notification fds, one per process, unless the
+	// filter denies on its own.
+	Seccomp   *image.Seccomp
+	Listeners []*os.File
 	// AgentConns are our ends of libcr's connections, rebuilt at the
-	// same fd numbers in the process.
+	// same fd numbers in their processes.
 	AgentConns []AgentConn
 }
 
 // AgentConn is one libcr connection of a restored process.
 type AgentConn struct {
+	Pid  int
 	Fd   int      // its number in the process
 	File *os.File // our end
 }
 
 // Close closes the files Restored holds.
 func (r *Restored) Close() {
-	if r.Listener != nil {
-		r.Listener.Close()
+	for _, l := range r.Listeners {
+		l.Close()
 	}
 	for _, c := range r.AgentConns {
 		c.File.Close()
@@ -89,7 +92,7 @@ func (b *builder) agentConn(f *image.Fd) error {
 			return fmt.Errorf("fcntl(F_SETFL): %w", err)
 		}
 	}
-	b.out.AgentConns = append(b.out.AgentConns, AgentConn{Fd: f.Num, File: file})
+	b.out.AgentConns = append(b.out.AgentConns, AgentConn{Pid: b.pid, Fd: f.Num, File: file})
 	return nil
 }
 
@@ -123,6 +126,9 @@ func (b *builder) confine() error {
 	if s.Deny {
 		return nil
 	}
-	b.out.Listener, err = b.grab(fd, fmt.Sprintf("pid %d seccomp listener", b.pid))
+	l, err := b.grab(fd, fmt.Sprintf("pid %d seccomp listener", b.pid))
+	if err == nil {
+		b.out.Listeners = append(b.out.Listeners, l)
+	}
 	return err
 }

@@ -33,7 +33,9 @@ type builder struct {
 	stdio   [3]uint64
 	data    map[uint64]*dataFile
 	buf     []byte
-	out     Restored
+	out     *Restored
+	ids     *ids // the image's groups and sessions, shared by all builders
+	forked  bool // made by fork from its restored parent, not by the stub
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -74,37 +76,85 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := ir.Next()
+	first, err := ir.Next()
 	if err != nil {
 		return nil, err
 	}
-	if rec.Type != image.RecProcess {
-		return nil, fmt.Errorf("image: first record is of type %d, not a process: image damaged", rec.Type)
+	if first.Type != image.RecProcess {
+		return nil, fmt.Errorf("image: first record is of type %d, not a process: image damaged", first.Type)
 	}
-	p, err := ir.Process()
-	if err != nil {
+	rec := &first
+	out := &Restored{}
+	var bs []*builder
+	fail := func(err error) (*Restored, error) {
+		for _, b := range bs {
+			unix.Kill(b.pid, unix.SIGKILL)
+		}
+		for i := len(bs) - 1; i >= 0; i-- {
+			kernel.Wait4(bs[i].pid, 0) // children first: their parents reap nothing now
+			bs[i].closeData()
+			if bs[i].mem != nil {
+				bs[i].mem.Close()
+			}
+		}
+		out.Close()
 		return nil, err
 	}
-	if err := precheck(p); err != nil {
-		return nil, err
+	// Phase one, in image order (parents first): create each process, from
+	// its restored parent or as our child, and rebuild all but what would
+	// pass on to children forked from it.
+	byPid := map[int]*builder{}
+	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
+	for rec != nil {
+		p, err := ir.Process()
+		if err != nil {
+			return fail(err)
+		}
+		if byPid[p.Pid] != nil {
+			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
+		}
+		if err := precheck(p); err != nil {
+			return fail(err)
+		}
+		if err := waitPidFree(p.Pid); err != nil {
+			return fail(err)
+		}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m}
+		gate := uint64(stub.Gate)
+		parent := byPid[p.PPid]
+		if parent != nil {
+			b.pid, err = parent.fork(p)
+			gate, b.forked = parent.gate, true
+		} else if b.pid, err = spawn(p.Pid); err == nil {
+			out.Pids = append(out.Pids, p.Pid)
+			err = m.root(p, b.pid)
+		}
+		if err != nil {
+			if b.pid > 0 {
+				bs = append(bs, b)
+			}
+			return fail(err)
+		}
+		bs = append(bs, b)
+		byPid[p.Pid] = b
+		if rec, err = b.build(ir, gate); err != nil {
+			return fail(err)
+		}
 	}
-	if err := waitPidFree(p.Pid); err != nil {
-		return nil, err
+	// Phase two, children first: what a fork would have passed on.
+	for i := len(bs) - 1; i >= 0; i-- {
+		if err := bs[i].finish(); err != nil {
+			return fail(err)
+		}
 	}
-	pid, err := spawn(p.Pid)
-	if err != nil {
-		return nil, err
+	for _, b := range bs {
+		if err := b.release(opt.Signal); err != nil {
+			return fail(err)
+		}
+		b.mem.Close()
 	}
-	b := &builder{p: p, pid: pid, buf: make([]byte, 4<<20)}
-	if err := b.build(ir, opt); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		kernel.Wait4(pid, 0)
-		b.closeData()
-		b.out.Close()
-		return nil, err
-	}
-	b.out.Pid = pid
-	return &b.out, nil
+	out.Pid = out.Pids[0]
+	return out, nil
 }
 
 // precheck finds problems before anything is built: a damaged process
@@ -185,36 +235,48 @@ func spawn(want int) (int, error) {
 	defer mem.Close()
 	r := &ptrace.Remote{Tid: s.Pid, Gate: stub.Gate, Base: regs}
 	scratch := (regs.Rsp - 4096) &^ 0xf // the stub's own stack: nothing lives there
-	return clone3(r, mem, scratch, unix.CLONE_PARENT, want)
+	return clone3(r, mem, scratch, unix.CLONE_PARENT, 0, want)
 }
 
-// build turns the freshly cloned stub copy into the image's process.
+// build turns the freshly created process, a copy of the stub or of its
+// restored parent, whose restorer gate is at gate, into the image's
+// process, up to what finish does. It reads the process's records and
+// returns the next process record, or nil at the end of the image.
 //
 // Precondition: called on the owner thread.
-func (b *builder) build(ir *image.Reader, opt Options) error {
+func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	var leader *image.Thread
 	for i := range b.p.Threads {
 		if b.p.Threads[i].Tid == b.pid {
 			leader = &b.p.Threads[i]
 		}
 	}
-	t, err := newRthread(b.pid, stub.Gate, leader)
+	t, err := newRthread(b.pid, gate, leader)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.threads = []*rthread{t}
 	if b.mem, err = ptrace.OpenMem(b.pid, true); err != nil {
-		return err
+		return nil, err
 	}
-	defer b.mem.Close()
-	steps := []func() error{b.clearLayout, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { return b.readRecords(ir) }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
+	var next *image.Record
+	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
+		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
 	for _, step := range steps {
 		if err := step(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	b.closeData()
+	return next, nil
+}
+
+// finish gives the process what a child forked from it must not inherit:
+// thread state, queued signals, credentials, the agent's filter; and
+// removes the restorer.
+//
+// Precondition: called on the owner thread.
+func (b *builder) finish() error {
 	for _, t := range b.threads {
 		if err := b.threadState(t); err != nil {
 			return err
@@ -236,37 +298,38 @@ func (b *builder) build(ir *image.Reader, opt Options) error {
 	if _, err := b.call(unix.SYS_MUNMAP, b.gate, gateSize); err != nil {
 		return fmt.Errorf("pid %d: unmap restorer: %w", b.pid, err)
 	}
-	return b.release(opt.Signal)
+	return nil
 }
 
-// readRecords fills memory and file contents from the rest of the image.
-func (b *builder) readRecords(ir *image.Reader) error {
+// readRecords fills memory and file contents from the process's records,
+// and returns the next process's record (nil at the end of the image).
+func (b *builder) readRecords(ir *image.Reader) (*image.Record, error) {
 	for {
 		rec, err := ir.Next()
 		if err == io.EOF {
-			return nil
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch rec.Type {
 		case image.RecPages:
 			if err := b.fillPages(rec, ir); err != nil {
-				return err
+				return nil, err
 			}
 		case image.RecFileData:
 			d := b.data[rec.Arg]
 			if d == nil {
-				return fmt.Errorf("image: file data %d belongs to no fd: image damaged", rec.Arg)
+				return nil, fmt.Errorf("image: file data %d belongs to no fd: image damaged", rec.Arg)
 			}
 			if _, err := io.Copy(d.f, ir); err != nil {
-				return fmt.Errorf("pid %d: file contents %d: %w", b.pid, rec.Arg, err)
+				return nil, fmt.Errorf("pid %d: file contents %d: %w", b.pid, rec.Arg, err)
 			}
 			d.filled = true
 		case image.RecProcess:
-			return fmt.Errorf("image holds several processes: restarting process trees is not supported yet")
+			return &rec, nil
 		default:
-			return fmt.Errorf("image: record type %d: not understood", rec.Type)
+			return nil, fmt.Errorf("image: record type %d: not understood", rec.Type)
 		}
 	}
 }

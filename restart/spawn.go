@@ -71,10 +71,10 @@ func (c *cloneArgs) bytes() []byte {
 // args is scratch memory in the tracee, mem its memory.
 //
 // Precondition: called on the owner thread.
-func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags uint64, want int) (int, error) {
+func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal uint64, want int) (int, error) {
 	tid := make([]byte, 8)
 	le.PutUint32(tid, uint32(want))
-	ca := cloneArgs{Flags: flags, SetTid: scratch + 128, SetTidSize: 1}
+	ca := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: scratch + 128, SetTidSize: 1}
 	if err := mem.WriteAt(append(ca.bytes(), make([]byte, 128-80)...), scratch); err != nil {
 		return 0, err
 	}

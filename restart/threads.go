@@ -46,7 +46,7 @@ func (b *builder) cloneThreads() error {
 		if img.Tid == b.pid {
 			continue
 		}
-		tid, err := clone3(b.threads[0].r, b.mem, b.scratch, threadFlags, img.Tid)
+		tid, err := clone3(b.threads[0].r, b.mem, b.scratch, threadFlags, 0, img.Tid)
 		if err != nil {
 			return fmt.Errorf("pid %d: thread %d: %w", b.pid, img.Tid, err)
 		}

@@ -50,7 +50,10 @@ type Proc struct {
 type Snapshot struct {
 	Procs map[int]*Proc
 	Self  int // the checkpointer's pid, never saved
-	Uid   int // the checkpointer's real uid; 0 may save anyone's processes
+	// SelfTids are the checkpointer's threads: a process one of them
+	// traces is one it is freezing, not one under a debugger.
+	SelfTids map[int]bool
+	Uid      int // the checkpointer's real uid; 0 may save anyone's processes
 }
 
 // ErrEmpty: the scope holds no process (BLCR: ESRCH).
@@ -73,7 +76,7 @@ func (s *Snapshot) Resolve(kind Kind, id int, pol Policies) ([]int, error) {
 	}
 	// skip reports whether p is left out by a policy, or fails.
 	skip := func(p *Proc) (bool, error) {
-		if p.TracerPid != 0 && p.TracerPid != s.Self {
+		if p.TracerPid != 0 && p.TracerPid != s.Self && !s.SelfTids[p.TracerPid] {
 			switch pol.Ptraced {
 			case Fail:
 				return false, fmt.Errorf("pid %d (%s) is traced by pid %d: use --ptraced-skip to leave it out", p.Pid, p.Comm, p.TracerPid)
@@ -83,7 +86,7 @@ func (s *Snapshot) Resolve(kind Kind, id int, pol Policies) ([]int, error) {
 				return false, fmt.Errorf("pid %d (%s) is traced by pid %d: --ptraced-allow is not possible: stasis freezes processes with ptrace, and a process has only one tracer", p.Pid, p.Comm, p.TracerPid)
 			}
 		}
-		if t := tracees[p.Pid]; len(t) > 0 {
+		if t := tracees[p.Pid]; len(t) > 0 && p.Pid != s.Self {
 			if pol.Ptracer == Skip {
 				return true, nil
 			}
@@ -194,14 +197,4 @@ func (s *Snapshot) Describe(pids []int) string {
 		parts = append(parts, fmt.Sprintf("%d (%s)", pid, name))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// One requires pids, what kind and id named, to be a single process: an
-// image holds one process until multi-process images land.
-func (s *Snapshot) One(kind Kind, id int, pids []int) error {
-	if len(pids) == 1 {
-		return nil
-	}
-	return fmt.Errorf("%s %d holds %d processes (%s): images of several processes are not supported yet; use -p to save one process",
-		kind, id, len(pids), s.Describe(pids))
 }

@@ -14,7 +14,12 @@ func Take() (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{Procs: map[int]*Proc{}, Self: os.Getpid(), Uid: os.Getuid()}
+	s := &Snapshot{Procs: map[int]*Proc{}, Self: os.Getpid(), Uid: os.Getuid(), SelfTids: map[int]bool{}}
+	if tids, err := proc.Tasks(s.Self); err == nil {
+		for _, t := range tids {
+			s.SelfTids[t] = true
+		}
+	}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {

@@ -161,22 +161,18 @@ func run(c *cli) error {
 	case !errors.Is(err, control.ErrNoAgent):
 		return err
 	}
-	snap, err := scope.Take()
-	if err != nil {
-		return err
+	resolve := func() ([]int, error) {
+		snap, err := scope.Take()
+		if err != nil {
+			return nil, err
+		}
+		return snap.Resolve(kind, c.ID, pol)
 	}
-	pids, err := snap.Resolve(kind, c.ID, pol)
-	if err != nil {
-		return err
-	}
-	if err := snap.One(kind, c.ID, pids); err != nil {
-		return err
-	}
-	if err := checkpoint.ToFile(ptrace.NewOwner(), pids[0], path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
+	if err := checkpoint.ToFile(ptrace.NewOwner(), resolve, path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
 		return err
 	}
 	if c.Verbose {
-		fmt.Fprintf(os.Stderr, "cr_checkpoint: pid %d saved to %s\n", c.ID, path)
+		fmt.Fprintf(os.Stderr, "cr_checkpoint: %s %d saved to %s\n", kind, c.ID, path)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	ws, checkpointed := a.Run(r.Pid, r.Seccomp, r.Listener)
+	ws, checkpointed := a.Run(r.Pids, r.Seccomp, r.Listeners)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}
@@ -98,7 +98,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, conn := range r.AgentConns {
-		if err := a.AdoptRestored(r.Pid, conn.Fd, conn.File); err != nil {
+		if err := a.AdoptRestored(conn.Pid, conn.Fd, conn.File); err != nil {
 			fmt.Fprintln(os.Stderr, "cr_restart:", err)
 		}
 	}

@@ -68,7 +68,11 @@ func main() {
 		}
 		os.Exit(127)
 	}
-	ws, checkpointed := a.Run(pid, seccomp, listener)
+	var listeners []*os.File
+	if listener != nil {
+		listeners = append(listeners, listener)
+	}
+	ws, checkpointed := a.Run([]int{pid}, seccomp, listeners)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}

@@ -11,6 +11,7 @@ type Process struct {
 	PPid        int    `json:"ppid"`
 	Pgid        int    `json:"pgid"`
 	Sid         int    `json:"sid"`
+	ExitSignal  int    `json:"exit_signal,omitempty"` // sent to the parent at exit (SIGCHLD, mostly)
 	Comm        string `json:"comm"`
 	Exe         string `json:"exe"`
 	Cwd         string `json:"cwd"`

@@ -1,0 +1,111 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/ptrace"
+)
+
+// Set is the frozen processes of one checkpoint, parents before children.
+type Set struct {
+	owner *ptrace.Owner
+	procs []*Frozen
+}
+
+// maxRounds bounds the freeze loop: each round freezes what appeared since
+// the last, and a frozen process makes no more children.
+const maxRounds = 64
+
+// FreezeAll freezes the processes resolve names, then asks again and
+// freezes any that appeared meanwhile (a child forked before its parent
+// stopped), until the answer holds no process that is not frozen. resolve
+// must return parents before children.
+func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) (*Set, error) {
+	set := &Set{owner: owner}
+	frozen := map[int]*Frozen{}
+	for round := 0; round <= maxRounds; round++ {
+		pids, err := resolve()
+		if err != nil {
+			return nil, errors.Join(err, set.Release(0))
+		}
+		grew := false
+		for _, pid := range pids {
+			if frozen[pid] != nil {
+				continue
+			}
+			f, err := Freeze(owner, pid, opt)
+			if err != nil {
+				return nil, errors.Join(err, set.Release(0))
+			}
+			frozen[pid] = f
+			set.procs = append(set.procs, f)
+			grew = true
+		}
+		if grew {
+			continue
+		}
+		if len(pids) != len(set.procs) {
+			// A frozen process left the scope (killed from outside).
+			return nil, errors.Join(fmt.Errorf("a process left the scope while it was being frozen"), set.Release(0))
+		}
+		set.procs = set.procs[:0]
+		for _, pid := range pids {
+			set.procs = append(set.procs, frozen[pid])
+		}
+		return set, nil
+	}
+	return nil, errors.Join(fmt.Errorf("the scope kept growing through %d rounds of freezing (a fork bomb?)", maxRounds), set.Release(0))
+}
+
+// Pids lists the processes, parents first.
+func (s *Set) Pids() []int {
+	var out []int
+	for _, f := range s.procs {
+		out = append(out, f.pid)
+	}
+	return out
+}
+
+// Write saves every process into dst as one image.
+func (s *Set) Write(dst io.Writer) error {
+	return s.owner.Do(func() error {
+		w, err := image.NewWriter(dst, image.ArchX86_64)
+		if err != nil {
+			return err
+		}
+		for _, f := range s.procs {
+			if err := f.write(w); err != nil {
+				return err
+			}
+		}
+		return w.Close()
+	})
+}
+
+// Release sends sig (0: none) to every process while all are still
+// frozen, then lets them go; with SIGKILL it waits until they are gone.
+func (s *Set) Release(sig unix.Signal) error {
+	var errs []error
+	if sig != 0 {
+		for _, f := range s.procs {
+			if err := unix.Kill(f.pid, sig); err != nil {
+				errs = append(errs, fmt.Errorf("pid %d: kill(%v): %w", f.pid, sig, err))
+			}
+		}
+	}
+	for _, f := range s.procs {
+		errs = append(errs, f.owner.Do(func() error { return thaw(f.tasks) }))
+	}
+	if sig == unix.SIGKILL {
+		for _, f := range s.procs {
+			waitGone(f.pid, 5*time.Second)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -93,7 +93,8 @@ func CatchSignals() chan os.Signal {
 	go func() {
 		for s := range raw {
 			switch s {
-			case unix.SIGURG: // the Go runtime's own preemption signal
+			case unix.SIGURG, // the Go runtime's own preemption signal
+				unix.SIGPIPE, unix.SIGXFSZ: // raised on us by our own writes: not for the job
 				continue
 			case unix.SIGCHLD:
 				if chldQueued.Swap(true) {
@@ -125,21 +126,44 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Run supervises the job: jobs are its processes that are children of
-// ours (one for cr_run; for cr_restart, each process whose parent the
-// image lacks), the first being its main process. listeners are the seccomp
-// listeners of its filter (none without one). Run returns, once all of
-// jobs have exited, how the main process ended, and whether the agent
-// ended the job after a checkpoint on the exit signal.
-func (a *Agent) Run(jobs []int, filter *image.Seccomp, listeners []*os.File) (ws unix.WaitStatus, checkpointed bool) {
-	a.job, a.filter = jobs[0], filter
+// Job is what an agent supervises.
+type Job struct {
+	// Pids are the job's processes that are children of ours (one for
+	// cr_run; for cr_restart, each process whose parent the image lacks),
+	// the first being its main process.
+	Pids []int
+	// Filter is the job's seccomp filter (nil: none) and Listeners its
+	// notification fds.
+	Filter    *image.Seccomp
+	Listeners []*os.File
+	// Conns are libcr connections of restored processes: the agent adopts
+	// them and tells each process it was restarted.
+	Conns []Conn
+}
+
+// Conn is our end of a restored process's libcr connection.
+type Conn struct {
+	Pid, Fd int // the process, and the connection's fd number in it
+	File    *os.File
+}
+
+// Run supervises job. It returns, once all of job.Pids have exited, how
+// the main process ended, and whether the agent ended the job after a
+// checkpoint on the exit signal.
+func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
+	a.job, a.filter = job.Pids[0], job.Filter
 	a.live = map[int]bool{}
-	for _, pid := range jobs {
+	for _, pid := range job.Pids {
 		a.live[pid] = true
 	}
-	a.roots = jobs
-	for _, l := range listeners {
+	a.roots = job.Pids
+	for _, l := range job.Listeners {
 		go a.listen(l)
+	}
+	for _, c := range job.Conns {
+		if err := a.adoptRestored(c.Pid, c.Fd, c.File); err != nil {
+			a.logf("%v", err)
+		}
 	}
 	go a.serve()
 	go a.reaper()

@@ -93,8 +93,13 @@ func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, o
 		}
 	}
 	omitted = map[int]bool{}
+	deadline := time.After(answerWait)
 	for _, cl := range sent {
-		ans, ok := cl.answer(ev.ID)
+		ans, ok, late := cl.answer(ev.ID, deadline)
+		if late {
+			status, err = control.StatusTempFail, fmt.Errorf("pid %d: its libcr callbacks did not answer within %v: try again later", cl.pid, answerWait)
+			continue
+		}
 		if !ok {
 			continue // gone: it will not be in the image either
 		}
@@ -122,18 +127,25 @@ func why(msg string) string {
 }
 
 // answer waits for the client's answer to checkpoint id.
-func (cl *client) answer(id uint64) (control.Request, bool) {
+func (cl *client) answer(id uint64, deadline <-chan time.Time) (ans control.Request, ok, late bool) {
 	for {
 		select {
 		case ans := <-cl.answers:
 			if ans.ID == id {
-				return ans, true
+				return ans, true, false
 			}
 		case <-cl.gone:
-			return control.Request{}, false
+			return control.Request{}, false, false
+		case <-deadline:
+			return control.Request{}, false, true
 		}
 	}
 }
+
+// answerWait bounds how long a checkpoint waits for libcr's callbacks (and
+// critical sections): a process that is stopped, or deadlocked in one,
+// makes the checkpoint fail for now instead of holding the agent.
+const answerWait = 60 * time.Second
 
 // done tells the ready libcr processes how the checkpoint ended.
 func (a *Agent) done(ready []*client, id uint64, path string, err error) {

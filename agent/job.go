@@ -74,6 +74,11 @@ func Start(prog string, args []string, f Filter) (int, *image.Seccomp, *os.File,
 	if string(buf[:n]) != "ok" {
 		return cmd.Process.Pid, nil, nil, errors.New(string(buf[:n]))
 	}
+	for { // until the exec closes the shim's end
+		if m, _, _, _, err := unix.Recvmsg(sp[0], make([]byte, 16), nil, 0); m == 0 || err != nil && err != unix.EINTR {
+			break
+		}
+	}
 	if deny {
 		return cmd.Process.Pid, filter, nil, nil
 	}
@@ -116,7 +121,9 @@ func Shim(args []string) {
 	if listener >= 0 {
 		unix.Close(listener)
 	}
-	unix.Close(3)
+	// fd 3 closes at exec: the agent waits for that, so no signal reaches
+	// us (a Go program that ignores SIGUSR1) instead of the program.
+	unix.CloseOnExec(3)
 	err = syscall.Exec(path, args[1:], os.Environ())
 	fmt.Fprintf(os.Stderr, "cr_run: %s: %v\n", prog, err)
 	os.Exit(126)

@@ -91,9 +91,11 @@ func (a *Agent) uncheckpointable(pid int, skip map[int]bool) error {
 			if skip[fd] {
 				continue
 			}
-			if l, err := proc.FdLink(pid, fd); err == nil {
-				held = append(held, l)
+			l, err := proc.FdLink(pid, fd)
+			if err != nil || fd <= 2 && strings.HasPrefix(l, "socket:") {
+				continue // a standard stream is saved as one, whatever it is
 			}
+			held = append(held, l)
 		}
 	}
 	if maps, err := proc.ReadMaps(pid); err == nil {

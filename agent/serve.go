@@ -54,6 +54,9 @@ func (a *Agent) handle(uc *net.UnixConn) {
 				conn.Send(control.Reply{Error: err.Error()})
 				continue
 			}
+			if errors.Is(err, control.ErrTooLong) {
+				conn.Send(control.Reply{Error: err.Error()})
+			}
 			conn.Close()
 			return
 		}
@@ -126,9 +129,9 @@ func (a *Agent) adopt(conn *control.Conn, pid, fd int) *client {
 	return cl
 }
 
-// AdoptRestored takes over the libcr connection that a restored process
+// adoptRestored takes over the libcr connection that a restored process
 // has at fd, our end being f, and tells the process it was restarted.
-func (a *Agent) AdoptRestored(pid, fd int, f *os.File) error {
+func (a *Agent) adoptRestored(pid, fd int, f *os.File) error {
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
@@ -142,7 +145,7 @@ func (a *Agent) AdoptRestored(pid, fd int, f *os.File) error {
 	cred, err := control.PeerCred(uc)
 	if err != nil {
 		uc.Close()
-		return err
+		return fmt.Errorf("pid %d: libcr connection: %w", pid, err)
 	}
 	conn := control.NewConn(uc, cred)
 	a.adopt(conn, pid, fd)

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"errors"
-	"os/signal"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -10,7 +10,6 @@ import (
 // supervise forwards signals until the job's main process has exited, and
 // returns its wait status.
 func (a *Agent) supervise() unix.WaitStatus {
-	defer signal.Stop(a.sigs)
 	a.kick()
 	for {
 		select {
@@ -23,7 +22,7 @@ func (a *Agent) supervise() unix.WaitStatus {
 }
 
 // ttySignals are what a terminal sends to its whole foreground group.
-var ttySignals = map[unix.Signal]bool{unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGTSTP: true, unix.SIGWINCH: true}
+var ttySignals = map[unix.Signal]bool{unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGTSTP: true, unix.SIGWINCH: true, unix.SIGHUP: true}
 
 func (a *Agent) signal(sig unix.Signal) {
 	switch sig {
@@ -54,7 +53,12 @@ func (a *Agent) signal(sig unix.Signal) {
 // inForeground says whether our process group is the foreground group of
 // our controlling terminal (and so also the job's, which shares it).
 func (a *Agent) inForeground() bool {
-	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	tty, err := os.Open("/dev/tty")
+	if err != nil {
+		return false // no controlling terminal
+	}
+	defer tty.Close()
+	fg, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
 	if err != nil {
 		return false
 	}

@@ -46,6 +46,9 @@ type round struct {
 	cbs  []Callback
 }
 
+// rounds serialises the checkpoints this process takes part in.
+var rounds sync.Mutex
+
 var registry struct {
 	mu  sync.Mutex
 	cbs []Callback
@@ -68,6 +71,8 @@ func Register(cb Callback) error {
 // prepare answers the agent's EvPrepare: wait for critical sections to
 // end, then run the callbacks.
 func prepare(ev control.Event) {
+	rounds.Lock() // one round at a time, work after Ready included
+	defer rounds.Unlock()
 	cs.begin()
 	defer cs.end()
 	registry.mu.Lock()

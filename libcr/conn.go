@@ -102,7 +102,8 @@ func (l *link) read() {
 	for {
 		var ev control.Event
 		if err := l.conn.Recv(&ev); err != nil {
-			l.fail(fmt.Errorf("libcr: connection to the agent lost: %w", err))
+			l.conn.Close() // so the agent sees us gone, not silent
+			l.fail(fmt.Errorf("libcr: connection to agent pid %d lost: %w", l.conn.Peer.Pid, err))
 			return
 		}
 		switch ev.Ev {

@@ -55,22 +55,24 @@ func (s *sections) end() {
 
 // EnterCS enters a critical section (BLCR's cr_enter_cs): no checkpoint of
 // this process is taken until every section entered is left. It waits
-// while a checkpoint is in progress. Calls nest.
+// while a checkpoint is running (not while one waits for sections to be
+// left, so calls nest). Do not call it from a callback: it would wait for
+// the checkpoint the callback is part of.
 func EnterCS() error {
 	if _, err := l.get(); err != nil {
 		return err
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	for cs.status != Idle {
+	for cs.status == Running {
 		cs.cond.Wait()
 	}
 	cs.open++
 	return nil
 }
 
-// TryEnterCS enters a critical section if no checkpoint is in progress,
-// and says whether it did (BLCR's cr_tryenter_cs).
+// TryEnterCS enters a critical section if no checkpoint is pending or
+// running, and says whether it did (BLCR's cr_tryenter_cs).
 func TryEnterCS() (bool, error) {
 	if _, err := l.get(); err != nil {
 		return false, err

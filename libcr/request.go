@@ -28,6 +28,9 @@ func Checkpoint(opt Options) (Result, string, error) {
 	if _, err := l.get(); err != nil {
 		return Continued, "", err
 	}
+	if CurrentStatus() == Running {
+		return Continued, "", errors.New("libcr: Checkpoint called while a checkpoint of this process is running (from a callback?)")
+	}
 	req := control.Request{Op: control.OpCheckpoint, Scope: control.ScopeProcess, Target: os.Getpid()}
 	if opt.Job {
 		req.Target, req.Scope = 0, control.ScopeTree

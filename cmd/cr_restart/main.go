@@ -49,7 +49,11 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	ws, checkpointed := a.Run(r.Pids, r.Seccomp, r.Listeners)
+	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners}
+	for _, c := range r.AgentConns {
+		job.Conns = append(job.Conns, agent.Conn{Pid: c.Pid, Fd: c.Fd, File: c.File})
+	}
+	ws, checkpointed := a.Run(job)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}
@@ -96,11 +100,6 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, conn := range r.AgentConns {
-		if err := a.AdoptRestored(conn.Pid, conn.Fd, conn.File); err != nil {
-			fmt.Fprintln(os.Stderr, "cr_restart:", err)
-		}
 	}
 	return a, r, nil
 }

@@ -68,11 +68,11 @@ func main() {
 		}
 		os.Exit(127)
 	}
-	var listeners []*os.File
+	job := agent.Job{Pids: []int{pid}, Filter: seccomp}
 	if listener != nil {
-		listeners = append(listeners, listener)
+		job.Listeners = append(job.Listeners, listener)
 	}
-	ws, checkpointed := a.Run([]int{pid}, seccomp, listeners)
+	ws, checkpointed := a.Run(job)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}

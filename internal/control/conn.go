@@ -17,6 +17,9 @@ import (
 // maxLine bounds one message: a longer line is a protocol error.
 const maxLine = 64 << 10
 
+// ErrTooLong: a message longer than maxLine; the connection is dropped.
+var ErrTooLong = fmt.Errorf("message longer than %d bytes", maxLine)
+
 // Conn carries messages one JSON object per line. Sends may come from
 // several goroutines; receives from one.
 type Conn struct {
@@ -55,7 +58,7 @@ func (c *Conn) Recv(v any) error {
 		}
 		line = append(line, part...)
 		if len(line) > maxLine {
-			return fmt.Errorf("message longer than %d bytes", maxLine)
+			return ErrTooLong
 		}
 		if !more {
 			break
@@ -97,6 +100,14 @@ func PeerCred(c *net.UnixConn) (unix.Ucred, error) {
 	return *cred, nil
 }
 
+// SquatterError: the address of an agent is held by another process, or
+// by another user's agent, which we do not talk to.
+type SquatterError struct{ Agent, Pid, Uid int }
+
+func (e *SquatterError) Error() string {
+	return fmt.Sprintf("socket %s is held by pid %d uid %d: not an agent of ours", Addr(e.Agent), e.Pid, e.Uid)
+}
+
 // ErrNoAgent: nobody listens at the address.
 var ErrNoAgent = errors.New("no agent")
 
@@ -105,7 +116,7 @@ var ErrNoAgent = errors.New("no agent")
 // The connection is a plain blocking socket, so that a process blocked
 // reading it can be checkpointed and restarted like any other read.
 func Dial(agent int) (*Conn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -118,7 +129,14 @@ func Dial(agent int) (*Conn, error) {
 		if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT) {
 			return nil, ErrNoAgent
 		}
+		if errors.Is(err, unix.EAGAIN) {
+			return nil, fmt.Errorf("agent pid %d: its socket %s accepts no more connections", agent, Addr(agent))
+		}
 		return nil, fmt.Errorf("agent pid %d: connect: %w", agent, err)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
 	}
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
@@ -127,7 +145,7 @@ func Dial(agent int) (*Conn, error) {
 	}
 	if int(cred.Pid) != agent || !(os.Getuid() == 0 || Allowed(*cred, os.Getuid())) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("agent pid %d: socket %s is held by pid %d uid %d: refusing to talk to it", agent, Addr(agent), cred.Pid, cred.Uid)
+		return nil, &SquatterError{Agent: agent, Pid: int(cred.Pid), Uid: int(cred.Uid)}
 	}
 	c := NewConn(fdConn(fd), *cred)
 	c.Fd = fd

@@ -15,7 +15,8 @@ func Find(pid int) (conn *Conn, agent int, err error) {
 		if err == nil {
 			return c, p, nil
 		}
-		if !errors.Is(err, ErrNoAgent) {
+		var squat *SquatterError
+		if !errors.Is(err, ErrNoAgent) && !errors.As(err, &squat) {
 			return nil, 0, err
 		}
 		st, err := proc.ReadStat(p)

@@ -10,7 +10,11 @@ import (
 // DieBySignal ends the calling process by sig with the kernel's default
 // action, bypassing the Go runtime's handlers, so that our parent sees the
 // same termination as if the signal had reached us unhandled.
+//
+// No core file is written: it would be ours, not the job's, and could
+// replace the job's own.
 func DieBySignal(sig unix.Signal) {
+	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	var act [4]uint64 // struct sigaction: SIG_DFL, no flags
 	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 	var set uint64 = 1 << (uint(sig) - 1)

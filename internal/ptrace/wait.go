@@ -2,10 +2,12 @@ package ptrace
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/kernel"
+	"stasis/internal/proc"
 )
 
 // Stop describes why a tracee stopped.
@@ -62,8 +64,22 @@ func (e *ErrGone) Error() string { return fmt.Sprintf("tid %d %v", e.Tid, e.Stop
 // Wait waits for the next stop of tid.
 //
 // Precondition: called on the owner thread.
+//
+// A process that is also our child and has exited is left unreaped, for
+// the code that waits for our children (an agent's reaper) to collect:
+// taking its status here would lose it.
 func Wait(tid int) (Stop, error) {
-	_, ws, err := kernel.Wait4(tid, 0)
+	gone, ws, err := kernel.PeekExit(tid)
+	if err != nil {
+		return Stop{}, fmt.Errorf("tid %d: %w", tid, err)
+	}
+	if gone {
+		if st, err := proc.ReadStatus(tid); err == nil && st.PPid == os.Getpid() && st.Tgid == tid {
+			s := Stop{ws}
+			return s, &ErrGone{Tid: tid, Stop: s}
+		}
+	}
+	_, ws, err = kernel.Wait4(tid, 0)
 	if err != nil {
 		return Stop{}, fmt.Errorf("tid %d: %w", tid, err)
 	}

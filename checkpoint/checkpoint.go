@@ -20,6 +20,7 @@ import (
 // seen by the world.
 type Frozen struct {
 	opt    Options
+	shared map[int]image.Fd // fds tied to other processes of its Set
 	owner  *ptrace.Owner
 	pid    int
 	stat   *proc.Stat
@@ -103,7 +104,7 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 		return err
 	}
 	var data []fileData
-	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid]); err != nil {
+	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared); err != nil {
 		return err
 	}
 	mem, err := ptrace.OpenMem(pid, false)

@@ -24,7 +24,7 @@ type fileData struct {
 }
 
 // fds describes every open file descriptor of pid.
-func fds(pid int, agent map[int]bool) ([]image.Fd, []fileData, error) {
+func fds(pid int, agent map[int]bool, shared map[int]image.Fd) ([]image.Fd, []fileData, error) {
 	nums, err := proc.Fds(pid)
 	if err != nil {
 		return nil, nil, err
@@ -32,6 +32,10 @@ func fds(pid int, agent map[int]bool) ([]image.Fd, []fileData, error) {
 	var out []image.Fd
 	var data []fileData
 	for _, n := range nums {
+		if f, ok := shared[n]; ok && !agent[n] {
+			out = append(out, f)
+			continue
+		}
 		describe := describeFd
 		if agent[n] {
 			describe = describeAgentFd

@@ -75,11 +75,16 @@ func (s *Set) Pids() []int {
 // Write saves every process into dst as one image.
 func (s *Set) Write(dst io.Writer) error {
 	return s.owner.Do(func() error {
+		shared, err := s.shared()
+		if err != nil {
+			return err
+		}
 		w, err := image.NewWriter(dst, image.ArchX86_64)
 		if err != nil {
 			return err
 		}
 		for _, f := range s.procs {
+			f.shared = shared[f.pid]
 			if err := f.write(w); err != nil {
 				return err
 			}

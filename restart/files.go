@@ -29,6 +29,7 @@ func (b *builder) prepareFds() error {
 		}
 		top = max(top, f.Num+1)
 	}
+	b.top = top
 	for i := range b.stdio {
 		fd, err := b.call(unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
 		if err != nil {
@@ -96,9 +97,24 @@ func (b *builder) closeData() {
 //
 // Precondition: called on the owner thread.
 func (b *builder) rebuildFds() error {
-	for pass := 0; pass < 2; pass++ {
+	kind := map[int]string{}
+	for _, f := range b.p.Fds {
+		kind[f.Num] = f.Kind
+	}
+	// Epoll instances after the fds they watch; a duplicate of one of our
+	// own epoll instances after that.
+	passOf := func(f *image.Fd) int {
+		switch {
+		case f.Kind == image.FdEpoll:
+			return 1
+		case f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid == b.p.Pid && kind[f.SameAs.Fd] == image.FdEpoll:
+			return 2
+		}
+		return 0
+	}
+	for pass := 0; pass < 3; pass++ {
 		for _, f := range b.p.Fds {
-			if (f.Kind == image.FdEpoll) != (pass == 1) {
+			if passOf(&f) != pass {
 				continue
 			}
 			if err := b.rebuildFd(&f); err != nil {
@@ -124,6 +140,10 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		fd, err = b.open(f.Path, uint64(f.Flags)&^uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY))
 	case image.FdAgent:
 		return b.agentConn(f)
+	case image.FdPipe:
+		return b.pipeEnd(f)
+	case image.FdShared:
+		return b.sameAs(f)
 	case image.FdStdio:
 		if f.Stdio < 0 || f.Stdio > 2 {
 			return fmt.Errorf("stdio %d: image damaged", f.Stdio)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -127,11 +128,20 @@ func (b *builder) setMM() error {
 	if len(mm.Auxv) > 4096 || len(mm.Auxv)%8 != 0 {
 		return fmt.Errorf("pid %d: auxv of %d bytes: image damaged", b.pid, len(mm.Auxv))
 	}
-	exe, err := b.open(b.p.Exe, unix.O_RDONLY)
-	if err != nil {
-		return fmt.Errorf("pid %d: executable %s: %w", b.pid, b.p.Exe, err)
+	// A child forked from its restored parent may have the executable it
+	// needs already; the kernel refuses to replace an executable that is
+	// mapped, and it is.
+	exe := uint64(0xffffffff) // -1: keep
+	cur, err1 := os.Stat(fmt.Sprintf("/proc/%d/exe", b.pid))
+	want, err2 := os.Stat(b.p.Exe)
+	if err1 != nil || err2 != nil || !os.SameFile(cur, want) {
+		fd, err := b.open(b.p.Exe, unix.O_RDONLY)
+		if err != nil {
+			return fmt.Errorf("pid %d: executable %s: %w", b.pid, b.p.Exe, err)
+		}
+		defer b.call(unix.SYS_CLOSE, fd)
+		exe = fd
 	}
-	defer b.call(unix.SYS_CLOSE, exe)
 	auxv := b.scratch + 2048
 	if err := b.mem.WriteAt(mm.Auxv, auxv); err != nil {
 		return err

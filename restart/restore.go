@@ -34,8 +34,10 @@ type builder struct {
 	data    map[uint64]*dataFile
 	buf     []byte
 	out     *Restored
-	ids     *ids // the image's groups and sessions, shared by all builders
-	forked  bool // made by fork from its restored parent, not by the stub
+	ids     *ids    // the image's groups and sessions, shared by all builders
+	shared  *shared // pipes between the processes
+	top     int     // above every fd number of the image
+	forked  bool    // made by fork from its restored parent, not by the stub
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -105,6 +107,8 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
+	sh := &shared{pipes: map[uint64]*[2]*os.File{}}
+	defer sh.close() // the processes hold their own ends
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -119,7 +123,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {

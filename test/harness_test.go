@@ -245,10 +245,11 @@ func (p *proc) wait(d time.Duration) bool {
 	}
 }
 
-// kill kills the process and its process group, if it is still running.
+// kill kills the process and its process group: the group may outlive
+// its leader (the restored stages of a pipeline, say).
 func (p *proc) kill() {
+	syscall.Kill(-p.pid, syscall.SIGKILL)
 	if !p.exited() {
-		syscall.Kill(-p.pid, syscall.SIGKILL)
 		syscall.Kill(p.pid, syscall.SIGKILL)
 	}
 }

@@ -192,6 +192,8 @@ const (
 	FdTimerfd  = "timerfd"  //
 	FdSignalfd = "signalfd" //
 	FdAgent    = "agent"    // libcr's connection to its agent: reconnected to the restarting agent
+	FdPipe     = "pipe"     // one end of a pipe whose both ends are in the image
+	FdShared   = "shared"   // the open file description of another fd of the image (SameAs)
 )
 
 // Fd is one open file descriptor.
@@ -211,6 +213,28 @@ type Fd struct {
 	Epoll            []EpollTarget `json:"epoll,omitempty"`
 	Timerfd          *Timerfd      `json:"timerfd,omitempty"`
 	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
+	Pipe             *Pipe         `json:"pipe,omitempty"`
+
+	// SameAs, when set, says this fd is the same open file description
+	// as an fd of a process earlier in the image (inherited across fork,
+	// or passed): it is shared again on restart, offset and flags with it.
+	SameAs *FdRef `json:"same_as,omitempty"`
+}
+
+// FdRef names an fd of a process of the image.
+type FdRef struct {
+	Pid int `json:"pid"`
+	Fd  int `json:"fd"`
+}
+
+// Pipe is one end of a pipe inside the image. Ino tells pipes apart; the
+// first fd of a pipe in the image carries its size and the bytes that were
+// waiting in it.
+type Pipe struct {
+	Ino   uint64 `json:"ino"`
+	Write bool   `json:"write,omitempty"` // the write end
+	Size  int    `json:"size,omitempty"`  // F_GETPIPE_SZ
+	Data  []byte `json:"data,omitempty"`
 }
 
 // EpollTarget is one fd registered in an epoll instance.

@@ -1,0 +1,172 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/proc"
+)
+
+// An openFd is one fd of a process of the set, as /proc shows it.
+type openFd struct {
+	pid, fd int
+	link    string
+	flags   int
+}
+
+// links reads every fd of every process of the set.
+func (s *Set) links() ([]openFd, error) {
+	var out []openFd
+	for _, f := range s.procs {
+		nums, err := proc.Fds(f.pid)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nums {
+			link, err := proc.FdLink(f.pid, n)
+			if err != nil {
+				return nil, err
+			}
+			info, err := proc.ReadFdInfo(f.pid, n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, openFd{f.pid, n, link, info.Flags})
+		}
+	}
+	return out, nil
+}
+
+// shared describes, for each process, the fds that tie it to the others:
+// ends of pipes inside the set, and open file descriptions it shares
+// with a process earlier in the set (found with kcmp).
+func (s *Set) shared() (map[int]map[int]image.Fd, error) {
+	all, err := s.links()
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]map[int]image.Fd{}
+	set := func(o openFd, f image.Fd) {
+		if out[o.pid] == nil {
+			out[o.pid] = map[int]image.Fd{}
+		}
+		f.Num, f.Flags = o.fd, o.flags
+		out[o.pid][o.fd] = f
+	}
+	// Pipes: inside the set when both ends are.
+	ends := map[string][2]bool{}
+	for _, o := range all {
+		if strings.HasPrefix(o.link, "pipe:") {
+			e := ends[o.link]
+			e[writeEnd(o.flags)] = true
+			ends[o.link] = e
+		}
+	}
+	seen := map[string]bool{}
+	for _, o := range all {
+		if !strings.HasPrefix(o.link, "pipe:") || !(ends[o.link][0] && ends[o.link][1]) {
+			continue
+		}
+		ino, _ := strconv.ParseUint(strings.Trim(strings.TrimPrefix(o.link, "pipe:"), "[]"), 10, 64)
+		p := &image.Pipe{Ino: ino, Write: writeEnd(o.flags) == 1}
+		if !seen[o.link] {
+			seen[o.link] = true
+			if p.Size, p.Data, err = pipeContents(all, o.link); err != nil {
+				return nil, err
+			}
+		}
+		set(o, image.Fd{Kind: image.FdPipe, Pipe: p})
+	}
+	// Shared descriptions of anything else: the first holder in the set
+	// owns it, later ones refer to it.
+	var owners []openFd
+	for _, o := range all {
+		if strings.HasPrefix(o.link, "pipe:") && out[o.pid][o.fd].Kind == image.FdPipe {
+			continue
+		}
+		owned := false
+		for _, w := range owners {
+			if w.link == o.link && sameFile(w, o) {
+				set(o, image.Fd{Kind: image.FdShared, SameAs: &image.FdRef{Pid: w.pid, Fd: w.fd}})
+				owned = true
+				break
+			}
+		}
+		if !owned {
+			owners = append(owners, o)
+		}
+	}
+	return out, nil
+}
+
+func writeEnd(flags int) int {
+	if flags&unix.O_ACCMODE == unix.O_WRONLY {
+		return 1
+	}
+	return 0
+}
+
+// sameFile says whether two fds of two processes are one open file
+// description.
+func sameFile(a, b openFd) bool {
+	const kcmpFile = 0
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(a.pid), uintptr(b.pid), kcmpFile, uintptr(a.fd), uintptr(b.fd), 0)
+	return e == 0 && r == 0
+}
+
+// pipeContents reads what waits in the pipe link without taking it: a
+// duplicate of its read end (pidfd_getfd) is tee'd into a pipe of ours.
+func pipeContents(all []openFd, link string) (int, []byte, error) {
+	var rd openFd
+	for _, o := range all {
+		if o.link == link && writeEnd(o.flags) == 0 {
+			rd = o
+			break
+		}
+	}
+	pidfd, err := unix.PidfdOpen(rd.pid, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("pid %d: pidfd_open: %w", rd.pid, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, rd.fd, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", rd.pid, rd.fd, err)
+	}
+	defer unix.Close(fd)
+	size, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("pid %d fd %d: F_GETPIPE_SZ: %w", rd.pid, rd.fd, err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return 0, nil, os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size); err != nil {
+		return 0, nil, fmt.Errorf("pipe of %d bytes: %w", size, err)
+	}
+	n, err := unix.Tee(fd, p[1], size, unix.SPLICE_F_NONBLOCK)
+	if errors.Is(err, unix.EAGAIN) {
+		return size, nil, nil // empty
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("pid %d fd %d: tee: %w", rd.pid, rd.fd, err)
+	}
+	data := make([]byte, n)
+	for got := 0; got < int(n); {
+		m, err := unix.Read(p[0], data[got:])
+		if err != nil {
+			return 0, nil, os.NewSyscallError("read", err)
+		}
+		got += m
+	}
+	return size, data, nil
+}

@@ -1,0 +1,154 @@
+package restart
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+)
+
+// installFd gives the process the open file description f at fd number
+// num: we send it over a socket pair made in the process, and the process
+// receives it with a remote recvmsg.
+//
+// Precondition: called on the owner thread.
+func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
+	if _, err := b.call(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, b.scratch); err != nil {
+		return fmt.Errorf("socketpair: %w", err)
+	}
+	v := make([]byte, 8)
+	if err := b.mem.ReadAt(v, b.scratch); err != nil {
+		return err
+	}
+	low, ours := le.Uint32(v), le.Uint32(v[4:])
+	our, err := b.grab(uint64(ours), "fd passing")
+	if err != nil {
+		b.call(unix.SYS_CLOSE, uint64(low))
+		return err
+	}
+	defer our.Close()
+	// Keep the receiving end clear of the image's fd numbers.
+	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
+	b.call(unix.SYS_CLOSE, uint64(low))
+	if err != nil {
+		return fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
+	}
+	defer b.call(unix.SYS_CLOSE, theirs)
+	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("sendmsg: %w", err)
+	}
+	// struct msghdr at scratch, its iovec at +64, the byte at +96, the
+	// control buffer at +128.
+	const ctl = 128
+	msg := make([]byte, ctl+64)
+	le.PutUint64(msg[16:], b.scratch+64)  // msg_iov
+	le.PutUint64(msg[24:], 1)             // msg_iovlen
+	le.PutUint64(msg[32:], b.scratch+ctl) // msg_control
+	le.PutUint64(msg[40:], uint64(unix.CmsgSpace(4)))
+	le.PutUint64(msg[64:], b.scratch+96) // iov_base
+	le.PutUint64(msg[72:], 1)            // iov_len
+	if err := b.mem.WriteAt(msg, b.scratch); err != nil {
+		return err
+	}
+	if _, err := b.call(unix.SYS_RECVMSG, theirs, b.scratch, unix.MSG_CMSG_CLOEXEC); err != nil {
+		return fmt.Errorf("recvmsg: %w", err)
+	}
+	cm := make([]byte, 20)
+	if err := b.mem.ReadAt(cm, b.scratch+ctl); err != nil {
+		return err
+	}
+	if int32(le.Uint32(cm[8:])) != unix.SOL_SOCKET || int32(le.Uint32(cm[12:])) != unix.SCM_RIGHTS {
+		return fmt.Errorf("recvmsg: no fd came")
+	}
+	got := uint64(le.Uint32(cm[16:]))
+	flag := uint64(0)
+	if cloexec {
+		flag = unix.O_CLOEXEC
+	}
+	if got == uint64(num) {
+		if !cloexec {
+			_, err = b.call(unix.SYS_FCNTL, got, unix.F_SETFD, 0)
+		}
+		return err
+	}
+	_, err = b.call(unix.SYS_DUP3, got, uint64(num), flag)
+	b.call(unix.SYS_CLOSE, got)
+	return err
+}
+
+// shared is what the builders of one restore share: the pipes between
+// their processes, made here and handed to each.
+type shared struct {
+	pipes map[uint64]*[2]*os.File // by inode at checkpoint: read end, write end
+}
+
+func (s *shared) close() {
+	for _, p := range s.pipes {
+		p[0].Close()
+		p[1].Close()
+	}
+}
+
+// pipeEnd installs an end of a pipe of the image; the first fd of each
+// pipe creates it, with its size, its flags and the bytes waiting in it.
+//
+// Precondition: called on the owner thread.
+func (b *builder) pipeEnd(f *image.Fd) error {
+	if f.Pipe == nil {
+		return fmt.Errorf("pipe without its description: image damaged")
+	}
+	p := b.shared.pipes[f.Pipe.Ino]
+	if p == nil {
+		var fds [2]int
+		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+			return os.NewSyscallError("pipe2", err)
+		}
+		p = &[2]*os.File{os.NewFile(uintptr(fds[0]), "pipe"), os.NewFile(uintptr(fds[1]), "pipe")}
+		b.shared.pipes[f.Pipe.Ino] = p
+		if f.Pipe.Size > 0 {
+			if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, f.Pipe.Size); err != nil {
+				return fmt.Errorf("pipe of %d bytes: %w", f.Pipe.Size, err)
+			}
+		}
+		if len(f.Pipe.Data) > 0 {
+			if _, err := unix.Write(fds[1], f.Pipe.Data); err != nil {
+				return fmt.Errorf("refill pipe: %w", err)
+			}
+		}
+	}
+	end := p[0]
+	if f.Pipe.Write {
+		end = p[1]
+	}
+	if fl := f.Flags & (unix.O_NONBLOCK | unix.O_APPEND); fl != 0 {
+		if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, fl); err != nil {
+			return fmt.Errorf("fcntl(F_SETFL): %w", err)
+		}
+	}
+	return b.installFd(end, f.Num, f.Flags&unix.O_CLOEXEC != 0)
+}
+
+// sameAs installs the open file description of another fd of the image,
+// already rebuilt in its (restored) process.
+//
+// Precondition: called on the owner thread.
+func (b *builder) sameAs(f *image.Fd) error {
+	ref := f.SameAs
+	if ref == nil {
+		return fmt.Errorf("shared fd without its owner: image damaged")
+	}
+	pidfd, err := unix.PidfdOpen(ref.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("pid %d: pidfd_open: %w", ref.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, ref.Fd, 0)
+	if err != nil {
+		return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", ref.Pid, ref.Fd, err)
+	}
+	file := os.NewFile(uintptr(fd), "shared")
+	defer file.Close()
+	return b.installFd(file, f.Num, f.Flags&unix.O_CLOEXEC != 0)
+}

@@ -21,6 +21,7 @@ import (
 type Frozen struct {
 	opt    Options
 	shared map[int]image.Fd // fds tied to other processes of its Set
+	zombie bool             // exited, not reaped: saved as its exit status
 	owner  *ptrace.Owner
 	pid    int
 	stat   *proc.Stat
@@ -36,10 +37,15 @@ type Options struct {
 	// AgentFds are, by pid, the fds that are libcr's connection to the
 	// agent.
 	AgentFds map[int]map[int]bool
+
+	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
 
 // Freeze checks that pid can be checkpointed and stops all its threads.
 func Freeze(owner *ptrace.Owner, pid int, opt Options) (*Frozen, error) {
+	if st, err := proc.ReadStat(pid); err == nil && st.State == 'Z' && opt.zombies {
+		return &Frozen{opt: opt, owner: owner, pid: pid, stat: st, zombie: true}, nil
+	}
 	st, status, err := check(pid)
 	if err != nil {
 		return nil, err
@@ -78,6 +84,11 @@ func (f *Frozen) Write(dst io.Writer) error {
 // Precondition: called on the owner thread.
 func (f *Frozen) write(w *image.Writer) (err error) {
 	pid := f.pid
+	if f.zombie {
+		st := f.stat
+		return w.Process(&image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
+			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode})
+	}
 	a := &asker{pid: pid}
 	for _, t := range f.tasks {
 		if t.tid == pid {

@@ -51,8 +51,12 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 			if m.Shared {
 				return nil, fmt.Errorf("%s: shared anonymous memory without a backing object: not supported", where)
 			}
-		case m.Deleted && m.Path == "/dev/zero" && m.Shared:
-			v.Kind = image.VMAShmem
+		case m.Deleted && strings.HasPrefix(m.Path, "/SYSV"):
+			return nil, fmt.Errorf("%s: System V shared memory: not supported yet", where)
+		case m.Deleted && m.Shared:
+			// Anonymous shared memory (/dev/zero), a memfd, an unlinked
+			// file: one object, shared again by every process that maps it.
+			v.Kind, v.Path = image.VMAShmem, m.Path
 		case strings.HasPrefix(m.Path, "["):
 			return nil, fmt.Errorf("%s: special mapping: not checkpointable", where)
 		case m.Deleted:

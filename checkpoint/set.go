@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +30,7 @@ const maxRounds = 64
 func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) (*Set, error) {
 	set := &Set{owner: owner}
 	frozen := map[int]*Frozen{}
+	opt.zombies = true
 	for round := 0; round <= maxRounds; round++ {
 		pids, err := resolve()
 		if err != nil {
@@ -40,6 +42,9 @@ func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) 
 				continue
 			}
 			f, err := Freeze(owner, pid, opt)
+			if err == nil && f.zombie && !slices.Contains(pids, f.stat.PPid) {
+				err = fmt.Errorf("pid %d (%s): zombie whose parent, pid %d, is not saved with it: nothing left to checkpoint", pid, f.stat.Comm, f.stat.PPid)
+			}
 			if err != nil {
 				return nil, errors.Join(err, set.Release(0))
 			}
@@ -105,7 +110,9 @@ func (s *Set) Release(sig unix.Signal) error {
 		}
 	}
 	for _, f := range s.procs {
-		errs = append(errs, f.owner.Do(func() error { return thaw(f.tasks) }))
+		if !f.zombie {
+			errs = append(errs, f.owner.Do(func() error { return thaw(f.tasks) }))
+		}
 	}
 	if sig == unix.SIGKILL {
 		for _, f := range s.procs {

@@ -24,6 +24,9 @@ type openFd struct {
 func (s *Set) links() ([]openFd, error) {
 	var out []openFd
 	for _, f := range s.procs {
+		if f.zombie {
+			continue
+		}
 		nums, err := proc.Fds(f.pid)
 		if err != nil {
 			return nil, err

@@ -22,14 +22,7 @@ const (
 //
 // Precondition: called on the owner thread.
 func (b *builder) prepareFds() error {
-	top := 10
-	for _, f := range b.p.Fds {
-		if f.Num < 0 || f.Num > 1<<20 {
-			return fmt.Errorf("pid %d: fd %d: image damaged", b.pid, f.Num)
-		}
-		top = max(top, f.Num+1)
-	}
-	b.top = top
+	top := b.top
 	for i := range b.stdio {
 		fd, err := b.call(unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
 		if err != nil {

@@ -10,59 +10,14 @@ import (
 )
 
 // installFd gives the process the open file description f at fd number
-// num: we send it over a socket pair made in the process, and the process
-// receives it with a remote recvmsg.
+// num.
 //
 // Precondition: called on the owner thread.
 func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
-	if _, err := b.call(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, b.scratch); err != nil {
-		return fmt.Errorf("socketpair: %w", err)
-	}
-	v := make([]byte, 8)
-	if err := b.mem.ReadAt(v, b.scratch); err != nil {
-		return err
-	}
-	low, ours := le.Uint32(v), le.Uint32(v[4:])
-	our, err := b.grab(uint64(ours), "fd passing")
+	got, err := b.receiveFd(f)
 	if err != nil {
-		b.call(unix.SYS_CLOSE, uint64(low))
 		return err
 	}
-	defer our.Close()
-	// Keep the receiving end clear of the image's fd numbers.
-	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
-	b.call(unix.SYS_CLOSE, uint64(low))
-	if err != nil {
-		return fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
-	}
-	defer b.call(unix.SYS_CLOSE, theirs)
-	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
-		return fmt.Errorf("sendmsg: %w", err)
-	}
-	// struct msghdr at scratch, its iovec at +64, the byte at +96, the
-	// control buffer at +128.
-	const ctl = 128
-	msg := make([]byte, ctl+64)
-	le.PutUint64(msg[16:], b.scratch+64)  // msg_iov
-	le.PutUint64(msg[24:], 1)             // msg_iovlen
-	le.PutUint64(msg[32:], b.scratch+ctl) // msg_control
-	le.PutUint64(msg[40:], uint64(unix.CmsgSpace(4)))
-	le.PutUint64(msg[64:], b.scratch+96) // iov_base
-	le.PutUint64(msg[72:], 1)            // iov_len
-	if err := b.mem.WriteAt(msg, b.scratch); err != nil {
-		return err
-	}
-	if _, err := b.call(unix.SYS_RECVMSG, theirs, b.scratch, unix.MSG_CMSG_CLOEXEC); err != nil {
-		return fmt.Errorf("recvmsg: %w", err)
-	}
-	cm := make([]byte, 20)
-	if err := b.mem.ReadAt(cm, b.scratch+ctl); err != nil {
-		return err
-	}
-	if int32(le.Uint32(cm[8:])) != unix.SOL_SOCKET || int32(le.Uint32(cm[12:])) != unix.SCM_RIGHTS {
-		return fmt.Errorf("recvmsg: no fd came")
-	}
-	got := uint64(le.Uint32(cm[16:]))
 	flag := uint64(0)
 	if cloexec {
 		flag = unix.O_CLOEXEC
@@ -78,13 +33,101 @@ func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
 	return err
 }
 
+// receiveFd gives the process the open file description f, close-on-exec,
+// at the lowest free fd number, and returns that number: we send it over
+// a socket pair made in the process, which receives it with a remote
+// recvmsg.
+//
+// Precondition: called on the owner thread.
+func (b *builder) receiveFd(f *os.File) (uint64, error) {
+	if _, err := b.call(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, b.scratch); err != nil {
+		return 0, fmt.Errorf("socketpair: %w", err)
+	}
+	v := make([]byte, 8)
+	if err := b.mem.ReadAt(v, b.scratch); err != nil {
+		return 0, err
+	}
+	low, ours := le.Uint32(v), le.Uint32(v[4:])
+	our, err := b.grab(uint64(ours), "fd passing")
+	if err != nil {
+		b.call(unix.SYS_CLOSE, uint64(low))
+		return 0, err
+	}
+	defer our.Close()
+	// Keep the receiving end clear of the image's fd numbers.
+	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
+	b.call(unix.SYS_CLOSE, uint64(low))
+	if err != nil {
+		return 0, fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
+	}
+	defer b.call(unix.SYS_CLOSE, theirs)
+	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
+		return 0, fmt.Errorf("sendmsg: %w", err)
+	}
+	// struct msghdr at scratch, its iovec at +64, the byte at +96, the
+	// control buffer at +128.
+	const ctl = 128
+	msg := make([]byte, ctl+64)
+	le.PutUint64(msg[16:], b.scratch+64)  // msg_iov
+	le.PutUint64(msg[24:], 1)             // msg_iovlen
+	le.PutUint64(msg[32:], b.scratch+ctl) // msg_control
+	le.PutUint64(msg[40:], uint64(unix.CmsgSpace(4)))
+	le.PutUint64(msg[64:], b.scratch+96) // iov_base
+	le.PutUint64(msg[72:], 1)            // iov_len
+	if err := b.mem.WriteAt(msg, b.scratch); err != nil {
+		return 0, err
+	}
+	if _, err := b.call(unix.SYS_RECVMSG, theirs, b.scratch, unix.MSG_CMSG_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("recvmsg: %w", err)
+	}
+	cm := make([]byte, 20)
+	if err := b.mem.ReadAt(cm, b.scratch+ctl); err != nil {
+		return 0, err
+	}
+	if int32(le.Uint32(cm[8:])) != unix.SOL_SOCKET || int32(le.Uint32(cm[12:])) != unix.SCM_RIGHTS {
+		return 0, fmt.Errorf("recvmsg: no fd came")
+	}
+	return uint64(le.Uint32(cm[16:])), nil
+}
+
+// shmFd gives the process the shared memory object that v maps (made by
+// us once per object, grown to cover v), and returns its fd there.
+//
+// Precondition: called on the owner thread.
+func (b *builder) shmFd(v *image.VMA) (uint64, error) {
+	key := fmt.Sprintf("%s:%d", v.Dev, v.Inode)
+	f := b.shared.shm[key]
+	if f == nil {
+		fd, err := unix.MemfdCreate("stasis-shm", unix.MFD_CLOEXEC)
+		if err != nil {
+			return 0, os.NewSyscallError("memfd_create", err)
+		}
+		f = os.NewFile(uintptr(fd), "shared memory "+key)
+		b.shared.shm[key] = f
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if end := int64(v.Offset + v.End - v.Start); end > st.Size() {
+		if err := f.Truncate(end); err != nil {
+			return 0, err
+		}
+	}
+	return b.receiveFd(f)
+}
+
 // shared is what the builders of one restore share: the pipes between
 // their processes, made here and handed to each.
 type shared struct {
 	pipes map[uint64]*[2]*os.File // by inode at checkpoint: read end, write end
+	shm   map[string]*os.File     // shared memory objects, by device:inode at checkpoint
 }
 
 func (s *shared) close() {
+	for _, f := range s.shm {
+		f.Close()
+	}
 	for _, p := range s.pipes {
 		p[0].Close()
 		p[1].Close()

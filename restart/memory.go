@@ -44,7 +44,12 @@ func (b *builder) mapVMAs() error {
 		case image.VMAAnon:
 			flags |= unix.MAP_ANONYMOUS
 		case image.VMAShmem:
-			flags |= unix.MAP_ANONYMOUS
+			// One object for every process of the image that maps it.
+			var err error
+			if fd, err = b.shmFd(v); err != nil {
+				return fmt.Errorf("%s: shared memory: %w", where, err)
+			}
+			defer b.call(unix.SYS_CLOSE, fd)
 			prot |= unix.PROT_WRITE
 		case image.VMAFile:
 			mode := uint64(unix.O_RDONLY)

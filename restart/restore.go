@@ -107,7 +107,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
-	sh := &shared{pipes: map[uint64]*[2]*os.File{}}
+	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{}}
 	defer sh.close() // the processes hold their own ends
 	for rec != nil {
 		p, err := ir.Process()
@@ -116,6 +116,15 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		}
 		if byPid[p.Pid] != nil {
 			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
+		}
+		if p.Zombie {
+			if err := zombie(byPid[p.PPid], p); err != nil {
+				return fail(err)
+			}
+			if rec, err = nextProcess(ir); err != nil {
+				return fail(err)
+			}
+			continue
 		}
 		if err := precheck(p); err != nil {
 			return fail(err)
@@ -260,6 +269,13 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 		return nil, err
 	}
 	b.threads = []*rthread{t}
+	b.top = 10 // above every fd number of the image
+	for _, f := range b.p.Fds {
+		if f.Num < 0 || f.Num > 1<<20 {
+			return nil, fmt.Errorf("pid %d: fd %d: image damaged", b.pid, f.Num)
+		}
+		b.top = max(b.top, f.Num+1)
+	}
 	if b.mem, err = ptrace.OpenMem(b.pid, true); err != nil {
 		return nil, err
 	}

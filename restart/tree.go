@@ -1,11 +1,17 @@
 package restart
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
+	"stasis/internal/proc"
+	"stasis/internal/ptrace"
 )
 
 // fork creates the child p of the process b is rebuilding, with p's pid,
@@ -84,4 +90,77 @@ func (b *builder) groups() error {
 		return fmt.Errorf("pid %d: join process group %d: %w", b.pid, want, err)
 	}
 	return nil
+}
+
+// zombie remakes a child that had exited unreaped: forked from its
+// restored parent, it exits at once with its recorded status, and waits
+// for the parent to reap it.
+//
+// Precondition: called on the owner thread.
+func zombie(parent *builder, p *image.Process) error {
+	if parent == nil {
+		return fmt.Errorf("image: zombie %d without its parent %d: image damaged", p.Pid, p.PPid)
+	}
+	ws := unix.WaitStatus(p.ExitCode)
+	if !ws.Exited() && !ws.Signaled() {
+		return fmt.Errorf("image: zombie %d with wait status %#x: image damaged", p.Pid, p.ExitCode)
+	}
+	if err := waitPidFree(p.Pid); err != nil {
+		return err
+	}
+	pid, err := parent.fork(p)
+	if err != nil {
+		return err
+	}
+	t, err := newRthread(pid, parent.gate, nil)
+	if err != nil {
+		return err
+	}
+	if ws.Exited() {
+		_, err = t.r.Syscall(unix.SYS_EXIT_GROUP, uint64(ws.ExitStatus()))
+	} else {
+		// Killed: the signal's default action, delivered as we let go.
+		var act [4]uint64 // struct sigaction with SIG_DFL
+		if err := parent.mem.WriteAt(make([]byte, len(act)*8), parent.scratch); err != nil {
+			return err
+		}
+		if _, err := t.r.Syscall(unix.SYS_RT_SIGACTION, uint64(ws.Signal()), parent.scratch, 0, 8); err != nil {
+			return fmt.Errorf("pid %d: rt_sigaction: %w", pid, err)
+		}
+		if err := kernel.SetSigmask(pid, 0); err != nil {
+			return err
+		}
+		if err := ptrace.Detach(pid, ws.Signal()); err != nil {
+			return err
+		}
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if st, err := proc.ReadStat(pid); err == nil && st.State == 'Z' {
+				return nil
+			}
+		}
+		return fmt.Errorf("pid %d: did not die of %v", pid, ws.Signal())
+	}
+	var gone *ptrace.ErrGone
+	if errors.As(err, &gone) {
+		return nil
+	}
+	if err == nil {
+		return fmt.Errorf("pid %d: did not end as a zombie", pid)
+	}
+	return fmt.Errorf("pid %d: end as a zombie: %w", pid, err)
+}
+
+// nextProcess skips to the next process record (nil at the end).
+func nextProcess(ir *image.Reader) (*image.Record, error) {
+	rec, err := ir.Next()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.Type != image.RecProcess {
+		return nil, fmt.Errorf("image: a zombie with records of type %d: image damaged", rec.Type)
+	}
+	return &rec, nil
 }

@@ -109,6 +109,7 @@ var cPrograms = []struct {
 	{"syscalls", "syscalls.c", []string{"-pthread"}},
 	{"misc", "misc.c", nil},
 	{"uring", "uring.c", nil},
+	{"workers", "workers.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -167,3 +167,43 @@ func reapZombies() {
 		}
 	}
 }
+
+// TestWorkers: a parent and three forked workers sharing an anonymous
+// shared region and a pipe back to the parent, checkpointed while one
+// worker is a zombie its parent has not reaped and the others are midway.
+// After the restart the workers finish and the parent's checks of the
+// shared counters, the reports through the pipe and the exit statuses
+// (the zombie's included) all pass.
+func TestWorkers(t *testing.T) {
+	workers := prog(t, "workers")
+	hh := newH(t)
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	p := hh.startProg("workers", []string{workers, "200"}, out)
+	hh.waitOutput(out, wait30, "worker 0 a zombie", func([]byte) (bool, error) {
+		for _, k := range children(p.pid) {
+			if st, err := readStat(k); err == nil && st.state == "Z" {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, p)
+	last := hh.waitSeq(out, seq, 5, wait30, p)
+	img := hh.path("w.img")
+	hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
+	hh.waitReaped(p, "after cr_checkpoint --kill")
+	reapZombies()
+	info := hh.run(wait30, bin(t, "cr_info"), img)
+	if !strings.Contains(info.stdout, "zombie") {
+		t.Fatalf("the image should hold a zombie:\n%s", info.stdout)
+	}
+	rs := hh.restart("cr_restart", img, p.pid, nil)
+	if !rs.wait(wait30) {
+		t.Fatalf("the restored workers did not finish\n%s", rs.describe())
+	}
+	result, _ := os.ReadFile(hh.path("workers.result"))
+	if rs.state.ExitCode() != 0 || string(result) != "result ok 420\n" {
+		t.Fatalf("restored workers: %s, result %q\n%s", rs.state, result, rs.describe())
+	}
+	hh.verifySeq(out, seq, last+1)
+}

@@ -31,8 +31,12 @@ func Describe(r io.Reader, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "process %d (%s) %s: %d threads, %d mappings, %d fds, cwd %s\n",
-				p.Pid, p.Comm, p.Exe, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
+			if p.Zombie {
+				fmt.Fprintf(w, "process %d (%s), child of %d: zombie, wait status %#x\n", p.Pid, p.Comm, p.PPid, p.ExitCode)
+				continue
+			}
+			fmt.Fprintf(w, "process %d (%s) %s, child of %d: %d threads, %d mappings, %d fds, cwd %s\n",
+				p.Pid, p.Comm, p.Exe, p.PPid, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
 			continue
 		case RecPages:
 			pages += rec.Len

@@ -7,11 +7,16 @@ package image
 
 // Process is everything about one process except its page data.
 type Process struct {
-	Pid         int    `json:"pid"`
-	PPid        int    `json:"ppid"`
-	Pgid        int    `json:"pgid"`
-	Sid         int    `json:"sid"`
-	ExitSignal  int    `json:"exit_signal,omitempty"` // sent to the parent at exit (SIGCHLD, mostly)
+	Pid        int `json:"pid"`
+	PPid       int `json:"ppid"`
+	Pgid       int `json:"pgid"`
+	Sid        int `json:"sid"`
+	ExitSignal int `json:"exit_signal,omitempty"` // sent to the parent at exit (SIGCHLD, mostly)
+	// Zombie: the process had exited and its parent (in the image) had not
+	// reaped it; ExitCode is the wait status the parent will get. A zombie
+	// has nothing else.
+	Zombie      bool   `json:"zombie,omitempty"`
+	ExitCode    int    `json:"exit_code,omitempty"`
 	Comm        string `json:"comm"`
 	Exe         string `json:"exe"`
 	Cwd         string `json:"cwd"`
@@ -125,7 +130,7 @@ type MM struct {
 // VMA kinds.
 const (
 	VMAAnon       = "anon"        // private anonymous memory, heap and stack included
-	VMAShmem      = "shmem"       // MAP_SHARED|MAP_ANONYMOUS
+	VMAShmem      = "shmem"       // shared memory with no file to map: MAP_SHARED|MAP_ANONYMOUS, a memfd, an unlinked file
 	VMAFile       = "file"        // a mapping of a file that exists at Path
 	VMAVdso       = "vdso"        // [vdso]
 	VMAVvar       = "vvar"        // [vvar]

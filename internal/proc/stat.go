@@ -23,6 +23,7 @@ type Stat struct {
 	StartCode, EndCode, StartStack                                   uint64
 	StartData, EndData, StartBrk, ArgStart, ArgEnd, EnvStart, EnvEnd uint64
 	ExitSignal                                                       int
+	ExitCode                                                         int // a zombie's wait status (field 52; 0 if absent)
 }
 
 // statFields is the number of fields through env_end (field 51), which
@@ -60,6 +61,9 @@ func ParseStat(data []byte) (*Stat, error) {
 	s.StartData, s.EndData, s.StartBrk = p.uint(45, 64), p.uint(46, 64), p.uint(47, 64)
 	s.ArgStart, s.ArgEnd = p.uint(48, 64), p.uint(49, 64)
 	s.EnvStart, s.EnvEnd = p.uint(50, 64), p.uint(51, 64)
+	if len(f) >= 52-2 {
+		s.ExitCode = p.int(52)
+	}
 	if p.err != nil {
 		return nil, p.err
 	}

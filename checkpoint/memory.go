@@ -82,7 +82,11 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 // copies of file pages; never clean file pages, which the file holds.
 func wanted(v *image.VMA, pm uint64) bool {
 	switch v.Kind {
-	case image.VMAAnon, image.VMAShmem:
+	case image.VMAShmem:
+		// Whatever this process's page table says: a page of a shared
+		// object can hold data no process has mapped (after fork, say).
+		return true
+	case image.VMAAnon:
 		return pm&(proc.PMPresent|proc.PMSwapped) != 0
 	case image.VMAFile:
 		if v.Shared {

@@ -6,6 +6,7 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,4 +207,30 @@ func TestWorkers(t *testing.T) {
 		t.Fatalf("restored workers: %s, result %q\n%s", rs.state, result, rs.describe())
 	}
 	hh.verifySeq(out, seq, last+1)
+}
+
+// TestPythonPool: a python3 multiprocessing pool (fork start method:
+// pipes, POSIX semaphores in shared memory, handler threads) checkpointed
+// midway finishes its work with the right answer after the restart.
+func TestPythonPool(t *testing.T) {
+	py := python(t)
+	hh := newH(t)
+	out := hh.path("out.txt")
+	script := filepath.Join(repoRoot, "test", "progs", "mp_pool.py")
+	p := hh.startProg("mp_pool", []string{py, script, "300"}, out)
+	hh.waitOutput(out, wait30, "progress 60", func(d []byte) (bool, error) {
+		return strings.Contains(string(d), "progress 60\n"), nil
+	}, p)
+	img := hh.path("pool.img")
+	hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
+	hh.waitReaped(p, "after cr_checkpoint --kill")
+	reapZombies()
+	rs := hh.restart("cr_restart", img, p.pid, nil)
+	if !rs.wait(60 * time.Second) {
+		t.Fatalf("the restored pool did not finish\n%s", rs.describe())
+	}
+	data, _ := os.ReadFile(out)
+	if rs.state.ExitCode() != 0 || !strings.HasSuffix(string(data), "result ok 8955050\n") {
+		t.Fatalf("restored pool: %s, output ends %q\n%s", rs.state, tail(data, 3), rs.describe())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -42,6 +43,10 @@ func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) 
 				continue
 			}
 			f, err := Freeze(owner, pid, opt)
+			if err != nil && gone(pid) {
+				grew = true // it exited and was reaped meanwhile: ask again
+				continue
+			}
 			if err == nil && f.zombie && !slices.Contains(pids, f.stat.PPid) {
 				err = fmt.Errorf("pid %d (%s): zombie whose parent, pid %d, is not saved with it: nothing left to checkpoint", pid, f.stat.Comm, f.stat.PPid)
 			}
@@ -120,4 +125,10 @@ func (s *Set) Release(sig unix.Signal) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// gone says whether pid no longer exists at all.
+func gone(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return errors.Is(err, os.ErrNotExist)
 }

@@ -110,6 +110,7 @@ var cPrograms = []struct {
 	{"misc", "misc.c", nil},
 	{"uring", "uring.c", nil},
 	{"workers", "workers.c", nil},
+	{"forker", "forker.c", nil},
 }
 
 func buildPrograms(work string) {
@@ -287,6 +288,7 @@ func (hh *h) path(name string) string { return filepath.Join(hh.dir, name) }
 type startOpts struct {
 	stdin  *os.File // nil: /dev/null
 	stdout string   // a file to write (created, truncated); "": NAME.stdout
+	setsid bool     // lead a new session (and group) instead of a new group
 }
 
 // start starts argv in its own process group; t.Cleanup kills it.
@@ -315,7 +317,7 @@ func (hh *h) start(name string, argv []string, o startOpts) *proc {
 	if o.stdin != nil {
 		p.cmd.Stdin = o.stdin
 	}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !o.setsid, Setsid: o.setsid}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

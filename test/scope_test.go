@@ -234,3 +234,72 @@ func TestPythonPool(t *testing.T) {
 		t.Fatalf("restored pool: %s, output ends %q\n%s", rs.state, tail(data, 3), rs.describe())
 	}
 }
+
+// TestBashJob: a bash script (leading its own session) with a background
+// job, forking a sleep every 50 ms, is checkpointed by -T on the script,
+// by -g and by -s. Each image restarts with the script and its job
+// counting on, and --stop stopped every process of the scope.
+func TestBashJob(t *testing.T) {
+	counter := prog(t, "counter")
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skipf("bash is not installed: %v", err)
+	}
+	seq := seqSpec{tickLine, 1}
+	for _, scope := range []string{"-T", "-g", "-s"} {
+		t.Run(scope, func(t *testing.T) {
+			hh := newH(t)
+			out, bg := hh.path("out.txt"), hh.path("bg.txt")
+			script := filepath.Join(repoRoot, "test", "progs", "bgjob.sh")
+			p := hh.start("bash", []string{bash, script, counter}, startOpts{stdout: out, setsid: true})
+			hh.waitSeq(out, seq, 5, wait30, p)
+			hh.waitSeq(bg, seq, 5, wait30, p)
+			// --stop first: every process of the scope must be stopped.
+			img := hh.path("stop.img")
+			hh.mustCkpt(img, scope, "--stop", strconv.Itoa(p.pid))
+			members := append([]int{p.pid}, descendants(p.pid)...)
+			for _, pid := range members {
+				if st, err := readStat(pid); err == nil && st.state != "T" && st.state != "Z" {
+					t.Errorf("after %s --stop pid %d (%s) is in state %s, want T", scope, pid, st.comm, st.state)
+				}
+			}
+			syscall.Kill(-p.pid, syscall.SIGCONT)
+			last := hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, p)
+			img = hh.path("kill.img")
+			hh.mustCkpt(img, scope, "--kill", strconv.Itoa(p.pid))
+			hh.waitReaped(p, "after cr_checkpoint --kill")
+			reapZombies()
+			lastBg := hh.lastSeq(bg, seq)
+			rs := hh.restart("cr_restart", img, p.pid, nil)
+			hh.waitSeq(out, seq, last+10, wait30, rs)
+			hh.waitSeq(bg, seq, lastBg+10, wait30, rs)
+			hh.stopRestored(p.pid, rs)
+			hh.verifySeq(out, seq, last+10)
+		})
+	}
+}
+
+// TestForkStorm: a process forking short-lived children as fast as it can
+// is checkpointed with its tree: the freeze ends, the image restores, and
+// the program counts on and keeps reaping its children with the right
+// status (a wrong one would end it).
+func TestForkStorm(t *testing.T) {
+	forker := prog(t, "forker")
+	hh := newH(t)
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	p := hh.startProg("forker", []string{forker}, out)
+	hh.waitSeq(out, seq, 5, wait30, p)
+	img := hh.path("storm.img")
+	start := time.Now()
+	hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
+	t.Logf("checkpoint of the storm took %v", time.Since(start).Round(time.Millisecond))
+	hh.waitReaped(p, "after cr_checkpoint --kill")
+	reapZombies()
+	last := hh.lastSeq(out, seq)
+	rs := hh.restart("cr_restart", img, p.pid, nil)
+	hh.waitSeq(out, seq, last+10, wait30, rs)
+	hh.stopRestored(p.pid, rs)
+	reapZombies()
+	hh.verifySeq(out, seq, last+10)
+}

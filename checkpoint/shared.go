@@ -86,11 +86,15 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		}
 		set(o, image.Fd{Kind: image.FdPipe, Pipe: p})
 	}
+	// Connected unix socket pairs: inside the set when both ends are.
+	if err := socketPairs(all, set); err != nil {
+		return nil, err
+	}
 	// Shared descriptions of anything else: the first holder in the set
 	// owns it, later ones refer to it.
 	var owners []openFd
 	for _, o := range all {
-		if strings.HasPrefix(o.link, "pipe:") && out[o.pid][o.fd].Kind == image.FdPipe {
+		if k := out[o.pid][o.fd].Kind; k == image.FdPipe || k == image.FdSocket {
 			continue
 		}
 		owned := false

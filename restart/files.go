@@ -135,6 +135,8 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		return b.agentConn(f)
 	case image.FdPipe:
 		return b.pipeEnd(f)
+	case image.FdSocket:
+		return b.socketEnd(f)
 	case image.FdShared:
 		return b.sameAs(f)
 	case image.FdStdio:

@@ -122,9 +122,36 @@ func (b *builder) shmFd(v *image.VMA) (uint64, error) {
 type shared struct {
 	pipes map[uint64]*[2]*os.File // by inode at checkpoint: read end, write end
 	shm   map[string]*os.File     // shared memory objects, by device:inode at checkpoint
+	socks map[uint64]*os.File     // ends of socket pairs, by inode at checkpoint
+	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
+}
+
+// shutdown applies the socket pairs' recorded shutdowns, once their queues
+// are refilled.
+func (s *shared) shutdown() error {
+	for ino, bits := range s.shut {
+		how := -1
+		switch {
+		case bits&3 == 3:
+			how = unix.SHUT_RDWR
+		case bits&2 != 0:
+			how = unix.SHUT_WR
+		case bits&1 != 0:
+			how = unix.SHUT_RD
+		}
+		if how >= 0 {
+			if err := unix.Shutdown(int(s.socks[ino].Fd()), how); err != nil {
+				return fmt.Errorf("socket %d: shutdown: %w", ino, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *shared) close() {
+	for _, f := range s.socks {
+		f.Close()
+	}
 	for _, f := range s.shm {
 		f.Close()
 	}
@@ -166,6 +193,46 @@ func (b *builder) pipeEnd(f *image.Fd) error {
 		end = p[1]
 	}
 	if fl := f.Flags & (unix.O_NONBLOCK | unix.O_APPEND); fl != 0 {
+		if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, fl); err != nil {
+			return fmt.Errorf("fcntl(F_SETFL): %w", err)
+		}
+	}
+	return b.installFd(end, f.Num, f.Flags&unix.O_CLOEXEC != 0)
+}
+
+// socketEnd installs an end of a socket pair of the image; the first fd of
+// either end creates the pair, and the first fd of each end refills what
+// waited to be read from it, sent from its peer.
+//
+// Precondition: called on the owner thread.
+func (b *builder) socketEnd(f *image.Fd) error {
+	sk := f.Socket
+	if sk == nil {
+		return fmt.Errorf("socket without its description: image damaged")
+	}
+	s := b.shared
+	if s.socks[sk.Ino] == nil {
+		if s.socks[sk.Peer] != nil {
+			return fmt.Errorf("socket %d: its peer %d is paired elsewhere: image damaged", sk.Ino, sk.Peer)
+		}
+		fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return os.NewSyscallError("socketpair", err)
+		}
+		s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
+		s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
+	}
+	if _, done := s.shut[sk.Ino]; !done {
+		s.shut[sk.Ino] = sk.Shutdown
+		peer := int(s.socks[sk.Peer].Fd())
+		for _, m := range sk.Queue {
+			if _, err := unix.Write(peer, m); err != nil {
+				return fmt.Errorf("refill socket queue: %w", err)
+			}
+		}
+	}
+	end := s.socks[sk.Ino]
+	if fl := f.Flags & unix.O_NONBLOCK; fl != 0 {
 		if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, fl); err != nil {
 			return fmt.Errorf("fcntl(F_SETFL): %w", err)
 		}

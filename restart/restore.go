@@ -107,7 +107,8 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
-	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{}}
+	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}}
 	defer sh.close() // the processes hold their own ends
 	for rec != nil {
 		p, err := ir.Process()
@@ -153,6 +154,9 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if rec, err = b.build(ir, gate); err != nil {
 			return fail(err)
 		}
+	}
+	if err := sh.shutdown(); err != nil {
+		return fail(err)
 	}
 	// Phase two, children first: what a fork would have passed on.
 	for i := len(bs) - 1; i >= 0; i-- {

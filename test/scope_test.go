@@ -303,3 +303,26 @@ func TestForkStorm(t *testing.T) {
 	reapZombies()
 	hh.verifySeq(out, seq, last+10)
 }
+
+// TestSocketPairs: a parent and a child talking over a unix stream pair
+// and a seqpacket pair, with requests always waiting in the child's
+// queues, go on after a restart with every answer right: the pairs came
+// back connected, with what was queued in them.
+func TestSocketPairs(t *testing.T) {
+	sockpair := prog(t, "sockpair")
+	hh := newH(t)
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	p := hh.startProg("sockpair", []string{sockpair}, out)
+	hh.waitSeq(out, seq, 8, wait30, p)
+	img := hh.path("sock.img")
+	hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
+	hh.waitReaped(p, "after cr_checkpoint --kill")
+	reapZombies()
+	last := hh.lastSeq(out, seq)
+	rs := hh.restart("cr_restart", img, p.pid, nil)
+	hh.waitSeq(out, seq, last+10, wait30, rs)
+	hh.stopRestored(p.pid, rs)
+	reapZombies()
+	hh.verifySeq(out, seq, last+10)
+}

@@ -199,6 +199,7 @@ const (
 	FdAgent    = "agent"    // libcr's connection to its agent: reconnected to the restarting agent
 	FdPipe     = "pipe"     // one end of a pipe whose both ends are in the image
 	FdShared   = "shared"   // the open file description of another fd of the image (SameAs)
+	FdSocket   = "socket"   // one end of a connected unix socket pair whose both ends are in the image
 )
 
 // Fd is one open file descriptor.
@@ -219,6 +220,7 @@ type Fd struct {
 	Timerfd          *Timerfd      `json:"timerfd,omitempty"`
 	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
 	Pipe             *Pipe         `json:"pipe,omitempty"`
+	Socket           *Socket       `json:"socket,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
@@ -230,6 +232,16 @@ type Fd struct {
 type FdRef struct {
 	Pid int `json:"pid"`
 	Fd  int `json:"fd"`
+}
+
+// Socket is one end of a connected unix socket pair inside the image. The
+// first fd of each end carries the messages waiting to be read from it.
+type Socket struct {
+	Ino      uint64   `json:"ino"`
+	Peer     uint64   `json:"peer"`
+	Type     int      `json:"type"`               // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+	Shutdown int      `json:"shutdown,omitempty"` // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
+	Queue    [][]byte `json:"queue,omitempty"`
 }
 
 // Pipe is one end of a pipe inside the image. Ino tells pipes apart; the

@@ -18,8 +18,12 @@ import (
 
 // Options say how to restart.
 type Options struct {
-	// Signal is sent to the restored process before it runs (0: none).
+	// Signal is sent to the restored processes before they run (0: none).
 	Signal unix.Signal
+	// RestorePgid and RestoreSid put the image's top processes back into
+	// their own process groups and sessions (BLCR's --restore-pgid and
+	// --restore-sid) instead of cr_restart's.
+	RestorePgid, RestoreSid bool
 }
 
 // builder holds the process being rebuilt.
@@ -38,6 +42,7 @@ type builder struct {
 	shared  *shared // pipes between the processes
 	top     int     // above every fd number of the image
 	forked  bool    // made by fork from its restored parent, not by the stub
+	opt     Options
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -133,7 +138,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
@@ -141,7 +146,6 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			gate, b.forked = parent.gate, true
 		} else if b.pid, err = spawn(p.Pid); err == nil {
 			out.Pids = append(out.Pids, p.Pid)
-			err = m.root(p, b.pid)
 		}
 		if err != nil {
 			if b.pid > 0 {

@@ -65,7 +65,10 @@ func (m *ids) root(p *image.Process, pid int) error {
 func (b *builder) groups() error {
 	p, m := b.p, b.ids
 	if !b.forked {
-		return nil
+		if err := b.rootGroups(); err != nil {
+			return err
+		}
+		return m.root(p, b.pid)
 	}
 	if p.Sid == p.Pid {
 		if _, err := b.call(unix.SYS_SETSID); err != nil {
@@ -163,4 +166,35 @@ func nextProcess(ir *image.Reader) (*image.Record, error) {
 		return nil, fmt.Errorf("image: a zombie with records of type %d: image damaged", rec.Type)
 	}
 	return &rec, nil
+}
+
+// rootGroups puts a process whose parent the image lacks back into its
+// own session and process group, as far as the options ask: a session or
+// group it led is made again; a group it did not lead is joined, which
+// works only if that group exists in its session.
+//
+// Precondition: called on the owner thread.
+func (b *builder) rootGroups() error {
+	p, opt := b.p, b.opt
+	if opt.RestoreSid && p.Sid == p.Pid {
+		if _, err := b.call(unix.SYS_SETSID); err != nil {
+			return fmt.Errorf("pid %d: --restore-sid: setsid: %w", b.pid, err)
+		}
+		return nil
+	}
+	if !opt.RestorePgid {
+		return nil
+	}
+	cur, err := unix.Getpgid(b.pid)
+	if err != nil || cur == p.Pgid {
+		return err
+	}
+	target := uint64(p.Pgid)
+	if p.Pgid == p.Pid {
+		target = 0
+	}
+	if _, err := b.call(unix.SYS_SETPGID, 0, target); err != nil {
+		return fmt.Errorf("pid %d: --restore-pgid: join process group %d: %w (it does not exist in this session)", b.pid, p.Pgid, err)
+	}
+	return nil
 }

@@ -322,3 +322,69 @@ func TestSocketPairs(t *testing.T) {
 	hh := newH(t)
 	hh.treeGoesOn("sockpair", []string{sockpair})
 }
+
+// TestRestoreGroups: by default the restored tree joins cr_restart's
+// process group and session (BLCR's default); --restore-pgid and
+// --restore-sid give the script back its own, its job with it.
+func TestRestoreGroups(t *testing.T) {
+	counter := prog(t, "counter")
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skipf("bash is not installed: %v", err)
+	}
+	seq := seqSpec{tickLine, 1}
+	for _, c := range []struct {
+		opt             string
+		ownPgid, ownSid bool
+	}{{"", false, false}, {"--restore-pgid", true, false}, {"--restore-sid", true, true}} {
+		t.Run("opt="+c.opt, func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out.txt")
+			script := filepath.Join(repoRoot, "test", "progs", "bgjob.sh")
+			p := hh.start("bash", []string{bash, script, counter}, startOpts{stdout: out, setsid: true})
+			hh.waitSeq(out, seq, 3, wait30, p)
+			img := hh.path("g.img")
+			hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
+			hh.waitReaped(p, "after cr_checkpoint --kill")
+			reapZombies()
+			argv := []string{bin(t, "cr_restart")}
+			if c.opt != "" {
+				argv = append(argv, c.opt)
+			}
+			rs := hh.start("cr_restart", append(argv, img), startOpts{})
+			t.Cleanup(func() { killRestored(p.pid, rs.pid) })
+			hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, rs)
+			st, err := readStat(p.pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sid := statField(p.pid, 6)
+			if (st.pgid == p.pid) != c.ownPgid || (sid == p.pid) != c.ownSid {
+				t.Errorf("restored script %d: pgid %d sid %d; want own group %v, own session %v (cr_restart %d)",
+					p.pid, st.pgid, sid, c.ownPgid, c.ownSid, rs.pid)
+			}
+			for _, k := range children(p.pid) {
+				if kst, err := readStat(k); err == nil && kst.pgid != st.pgid {
+					t.Errorf("the script's child %d is in group %d, the script in %d", k, kst.pgid, st.pgid)
+				}
+			}
+			syscall.Kill(-p.pid, syscall.SIGKILL)
+			hh.stopRestored(p.pid, rs)
+		})
+	}
+}
+
+// statField returns field n (as proc(5) numbers them) of /proc/PID/stat.
+func statField(pid, n int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if n-3 >= len(f) {
+		return -1
+	}
+	v, _ := strconv.Atoi(f[n-3])
+	return v
+}

@@ -32,6 +32,9 @@ type cli struct {
 	Kill   bool `group:"After the restart (the last one given wins)" help:"Send SIGKILL."`
 	Cont   bool `group:"After the restart (the last one given wins)" help:"Send SIGCONT."`
 
+	RestorePgid bool `help:"Put the processes back into their own process groups (default: cr_restart's)."`
+	RestoreSid  bool `help:"Put the processes back into their own sessions (default: cr_restart's)."`
+
 	agent.Flags
 
 	Image string `arg:"" optional:"" help:"The image to restart."`
@@ -97,7 +100,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig})
+	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -124,7 +124,7 @@ func describeFd(pid, n int) (image.Fd, error) {
 		}
 	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
 		if !stdio {
-			return fail(strings.SplitN(link, ":", 2)[0] + " (pipes and sockets between processes come with process trees)")
+			return fail(strings.SplitN(link, ":", 2)[0] + " whose other end is outside the checkpoint (or a listening or named socket)")
 		}
 		f.Kind, f.Stdio = image.FdStdio, n
 	case link == "anon_inode:[eventfd]":

@@ -86,6 +86,17 @@ func TestScopes(t *testing.T) {
 	if sh.exited() {
 		t.Fatalf("the checkpoints harmed the script\n%s", sh.describe())
 	}
+	// The post-checkpoint signal goes to the scope and only to it.
+	hh.mustCkpt(hh.path("stop.img"), "-p", "--stop", strconv.Itoa(sh.pid))
+	if st, _ := readStat(sh.pid); st.state != "T" {
+		t.Errorf("-p --stop: the script is in state %s, want T", st.state)
+	}
+	for _, k := range kids {
+		if st, _ := readStat(k); st.state == "T" {
+			t.Errorf("-p --stop on the script stopped its child %d too", k)
+		}
+	}
+	syscall.Kill(sh.pid, syscall.SIGCONT)
 	img = hh.path("tree.img")
 	hh.mustCkpt(img, "--kill", strconv.Itoa(sh.pid))
 	hh.waitReaped(sh, "after cr_checkpoint --kill")

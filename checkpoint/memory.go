@@ -52,7 +52,13 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 				return nil, fmt.Errorf("%s: shared anonymous memory without a backing object: not supported", where)
 			}
 		case m.Deleted && strings.HasPrefix(m.Path, "/SYSV"):
-			return nil, fmt.Errorf("%s: System V shared memory: not supported yet", where)
+			seg, err := proc.SysvShm(int(m.Inode)) // a segment's inode is its id
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			v.Kind, v.Path = image.VMASysv, m.Path
+			v.Sysv = &image.SysvShm{Key: seg.Key, ID: seg.ID, Size: seg.Size, Mode: seg.Mode & 0o777,
+				Uid: seg.Uid, Gid: seg.Gid, Removed: seg.Removed()}
 		case m.Deleted && m.Shared:
 			// Anonymous shared memory (/dev/zero), a memfd, an unlinked
 			// file: one object, shared again by every process that maps it.
@@ -82,7 +88,7 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 // copies of file pages; never clean file pages, which the file holds.
 func wanted(v *image.VMA, pm uint64) bool {
 	switch v.Kind {
-	case image.VMAShmem:
+	case image.VMAShmem, image.VMASysv:
 		// Whatever this process's page table says: a page of a shared
 		// object can hold data no process has mapped (after fork, say).
 		return true

@@ -124,6 +124,8 @@ type shared struct {
 	shm   map[string]*os.File     // shared memory objects, by device:inode at checkpoint
 	socks map[uint64]*os.File     // ends of socket pairs, by inode at checkpoint
 	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
+	sysv  map[int]*image.SysvShm  // System V segments made or found, by id
+	made  []int                   // the segments made here, removed if the restore fails
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues

@@ -43,6 +43,11 @@ func (b *builder) mapVMAs() error {
 			continue
 		case image.VMAAnon:
 			flags |= unix.MAP_ANONYMOUS
+		case image.VMASysv:
+			if err := b.sysvAttach(v); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			continue
 		case image.VMAShmem:
 			// One object for every process of the image that maps it.
 			var err error
@@ -79,7 +84,7 @@ func (b *builder) mapVMAs() error {
 // final protection.
 func (b *builder) fixProt() error {
 	for _, v := range b.p.VMAs {
-		if v.Kind == image.VMAShmem && v.Prot&unix.PROT_WRITE == 0 {
+		if (v.Kind == image.VMAShmem || v.Kind == image.VMASysv) && v.Prot&unix.PROT_WRITE == 0 {
 			if _, err := b.call(unix.SYS_MPROTECT, v.Start, v.End-v.Start, uint64(v.Prot)); err != nil {
 				return fmt.Errorf("pid %d: mapping %#x: mprotect: %w", b.pid, v.Start, err)
 			}
@@ -92,7 +97,7 @@ func (b *builder) fixProt() error {
 func (b *builder) inVMA(addr, n uint64) bool {
 	for _, v := range b.p.VMAs {
 		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
-			return v.Kind == image.VMAAnon || v.Kind == image.VMAShmem || v.Kind == image.VMAFile
+			return v.Kind == image.VMAAnon || v.Kind == image.VMAShmem || v.Kind == image.VMAFile || v.Kind == image.VMASysv
 		}
 	}
 	return false

@@ -28,21 +28,22 @@ type Options struct {
 
 // builder holds the process being rebuilt.
 type builder struct {
-	p       *image.Process
-	pid     int
-	mem     *ptrace.Mem
-	gate    uint64
-	scratch uint64
-	threads []*rthread // the leader first
-	stdio   [3]uint64
-	data    map[uint64]*dataFile
-	buf     []byte
-	out     *Restored
-	ids     *ids    // the image's groups and sessions, shared by all builders
-	shared  *shared // pipes between the processes
-	top     int     // above every fd number of the image
-	forked  bool    // made by fork from its restored parent, not by the stub
-	opt     Options
+	p        *image.Process
+	pid      int
+	mem      *ptrace.Mem
+	gate     uint64
+	scratch  uint64
+	threads  []*rthread // the leader first
+	stdio    [3]uint64
+	data     map[uint64]*dataFile
+	buf      []byte
+	out      *Restored
+	ids      *ids    // the image's groups and sessions, shared by all builders
+	shared   *shared // pipes between the processes
+	top      int     // above every fd number of the image
+	forked   bool    // made by fork from its restored parent, not by the stub
+	opt      Options
+	attached map[uint64]bool // System V segments attached, by address
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -93,6 +94,10 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	rec := &first
 	out := &Restored{}
 	var bs []*builder
+	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}}
+	defer sh.close() // the processes hold their own ends
+
 	fail := func(err error) (*Restored, error) {
 		for _, b := range bs {
 			unix.Kill(b.pid, unix.SIGKILL)
@@ -105,6 +110,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			}
 		}
 		out.Close()
+		sh.unmake()
 		return nil, err
 	}
 	// Phase one, in image order (parents first): create each process, from
@@ -112,9 +118,6 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
-	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
-		socks: map[uint64]*os.File{}, shut: map[uint64]int{}}
-	defer sh.close() // the processes hold their own ends
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -159,7 +162,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			return fail(err)
 		}
 	}
-	if err := sh.shutdown(); err != nil {
+	if err := errors.Join(sh.shutdown(), sh.removeSysv()); err != nil {
 		return fail(err)
 	}
 	// Phase two, children first: what a fork would have passed on.

@@ -180,18 +180,25 @@ func reapZombies() {
 	}
 }
 
-// TestWorkers: a parent and three forked workers sharing an anonymous
-// shared region and a pipe back to the parent, checkpointed while one
+// TestWorkers: a parent and three forked workers sharing a region (shared
+// anonymous memory, or a System V segment already marked for removal) and
+// a pipe back to the parent, checkpointed while one
 // worker is a zombie its parent has not reaped and the others are midway.
 // After the restart the workers finish and the parent's checks of the
 // shared counters, the reports through the pipe and the exit statuses
 // (the zombie's included) all pass.
 func TestWorkers(t *testing.T) {
 	workers := prog(t, "workers")
+	for _, mode := range []string{"mmap", "sysv"} {
+		t.Run(mode, func(t *testing.T) { workersGoOn(t, workers, mode) })
+	}
+}
+
+func workersGoOn(t *testing.T, workers, mode string) {
 	hh := newH(t)
 	seq := seqSpec{tickLine, 1}
 	out := hh.path("out.txt")
-	p := hh.startProg("workers", []string{workers, "200"}, out)
+	p := hh.startProg("workers", []string{workers, "200", mode}, out)
 	hh.waitOutput(out, wait30, "worker 0 a zombie", func([]byte) (bool, error) {
 		for _, k := range children(p.pid) {
 			if st, err := readStat(k); err == nil && st.state == "Z" {

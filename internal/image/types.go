@@ -131,6 +131,7 @@ type MM struct {
 const (
 	VMAAnon       = "anon"        // private anonymous memory, heap and stack included
 	VMAShmem      = "shmem"       // shared memory with no file to map: MAP_SHARED|MAP_ANONYMOUS, a memfd, an unlinked file
+	VMASysv       = "sysv"        // a System V shared memory segment (shmat)
 	VMAFile       = "file"        // a mapping of a file that exists at Path
 	VMAVdso       = "vdso"        // [vdso]
 	VMAVvar       = "vvar"        // [vvar]
@@ -154,6 +155,20 @@ type VMA struct {
 	// restart can tell that it changed.
 	FileSize  int64 `json:"file_size,omitempty"`
 	GrowsDown bool  `json:"grows_down,omitempty"`
+	// Sysv is the System V shared memory segment a VMASysv maps.
+	Sysv *SysvShm `json:"sysv,omitempty"`
+}
+
+// SysvShm is a System V shared memory segment; it is made again with the
+// same id (and key), and attached where each process had it.
+type SysvShm struct {
+	Key     int32  `json:"key"`
+	ID      int    `json:"id"`
+	Size    uint64 `json:"size"`
+	Mode    uint32 `json:"mode"` // permissions
+	Uid     int    `json:"uid"`
+	Gid     int    `json:"gid"`
+	Removed bool   `json:"removed,omitempty"` // IPC_RMID: gone when the last process detaches
 }
 
 // Thread is the per-thread state.

@@ -2,7 +2,10 @@
  * workers: a parent and three forked workers that share an anonymous
  * shared region (MAP_SHARED|MAP_ANONYMOUS) and a pipe back to the parent.
  *
- *   workers [ROUNDS]
+ *   workers [ROUNDS [sysv]]
+ *
+ * With "sysv" the region is a System V shared memory segment (shmget,
+ * shmat, then IPC_RMID at once, as programs do) instead.
  *
  * Worker i does its rounds (worker 0 a tenth of ROUNDS, the others ROUNDS;
  * default 200): each adds 1 to its own slot and to the shared total, then
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,8 +55,17 @@ int main(int argc, char **argv)
 {
 	long rounds = argc > 1 ? atol(argv[1]) : 200;
 	long want[NW];
-	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *sh;
+	if (argc > 2 && strcmp(argv[2], "sysv") == 0) {
+		int id = shmget(IPC_PRIVATE, sizeof *sh, IPC_CREAT | 0600);
+		sh = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+		if (sh == (void *)-1)
+			sh = MAP_FAILED;
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+	} else {
+		sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	}
 	int p[2];
 	pid_t pids[NW];
 

@@ -18,6 +18,19 @@ type openFd struct {
 	pid, fd int
 	link    string
 	flags   int
+	fifo    uint64 // a named pipe's inode (0: not one)
+}
+
+// pipeKey names the pipe an fd is an end of ("" if none): its link for an
+// anonymous pipe, its inode for a FIFO.
+func (o openFd) pipeKey() string {
+	switch {
+	case strings.HasPrefix(o.link, "pipe:"):
+		return o.link
+	case o.fifo != 0:
+		return "fifo:" + strconv.FormatUint(o.fifo, 10)
+	}
+	return ""
 }
 
 // links reads every fd of every process of the set.
@@ -40,7 +53,13 @@ func (s *Set) links() ([]openFd, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, openFd{f.pid, n, link, info.Flags})
+			o := openFd{pid: f.pid, fd: n, link: link, flags: info.Flags}
+			var st unix.Stat_t
+			if strings.HasPrefix(link, "/") && unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", f.pid, n), &st) == nil &&
+				st.Mode&unix.S_IFMT == unix.S_IFIFO {
+				o.fifo = st.Ino
+			}
+			out = append(out, o)
 		}
 	}
 	return out, nil
@@ -62,25 +81,34 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		f.Num, f.Flags = o.fd, o.flags
 		out[o.pid][o.fd] = f
 	}
-	// Pipes: inside the set when both ends are.
+	// Pipes and FIFOs: inside the set when both ends are (an fd open for
+	// reading and writing on a FIFO is both).
 	ends := map[string][2]bool{}
 	for _, o := range all {
-		if strings.HasPrefix(o.link, "pipe:") {
-			e := ends[o.link]
+		if k := o.pipeKey(); k != "" {
+			e := ends[k]
 			e[writeEnd(o.flags)] = true
-			ends[o.link] = e
+			if o.flags&unix.O_ACCMODE == unix.O_RDWR {
+				e[0], e[1] = true, true
+			}
+			ends[k] = e
 		}
 	}
 	seen := map[string]bool{}
 	for _, o := range all {
-		if !strings.HasPrefix(o.link, "pipe:") || !(ends[o.link][0] && ends[o.link][1]) {
+		k := o.pipeKey()
+		if k == "" || !(ends[k][0] && ends[k][1]) {
 			continue
 		}
-		ino, _ := strconv.ParseUint(strings.Trim(strings.TrimPrefix(o.link, "pipe:"), "[]"), 10, 64)
-		p := &image.Pipe{Ino: ino, Write: writeEnd(o.flags) == 1}
-		if !seen[o.link] {
-			seen[o.link] = true
-			if p.Size, p.Data, err = pipeContents(all, o.link); err != nil {
+		p := &image.Pipe{Write: writeEnd(o.flags) == 1}
+		if o.fifo != 0 {
+			p.Ino, p.Path, p.ReadWrite = o.fifo, o.link, o.flags&unix.O_ACCMODE == unix.O_RDWR
+		} else {
+			p.Ino, _ = strconv.ParseUint(strings.Trim(strings.TrimPrefix(o.link, "pipe:"), "[]"), 10, 64)
+		}
+		if !seen[k] {
+			seen[k] = true
+			if p.Size, p.Data, err = pipeContents(all, k); err != nil {
 				return nil, err
 			}
 		}
@@ -129,10 +157,10 @@ func sameFile(a, b openFd) bool {
 
 // pipeContents reads what waits in the pipe link without taking it: a
 // duplicate of its read end (pidfd_getfd) is tee'd into a pipe of ours.
-func pipeContents(all []openFd, link string) (int, []byte, error) {
+func pipeContents(all []openFd, key string) (int, []byte, error) {
 	var rd openFd
 	for _, o := range all {
-		if o.link == link && writeEnd(o.flags) == 0 {
+		if o.pipeKey() == key && writeEnd(o.flags) == 0 {
 			rd = o
 			break
 		}

@@ -174,7 +174,18 @@ func (b *builder) pipeEnd(f *image.Fd) error {
 	p := b.shared.pipes[f.Pipe.Ino]
 	if p == nil {
 		var fds [2]int
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		if f.Pipe.Path != "" {
+			// A FIFO: its ends are opened by path, without waiting for
+			// each other.
+			var err error
+			if fds[0], err = unix.Open(f.Pipe.Path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
+				return &os.PathError{Op: "open", Path: f.Pipe.Path, Err: err}
+			}
+			if fds[1], err = unix.Open(f.Pipe.Path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
+				unix.Close(fds[0])
+				return &os.PathError{Op: "open", Path: f.Pipe.Path, Err: err}
+			}
+		} else if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 			return os.NewSyscallError("pipe2", err)
 		}
 		p = &[2]*os.File{os.NewFile(uintptr(fds[0]), "pipe"), os.NewFile(uintptr(fds[1]), "pipe")}
@@ -194,10 +205,16 @@ func (b *builder) pipeEnd(f *image.Fd) error {
 	if f.Pipe.Write {
 		end = p[1]
 	}
-	if fl := f.Flags & (unix.O_NONBLOCK | unix.O_APPEND); fl != 0 {
-		if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, fl); err != nil {
-			return fmt.Errorf("fcntl(F_SETFL): %w", err)
+	if f.Pipe.ReadWrite {
+		fd, err := unix.Open(f.Pipe.Path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: f.Pipe.Path, Err: err}
 		}
+		end = os.NewFile(uintptr(fd), f.Pipe.Path)
+		defer end.Close()
+	}
+	if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, f.Flags&(unix.O_NONBLOCK|unix.O_APPEND)); err != nil {
+		return fmt.Errorf("fcntl(F_SETFL): %w", err)
 	}
 	return b.installFd(end, f.Num, f.Flags&unix.O_CLOEXEC != 0)
 }

@@ -144,16 +144,26 @@ func TestScopes(t *testing.T) {
 	}
 }
 
-// TestPipeline: a shell pipeline whose consumer starts late, so that the
-// first lines wait in the pipe when it is checkpointed and killed; after
+// TestPipeline: a shell pipeline (producer, filter, consumer; or a
+// producer and consumer joined by a FIFO) whose consumer starts late, so
+// that the first lines wait in the pipe when it is checkpointed and killed; after
 // the restart every stage runs on and the output is one clean count from
 // 1: not a line lost (the pipe's contents came back) or repeated.
 func TestPipeline(t *testing.T) {
 	counter := prog(t, "counter")
+	for name, script := range map[string]string{
+		"pipe": counter + " | { sleep 1; grep --line-buffered tick; } | cat",
+		"fifo": "rm -f fifo; mkfifo fifo; " + counter + " > fifo & { sleep 1; cat; } < fifo",
+	} {
+		t.Run(name, func(t *testing.T) { pipelineGoesOn(t, script) })
+	}
+}
+
+// pipelineGoesOn runs the pipeline test with script.
+func pipelineGoesOn(t *testing.T, script string) {
 	hh := newH(t)
 	seq := seqSpec{tickLine, 1}
 	out := hh.path("out.txt")
-	script := counter + " | { sleep 1; cat; } | cat"
 	sh := hh.startProg("sh", []string{"sh", "-c", script}, out)
 	time.Sleep(500 * time.Millisecond) // about ten ticks, all still in the first pipe
 	if data, _ := os.ReadFile(out); len(data) != 0 {

@@ -263,10 +263,14 @@ type Socket struct {
 // first fd of a pipe in the image carries its size and the bytes that were
 // waiting in it.
 type Pipe struct {
-	Ino   uint64 `json:"ino"`
-	Write bool   `json:"write,omitempty"` // the write end
-	Size  int    `json:"size,omitempty"`  // F_GETPIPE_SZ
-	Data  []byte `json:"data,omitempty"`
+	Ino uint64 `json:"ino"`
+	// Path is a FIFO's path ("" for a pipe); ReadWrite an fd open on it
+	// for both reading and writing.
+	Path      string `json:"path,omitempty"`
+	ReadWrite bool   `json:"rw,omitempty"`
+	Write     bool   `json:"write,omitempty"` // the write end
+	Size      int    `json:"size,omitempty"`  // F_GETPIPE_SZ
+	Data      []byte `json:"data,omitempty"`
 }
 
 // EpollTarget is one fd registered in an epoll instance.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -172,9 +173,32 @@ func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) (
 		return nil, err
 	}
 	delete(snap.Procs, a.self) // the agent is not part of its job
-	pids, err := snap.Resolve(kind, target, scope.Policies{Ptraced: scope.Policy(req.Ptraced), Ptracer: scope.Policy(req.Ptracer)})
-	if err != nil {
-		return nil, err
+	pol := scope.Policies{Ptraced: scope.Policy(req.Ptraced), Ptracer: scope.Policy(req.Ptracer)}
+	roots := []int{target}
+	if (req.Target == 0 || req.Target == a.self) && kind == scope.Tree {
+		// The whole job: every child of ours, the orphans that came to us
+		// as subreaper included, with their trees.
+		roots = nil
+		for pid, p := range snap.Procs {
+			if p.PPid == a.self {
+				roots = append(roots, pid)
+			}
+		}
+		slices.Sort(roots)
+		if i := slices.Index(roots, a.job); i > 0 { // the main process first
+			roots[0], roots[i] = roots[i], roots[0]
+		}
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("the job of agent pid %d has no process left", a.self)
+	}
+	var pids []int
+	for _, root := range roots {
+		some, err := snap.Resolve(kind, root, pol)
+		if err != nil {
+			return nil, err
+		}
+		pids = append(pids, some...)
 	}
 	var out []int
 	for _, pid := range pids {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -554,4 +555,36 @@ func TestLibcrOutsideAgent(t *testing.T) {
 	if r.code != 1 || !strings.Contains(string(data), "register: libcr: not running under cr_run or cr_restart") {
 		t.Fatalf("libcrprog outside an agent: %s\nlog: %s", r, data)
 	}
+}
+
+// TestAgentWholeJob: the agent's pid names its whole job, including a
+// process orphaned inside it (which came to the agent as subreaper); both
+// the main process and the orphan restart and count on.
+func TestAgentWholeJob(t *testing.T) {
+	counter := prog(t, "counter")
+	hh := newH(t)
+	seq := seqSpec{tickLine, 1}
+	out, bg := hh.path("out.txt"), hh.path("bg.txt")
+	script := "(" + counter + " > " + bg + " &); exec " + counter
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), "sh", "-c", script}, out)
+	hh.waitSeq(out, seq, 5, wait30, run)
+	hh.waitSeq(bg, seq, 5, wait30, run)
+	kids := children(run.pid)
+	if len(kids) != 2 {
+		t.Fatalf("the agent should have two children (the job and the orphan), has %v", kids)
+	}
+	hh.mustCkpt(hh.path("job.img"), "--kill", strconv.Itoa(run.pid))
+	endedBy(t, run, syscall.SIGKILL)
+	reapZombies()
+	last, lastBg := hh.lastSeq(out, seq), hh.lastSeq(bg, seq)
+	r := hh.start("cr_restart", []string{bin(t, "cr_restart"), hh.path("job.img")}, startOpts{})
+	hh.waitSeq(out, seq, last+5, wait30, r)
+	hh.waitSeq(bg, seq, lastBg+5, wait30, r)
+	got := children(r.pid)
+	slices.Sort(got)
+	slices.Sort(kids)
+	if !slices.Equal(got, kids) {
+		t.Fatalf("cr_restart's children are %v, want %v", got, kids)
+	}
+	syscall.Kill(-r.pid, syscall.SIGKILL)
 }

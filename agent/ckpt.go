@@ -15,11 +15,13 @@ import (
 	"stasis/internal/control"
 	"stasis/internal/proc"
 	"stasis/scope"
+	"stasis/writer"
 )
 
 // checkpoint takes the checkpoint req asks for, on behalf of requester (0:
 // the agent itself), and runs then, if given, before letting go of the job.
-func (a *Agent) checkpoint(req control.Request, requester int, then func()) control.Reply {
+func (a *Agent) checkpoint(req control.Request, requester int, then func(), stream *os.File) control.Reply {
+	start := time.Now()
 	defer a.kick()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -71,8 +73,18 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func()) cont
 	}
 	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns}
 	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
-	err = checkpoint.ToFile(a.owner, resolve, path, !req.NoSync, unix.Signal(req.Signal), opt)
+	dest := checkpoint.Dest{Path: path, Policy: writer.Options{Policy: writer.Policy(req.Policy), BackupName: req.Backup, Sync: !req.NoSync}}
+	if stream != nil {
+		dest.Stream = stream
+	}
+	if req.Time > 0 {
+		dest.Deadline = start.Add(time.Duration(req.Time) * time.Second)
+	}
+	err = checkpoint.Save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
 	a.done(ready, id, path, err)
+	if errors.Is(err, checkpoint.ErrTimeout) {
+		return fail(control.StatusTimeout, err)
+	}
 	if err != nil {
 		return fail(1, err)
 	}
@@ -261,7 +273,7 @@ func (a *Agent) checkpointOn(sig unix.Signal, exit bool) {
 		req.Signal = int(unix.SIGKILL)
 		then = func() { a.exitByCkp <- struct{}{} }
 	}
-	r := a.checkpoint(req, 0, then)
+	r := a.checkpoint(req, 0, then, nil)
 	if !r.OK {
 		a.logf("checkpoint on %v failed: %s", sig, r.Error)
 	}
@@ -273,7 +285,7 @@ func (a *Agent) every(d time.Duration) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for range t.C {
-		r := a.checkpoint(control.Request{Scope: control.ScopeTree}, 0, nil)
+		r := a.checkpoint(control.Request{Scope: control.ScopeTree}, 0, nil, nil)
 		if !r.OK {
 			a.logf("periodic checkpoint failed: %s", r.Error)
 		}

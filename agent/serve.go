@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/control"
 )
 
@@ -62,8 +64,19 @@ func (a *Agent) handle(uc *net.UnixConn) {
 		}
 		switch req.Op {
 		case control.OpCheckpoint:
+			var stream *os.File
+			if req.Stream {
+				conn.Send(control.Reply{ID: req.ID, OK: true, WantFd: true})
+				if stream, err = receiveFd(uc); err != nil {
+					conn.Send(control.Reply{ID: req.ID, Error: err.Error()})
+					continue
+				}
+			}
 			a.inflight.Add(1)
-			r := a.checkpoint(req, int(cred.Pid), nil)
+			r := a.checkpoint(req, int(cred.Pid), nil, stream)
+			if stream != nil {
+				stream.Close()
+			}
 			r.ID = req.ID
 			conn.Send(r)
 			a.inflight.Done()
@@ -74,6 +87,22 @@ func (a *Agent) handle(uc *net.UnixConn) {
 			conn.Send(control.Reply{ID: req.ID, Error: fmt.Sprintf("unknown request %q", req.Op)})
 		}
 	}
+}
+
+// receiveFd reads the one byte and fd a client sends for -F.
+func receiveFd(uc *net.UnixConn) (*os.File, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := uc.ReadMsgUnix(make([]byte, 1), oob)
+	if err != nil {
+		return nil, fmt.Errorf("receive the image fd: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err == nil && len(msgs) == 1 {
+		if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+			return os.NewFile(uintptr(fds[0]), "image stream"), nil
+		}
+	}
+	return nil, errors.New("the client sent no fd for the image")
 }
 
 func isMalformed(err error) bool {
@@ -116,7 +145,7 @@ func (a *Agent) adopt(conn *control.Conn, pid, fd int) *client {
 				a.inflight.Add(1)
 				go func() {
 					defer a.inflight.Done()
-					r := a.checkpoint(req, pid, nil)
+					r := a.checkpoint(req, pid, nil, nil)
 					r.ID = req.ID
 					conn.Send(control.Event{Ev: control.EvReply, ID: req.ID, Reply: &r})
 				}()

@@ -134,6 +134,11 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	if err := a.unmapScratch(); err != nil {
 		return err
 	}
+	// Put the registers back now, not at thaw: if we die while the pages
+	// are written, the kernel lets the threads go as they were.
+	if err := putBack(f.tasks); err != nil {
+		return err
+	}
 	if err := w.Process(p); err != nil {
 		return err
 	}
@@ -194,25 +199,72 @@ func waitGone(pid int, limit time.Duration) {
 	}
 }
 
-// ToFile checkpoints the processes that resolve names (see FreezeAll) into
-// the image file path, created atomically (fsynced with sync), and then
-// releases them with sig. On any failure the processes run on untouched
-// and no file is left behind.
-func ToFile(owner *ptrace.Owner, resolve func() ([]int, error), path string, sync bool, sig unix.Signal, opt Options) error {
+// Dest is where an image goes.
+type Dest struct {
+	// Path and Policy: an image file, placed as the policy says.
+	Path   string
+	Policy writer.Options
+	// Stream, if set, receives the image instead (cr_checkpoint -F): no
+	// policy applies, and a failure may leave part of an image in it.
+	Stream io.Writer
+	// Deadline, if set, abandons a checkpoint not done by then (-t).
+	Deadline time.Time
+}
+
+// ErrTimeout: the checkpoint was abandoned at its deadline.
+var ErrTimeout = errors.New("the checkpoint took longer than allowed (-t): abandoned, the processes run on")
+
+// Save checkpoints the processes that resolve names (see FreezeAll) into
+// dest, and then releases them with sig. On any failure the processes run
+// on untouched and no file is left behind.
+func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig unix.Signal, opt Options) error {
+	if late(dest.Deadline) {
+		return ErrTimeout
+	}
 	set, err := FreezeAll(owner, resolve, opt)
 	if err != nil {
 		return err
 	}
-	out, err := writer.Create(path, sync)
+	var out io.Writer = dest.Stream
+	var file *writer.File
+	if out == nil {
+		if file, err = writer.Create(dest.Path, dest.Policy); err != nil {
+			return errors.Join(err, set.Release(0))
+		}
+		out = file
+	}
+	if !dest.Deadline.IsZero() {
+		out = &deadlineWriter{w: out, at: dest.Deadline}
+	}
+	err = set.Write(out)
+	if err == nil && late(dest.Deadline) {
+		err = ErrTimeout
+	}
 	if err != nil {
+		if file != nil {
+			file.Abort()
+		}
 		return errors.Join(err, set.Release(0))
 	}
-	if err := set.Write(out); err != nil {
-		out.Abort()
-		return errors.Join(err, set.Release(0))
-	}
-	if err := out.Commit(); err != nil {
-		return errors.Join(err, set.Release(0))
+	if file != nil {
+		if err := file.Commit(); err != nil {
+			return errors.Join(err, set.Release(0))
+		}
 	}
 	return set.Release(sig)
+}
+
+func late(at time.Time) bool { return !at.IsZero() && time.Now().After(at) }
+
+// deadlineWriter fails every write once its deadline has passed.
+type deadlineWriter struct {
+	w  io.Writer
+	at time.Time
+}
+
+func (d *deadlineWriter) Write(b []byte) (int, error) {
+	if late(d.at) {
+		return 0, ErrTimeout
+	}
+	return d.w.Write(b)
 }

@@ -97,26 +97,39 @@ func freeze(pid int) ([]*task, error) {
 	}
 }
 
-// thaw puts back the registers and masks of threads that ran remote
-// syscalls and detaches every thread. It is safe after any failure.
+// putBack gives the threads that ran remote syscalls their registers and
+// masks as found. They stay stopped.
+//
+// Precondition: called on the owner thread.
+func putBack(tasks []*task) error {
+	var first error
+	for _, t := range tasks {
+		if !t.touched {
+			continue
+		}
+		regs := ptrace.ResumeRegs(t.regs)
+		err := kernel.SetRegs(t.tid, &regs)
+		if errors.Is(err, unix.ESRCH) {
+			continue // gone: killed after the checkpoint
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("tid %d: %w", t.tid, err)
+		}
+		if err := kernel.SetSigmask(t.tid, t.sigmask); err != nil && first == nil {
+			first = fmt.Errorf("tid %d: %w", t.tid, err)
+		}
+		t.touched = false
+	}
+	return first
+}
+
+// thaw puts back what putBack has not yet, and detaches every thread. It
+// is safe after any failure.
 //
 // Precondition: called on the owner thread.
 func thaw(tasks []*task) error {
-	var first error
+	first := putBack(tasks)
 	for _, t := range tasks {
-		if t.touched {
-			regs := ptrace.ResumeRegs(t.regs)
-			err := kernel.SetRegs(t.tid, &regs)
-			if errors.Is(err, unix.ESRCH) {
-				continue // gone: killed after the checkpoint
-			}
-			if err != nil && first == nil {
-				first = fmt.Errorf("tid %d: %w", t.tid, err)
-			}
-			if err := kernel.SetSigmask(t.tid, t.sigmask); err != nil && first == nil {
-				first = fmt.Errorf("tid %d: %w", t.tid, err)
-			}
-		}
 		if err := ptrace.Detach(t.tid, 0); err != nil && first == nil {
 			first = err
 		}

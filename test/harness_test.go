@@ -338,6 +338,16 @@ func (hh *h) start(name string, argv []string, o startOpts) *proc {
 	return p
 }
 
+// counting starts test/progs/counter with its stdout to counter.out and
+// waits until it has counted to atLeast.
+func (hh *h) counting(atLeast int64) (*proc, string) {
+	hh.t.Helper()
+	out := hh.path("counter.out")
+	p := hh.startProg("counter", []string{prog(hh.t, "counter")}, out)
+	hh.waitSeq(out, seqSpec{tickLine, 1}, atLeast, wait30, p)
+	return p, out
+}
+
 // startProg starts a test program with its stdout to out.
 func (hh *h) startProg(name string, argv []string, out string) *proc {
 	hh.t.Helper()

@@ -1,69 +1,196 @@
-// Package writer puts an image where the user asked, under BLCR's policies.
-// An image is written to a temporary file beside its destination, synced,
-// made readable only by its owner, and renamed into place, so that the
-// destination holds either the previous image or the complete new one and
-// never anything in between.
+// Package writer puts an image where the user asked, under BLCR's policies:
+// atomic (the default: the destination holds the previous image or the
+// complete new one, never anything in between), backup (the same, keeping
+// the previous image under another name), clobber (the previous image is
+// removed first, and the new one written in its place) and noclobber (an
+// existing image is an error). The image is written into an unnamed file
+// (O_TMPFILE) in the destination's directory, so a writer killed midway
+// leaves nothing behind, then synced, made readable by its owner only and
+// linked into place.
 package writer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
+
+// Policy is what happens to an image already at the destination.
+type Policy int
+
+const (
+	Atomic    Policy = iota // replace it atomically (default)
+	Backup                  // keep it as BackupName, or as PATH.~N~
+	Clobber                 // remove it first, then write in its place
+	NoClobber               // fail
+)
+
+// Options say how to write an image.
+type Options struct {
+	Policy     Policy
+	BackupName string // Backup: the name for the previous image ("": numbered)
+	Sync       bool   // fsync the image and its directory
+}
 
 // File is an image being written.
 type File struct {
 	*os.File
-	path string
-	sync bool
-	done bool
+	path    string
+	opt     Options
+	named   bool   // the file has a name (clobber, or no O_TMPFILE here)
+	tmpName string // the temporary name it was linked to, if any
+	done    bool
 }
+
+// ErrExists: --noclobber, and the image exists.
+var ErrExists = errors.New("exists (--noclobber)")
 
 // Create starts an image that will appear at path on Commit.
-func Create(path string, sync bool) (*File, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+func Create(path string, opt Options) (*File, error) {
+	fail := func(err error) (*File, error) { return nil, fmt.Errorf("image %s: %w", path, err) }
+	if st, err := os.Stat(path); err == nil {
+		if st.IsDir() {
+			return fail(errors.New("is a directory"))
+		}
+		if opt.Policy == NoClobber {
+			return fail(ErrExists)
+		}
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	dir := filepath.Dir(path)
+	if opt.Policy == Clobber {
+		// Unlink, never truncate: a restored process may still map it.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fail(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fail(err)
+		}
+		return &File{File: f, path: path, opt: opt, named: true}, nil
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return &File{File: os.NewFile(uintptr(fd), path+" (being written)"), path: path, opt: opt}, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*") // no O_TMPFILE on this file system
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
+		return fail(err)
 	}
-	return &File{File: f, path: path, sync: sync}, nil
+	return &File{File: f, path: path, opt: opt, named: true}, nil
 }
 
-// Commit makes the image visible at its path, replacing any older one.
+// Commit makes the image visible at its path, as the policy says.
 func (f *File) Commit() error {
-	tmp := f.Name()
-	err := f.Chmod(0400)
-	if err == nil && f.sync {
+	err := f.Chmod(0o400)
+	if err == nil && f.opt.Sync {
 		err = f.Sync()
+	}
+	if err == nil {
+		err = f.place()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, f.path)
-	}
 	if err != nil {
-		os.Remove(tmp)
+		f.done = true
+		f.removeTemp()
 		return fmt.Errorf("image %s: %w", f.path, err)
 	}
 	f.done = true
-	if f.sync {
+	if f.opt.Sync {
 		return syncDir(filepath.Dir(f.path))
 	}
 	return nil
 }
 
-// Abort removes the unfinished image; the destination is untouched.
+// place links the complete image to its path.
+func (f *File) place() error {
+	if f.opt.Policy == Clobber {
+		return nil // written in place
+	}
+	tmp := f.Name()
+	if !f.named {
+		// Give the unnamed file a temporary name beside the destination.
+		tmp = filepath.Join(filepath.Dir(f.path), "."+filepath.Base(f.path)+".new"+strconv.Itoa(os.Getpid()))
+		os.Remove(tmp)
+		if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
+			return fmt.Errorf("link: %w", err)
+		}
+		f.named = true
+	}
+	f.tmpName = tmp
+	switch f.opt.Policy {
+	case NoClobber:
+		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, f.path, unix.RENAME_NOREPLACE); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return ErrExists
+			}
+			return err
+		}
+		return nil
+	case Backup:
+		if _, err := os.Stat(f.path); err == nil {
+			name := f.opt.BackupName
+			if name == "" {
+				name = nextBackup(f.path)
+			}
+			os.Remove(name)
+			if err := os.Link(f.path, name); err != nil {
+				return fmt.Errorf("backup to %s: %w", name, err)
+			}
+		}
+	}
+	return os.Rename(tmp, f.path)
+}
+
+// nextBackup is PATH.~N~ for the first N above every existing one.
+func nextBackup(path string) string {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	n := 0
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, base+".~") || !strings.HasSuffix(name, "~") {
+			continue
+		}
+		if k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, base+".~"), "~")); err == nil && k > n {
+			n = k
+		}
+	}
+	return fmt.Sprintf("%s.~%d~", path, n+1)
+}
+
+// Abort removes the unfinished image; under every policy but clobber the
+// destination is untouched.
 func (f *File) Abort() {
 	if f.done {
 		return
 	}
-	f.Close()
-	os.Remove(f.Name())
 	f.done = true
+	f.Close()
+	f.removeTemp()
+}
+
+func (f *File) removeTemp() {
+	switch {
+	case f.opt.Policy == Clobber:
+		os.Remove(f.path) // a partial image is never left
+	case f.tmpName != "":
+		os.Remove(f.tmpName)
+	case f.named:
+		os.Remove(f.Name())
+	}
 }
 
 func syncDir(dir string) error {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
@@ -17,6 +19,7 @@ import (
 	"stasis/internal/control"
 	"stasis/internal/ptrace"
 	"stasis/scope"
+	"stasis/writer"
 )
 
 const version = "stasis 0.1"
@@ -79,18 +82,8 @@ func (c *cli) unsupported() string {
 	switch {
 	case c.Dir != "":
 		return "-d/--dir"
-	case c.Fd != nil:
-		return "-F/--fd"
-	case c.Backup != nil:
-		return "--backup"
-	case c.Clobber:
-		return "--clobber"
-	case c.Noclobber:
-		return "--noclobber"
 	case c.SaveExe, c.SavePrivate, c.SaveShared, c.SaveAll:
 		return "--save-*"
-	case c.Time != 0:
-		return "-t/--time"
 	}
 	return ""
 }
@@ -127,6 +120,46 @@ func (c *cli) scope() (scope.Kind, scope.Policies) {
 			"--ptracer-skip": int(scope.Skip)}, int(scope.Fail))),
 	}
 	return kind, pol
+}
+
+// policy is the replacement policy: the last of --atomic, --backup[=NAME],
+// --clobber and --noclobber wins, as in BLCR.
+func (c *cli) policy() writer.Options {
+	o := writer.Options{Sync: !c.Nosync}
+	for _, a := range os.Args[1:] {
+		switch {
+		case a == "--":
+			return o
+		case a == "--atomic":
+			o.Policy = writer.Atomic
+		case a == "--clobber":
+			o.Policy = writer.Clobber
+		case a == "--noclobber":
+			o.Policy = writer.NoClobber
+		case a == "--backup" || strings.HasPrefix(a, "--backup="):
+			o.Policy, o.BackupName = writer.Backup, strings.TrimPrefix(strings.TrimPrefix(a, "--backup"), "=")
+		}
+	}
+	return o
+}
+
+// dest is where the image goes: -F FD (a stream, policies ignored as in
+// BLCR) or the file path under the policy; -t sets a deadline.
+func (c *cli) dest(path string) (checkpoint.Dest, error) {
+	d := checkpoint.Dest{Path: path, Policy: c.policy()}
+	if c.Time < 0 {
+		return d, fmt.Errorf("-t %d: not a number of seconds", c.Time)
+	}
+	if c.Time > 0 {
+		d.Deadline = time.Now().Add(time.Duration(c.Time) * time.Second)
+	}
+	if c.Fd != nil {
+		if _, err := unix.FcntlInt(uintptr(*c.Fd), unix.F_GETFL, 0); err != nil {
+			return d, fmt.Errorf("-F %d: not an open file descriptor: %w", *c.Fd, err)
+		}
+		d.Stream = os.NewFile(uintptr(*c.Fd), fmt.Sprintf("fd %d", *c.Fd))
+	}
+	return d, nil
 }
 
 // statusError is a failure with BLCR's exit status for it.
@@ -168,7 +201,17 @@ func run(c *cli) error {
 		}
 		return snap.Resolve(kind, c.ID, pol)
 	}
-	if err := checkpoint.ToFile(ptrace.NewOwner(), resolve, path, !c.Nosync, sig, checkpoint.Options{}); err != nil {
+	dest, err := c.dest(path)
+	if err != nil {
+		return err
+	}
+	if dest.Stream != nil {
+		defer dest.Stream.(*os.File).Close()
+	}
+	if err := checkpoint.Save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{}); err != nil {
+		if errors.Is(err, checkpoint.ErrTimeout) {
+			return &statusError{msg: err.Error(), status: control.StatusTimeout}
+		}
 		return err
 	}
 	if c.Verbose {
@@ -181,8 +224,10 @@ func run(c *cli) error {
 // the job's libcr callbacks, knows its filter, and may ptrace it where we
 // may not.
 func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signal, kind scope.Kind, pol scope.Policies) error {
+	pol2 := c.policy()
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
-		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer)}
+		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
+		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil}
 	if c.ID == agent {
 		req.Target = 0
 	}
@@ -194,6 +239,14 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	if err := conn.Recv(&r); err != nil {
 		// An agent that turns us away says why before it hangs up.
 		return fmt.Errorf("agent pid %d: no answer: %w", agent, errors.Join(sendErr, err))
+	}
+	if r.WantFd {
+		if err := unix.Sendmsg(conn.Fd, []byte{0}, unix.UnixRights(*c.Fd), nil, 0); err != nil {
+			return fmt.Errorf("agent pid %d: pass fd %d: %w", agent, *c.Fd, err)
+		}
+		if err := conn.Recv(&r); err != nil {
+			return fmt.Errorf("agent pid %d: no answer: %w", agent, err)
+		}
 	}
 	if !r.OK {
 		status := r.Status

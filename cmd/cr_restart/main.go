@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 
 	"stasis/agent"
 	"stasis/internal/blcr"
@@ -64,9 +65,6 @@ func main() {
 }
 
 func start(c *cli) (*agent.Agent, *restart.Restored, error) {
-	if c.Fd != nil {
-		return nil, nil, fmt.Errorf("-F/--fd: not supported yet")
-	}
 	path := c.Image
 	if c.File != "" {
 		if path != "" {
@@ -74,8 +72,8 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		}
 		path = c.File
 	}
-	if path == "" {
-		return nil, nil, fmt.Errorf("no image given")
+	if (path == "") == (c.Fd == nil) {
+		return nil, nil, fmt.Errorf("give the image as IMAGE, -f FILE or -F FD (one of them)")
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
@@ -85,15 +83,24 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Image, err = filepath.Abs(path); err != nil {
-		return nil, nil, err
-	}
-	if cfg.File == "" && cfg.Dir == "" {
-		cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
+	var f *os.File
+	if c.Fd != nil {
+		// A stream (a pipe, say): read once, front to back.
+		if _, err := unix.FcntlInt(uintptr(*c.Fd), unix.F_GETFL, 0); err != nil {
+			return nil, nil, fmt.Errorf("-F %d: not an open file descriptor: %w", *c.Fd, err)
+		}
+		path = fmt.Sprintf("fd %d", *c.Fd)
+		f = os.NewFile(uintptr(*c.Fd), path)
+	} else {
+		if cfg.Image, err = filepath.Abs(path); err != nil {
+			return nil, nil, err
+		}
+		if cfg.File == "" && cfg.Dir == "" {
+			cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
+		}
+		if f, err = os.Open(path); err != nil {
+			return nil, nil, err
+		}
 	}
 	defer f.Close()
 	a, err := agent.New(cfg)

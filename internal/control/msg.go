@@ -37,6 +37,14 @@ type Request struct {
 	Path   string `json:"path,omitempty"` // absolute; empty: the agent's default
 	Signal int    `json:"signal,omitempty"`
 	NoSync bool   `json:"nosync,omitempty"`
+	// Policy is the writer's (package writer's Policy), Backup the name
+	// for --backup=NAME; Time is -t in seconds (0: no limit).
+	Policy int    `json:"policy,omitempty"`
+	Backup string `json:"backup,omitempty"`
+	Time   int    `json:"time,omitempty"`
+	// Stream: the image goes to an fd the client passes (cr_checkpoint
+	// -F), when the agent answers WantFd.
+	Stream bool `json:"stream,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.
 	Ptraced int `json:"ptraced,omitempty"`
 	Ptracer int `json:"ptracer,omitempty"`
@@ -54,7 +62,13 @@ type Reply struct {
 	// Restarted is set in the reply a libcr caller reads after it was
 	// restarted from the image the request made.
 	Restarted bool `json:"restarted,omitempty"`
+	// WantFd asks the client of a Stream request for its fd, sent with
+	// SCM_RIGHTS and one byte; the final Reply follows.
+	WantFd bool `json:"want_fd,omitempty"`
 }
+
+// StatusTimeout is cr_checkpoint's exit status when -t expired (ETIMEDOUT).
+const StatusTimeout = 110
 
 // Ev names a message from the agent to a libcr process.
 type Ev string

@@ -1,0 +1,220 @@
+package e2e
+
+// Tests of where images go and how they replace each other (BLCR's
+// --backup, --clobber, --noclobber, -F, -t), and of checkpoints that fail
+// midway: nothing half-written may be visible, the previous image must
+// still restart, and the processes must run on.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestWriterPolicies(t *testing.T) {
+	hh := newH(t)
+	p, _ := hh.counting(3)
+	pid := strconv.Itoa(p.pid)
+	img := hh.path("img")
+	for i := 0; i < 3; i++ {
+		hh.mustCkpt(img, "--backup", pid)
+	}
+	for _, name := range []string{"img", "img.~1~", "img.~2~"} {
+		if st, err := os.Stat(hh.path(name)); err != nil || st.Mode().Perm() != 0o400 {
+			t.Fatalf("--backup three times: %s: %v %v", name, st, err)
+		}
+	}
+	before, _ := os.ReadFile(img)
+	hh.mustCkpt(img, "--backup=prev", pid)
+	if prev, _ := os.ReadFile(hh.path("prev")); string(prev) != string(before) {
+		t.Fatal("--backup=prev did not keep the previous image as prev")
+	}
+	st0, _ := os.Stat(img)
+	r := hh.ckpt("--noclobber", "-f", img, pid)
+	if r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("--noclobber over an image: %s", r)
+	}
+	if st, _ := os.Stat(img); !os.SameFile(st, st0) {
+		t.Fatal("--noclobber replaced the image")
+	}
+	old, _ := os.ReadFile(img)
+	time.Sleep(200 * time.Millisecond) // the counter moves on
+	hh.mustCkpt(img, "--clobber", pid)
+	if now, _ := os.ReadFile(img); string(now) == string(old) {
+		t.Fatal("--clobber did not write a new image")
+	}
+	// The last of the policy options wins.
+	r = hh.ckpt("--noclobber", "--atomic", "-f", img, pid)
+	if r.code != 0 {
+		t.Fatalf("--noclobber --atomic: %s", r)
+	}
+	if es, _ := os.ReadDir(hh.dir); len(es) != 6 { // counter.out, counter.stderr, img, .~1~, .~2~, prev
+		var n []string
+		for _, e := range es {
+			n = append(n, e.Name())
+		}
+		t.Fatalf("the directory holds %v", n)
+	}
+	// An older image restarts.
+	syscall.Kill(p.pid, syscall.SIGKILL)
+	hh.waitReaped(p, "after SIGKILL")
+	rs := hh.restart("cr_restart", hh.path("img.~1~"), p.pid, nil)
+	hh.jobOf(rs)
+	hh.checkRestored(p.pid, rs)
+	hh.stopRestored(p.pid, rs)
+}
+
+// TestWriterStream: -F writes the image to a descriptor (a pipe here), and
+// cr_restart -F reads it from one, directly and through an agent.
+func TestWriterStream(t *testing.T) {
+	counter := prog(t, "counter")
+	for _, viaAgent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "agent"}[viaAgent], func(t *testing.T) {
+			hh := newH(t)
+			seq := seqSpec{tickLine, 1}
+			out := hh.path("out.txt")
+			argv := []string{counter}
+			if viaAgent {
+				argv = append([]string{bin(t, "cr_run")}, argv...)
+			}
+			p := hh.startProg("job", argv, out)
+			job := p.pid
+			if viaAgent {
+				job = hh.jobOf(p)
+			}
+			hh.waitSeq(out, seq, 3, wait30, p)
+			img := hh.path("img")
+			r := hh.run(wait30, "sh", "-c", bin(t, "cr_checkpoint")+" --kill -F 1 "+strconv.Itoa(job)+" | cat > "+img)
+			if r.code != 0 {
+				t.Fatalf("-F 1 into a pipe: %s", r)
+			}
+			if !p.wait(10 * time.Second) {
+				t.Fatalf("the job still runs after --kill\n%s", p.describe())
+			}
+			reapZombies()
+			last := hh.lastSeq(out, seq)
+			in, err := os.Open(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			rs := hh.start("cr_restart", []string{"sh", "-c", "cat | exec " + bin(t, "cr_restart") + " -F 0"}, startOpts{stdin: in})
+			t.Cleanup(func() { killRestored(job, rs.pid) })
+			hh.waitSeq(out, seq, last+5, wait30, rs)
+			syscall.Kill(-rs.pid, syscall.SIGKILL)
+		})
+	}
+}
+
+// TestWriterFailures: a disk that fills, a checkpoint over its time limit,
+// a cr_checkpoint killed midway and a target killed midway each leave no
+// image (and no temporary file), the previous image intact, and the
+// processes as they were.
+func TestWriterFailures(t *testing.T) {
+	counter, heap := prog(t, "counter"), prog(t, "heap")
+	seq := seqSpec{tickLine, 1}
+	steps := seqSpec{stepLine, 1}
+
+	t.Run("disk-full", func(t *testing.T) {
+		hh := newH(t)
+		tfs := hh.path("tfs")
+		os.Mkdir(tfs, 0o755)
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", tfs).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a small tmpfs here (%v: %s): no full disk to test with", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", tfs).Run() })
+		out := hh.path("out.txt")
+		p := hh.startProg("counter", []string{counter}, out)
+		hh.waitSeq(out, seq, 3, wait30, p)
+		img := filepath.Join(tfs, "img")
+		hh.mustCkpt(img, strconv.Itoa(p.pid))
+		good, _ := os.ReadFile(img)
+		r := hh.ckpt("--kill", "-f", img, strconv.Itoa(p.pid))
+		if r.code == 0 || !strings.Contains(r.stderr, "no space left on device") {
+			t.Fatalf("a checkpoint onto a full disk: %s", r)
+		}
+		if now, _ := os.ReadFile(img); string(now) != string(good) {
+			t.Fatal("the failed checkpoint changed the previous image")
+		}
+		if es, _ := os.ReadDir(tfs); len(es) != 1 {
+			t.Fatalf("the full disk holds %d files, want the one image", len(es))
+		}
+		last := hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, p) // --kill was not carried out
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		hh.waitReaped(p, "after SIGKILL")
+		rs := hh.restart("cr_restart", img, p.pid, nil)
+		hh.jobOf(rs)
+		hh.checkRestored(p.pid, rs)
+		hh.stopRestored(p.pid, rs)
+		_ = last
+	})
+
+	t.Run("time-limit", func(t *testing.T) {
+		bash, err := exec.LookPath("bash")
+		if err != nil {
+			t.Skipf("bash is not installed: %v", err)
+		}
+		hh := newH(t)
+		out := hh.path("out.txt")
+		p := hh.startProg("counter", []string{counter}, out)
+		hh.waitSeq(out, seq, 3, wait30, p)
+		// A reader that takes 3 s to start: the writer blocks past -t 1.
+		script := bin(t, "cr_checkpoint") + " --kill -t 1 -F 1 " + strconv.Itoa(p.pid) +
+			" | (sleep 3; cat > /dev/null); exit ${PIPESTATUS[0]}"
+		r := hh.run(wait30, bash, "-c", script)
+		if r.code != 110 || !strings.Contains(r.stderr, "took longer than allowed") {
+			t.Fatalf("-t 1 on a checkpoint that takes 3 s: want status 110 (ETIMEDOUT): %s", r)
+		}
+		hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, p) // runs on, --kill not carried out
+	})
+
+	for _, victim := range []string{"cr_checkpoint", "target"} {
+		t.Run(victim+"-killed", func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out.txt")
+			p := hh.startProg("heap", []string{heap, "300"}, out)
+			hh.waitSeq(out, steps, 2, 60*time.Second, p)
+			img := hh.path("img")
+			os.WriteFile(img, []byte("previous image"), 0o400)
+			c := hh.start("cr_checkpoint", []string{bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(p.pid)}, startOpts{})
+			deadline := time.Now().Add(10 * time.Second)
+			for statusField(p.pid, "TracerPid") == "0" && time.Now().Before(deadline) && !c.exited() {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // into the pages
+			if victim == "target" {
+				syscall.Kill(p.pid, syscall.SIGKILL)
+			} else {
+				syscall.Kill(c.pid, syscall.SIGKILL)
+			}
+			if !c.wait(30 * time.Second) {
+				t.Fatalf("cr_checkpoint did not end\n%s", c.describe())
+			}
+			if victim == "target" && c.state.ExitCode() == 0 {
+				t.Fatalf("cr_checkpoint succeeded though its target was killed midway\n%s", c.describe())
+			}
+			if b, _ := os.ReadFile(img); string(b) != "previous image" {
+				t.Fatalf("the previous image was replaced by %d bytes", len(b))
+			}
+			if es, _ := os.ReadDir(hh.dir); len(es) != 5 { // out.txt, heap.stderr, img, cr_checkpoint.stdout/.stderr
+				var n []string
+				for _, e := range es {
+					n = append(n, e.Name())
+				}
+				t.Fatalf("the directory holds %v", n)
+			}
+			if victim == "cr_checkpoint" {
+				// The heap program was let go as it was, and goes on.
+				hh.waitSeq(out, steps, hh.lastSeq(out, steps)+2, 60*time.Second, p)
+				if st := statusField(p.pid, "TracerPid"); st != "0" {
+					t.Fatalf("the program is still traced by %s", st)
+				}
+			}
+		})
+	}
+}

@@ -77,6 +77,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	if stream != nil {
 		dest.Stream = stream
 	}
+	dest.Compress = req.Compress
 	if req.Time > 0 {
 		dest.Deadline = start.Add(time.Duration(req.Time) * time.Second)
 	}

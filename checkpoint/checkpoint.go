@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"stasis/internal/compress"
 	"stasis/internal/image"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
@@ -209,6 +210,8 @@ type Dest struct {
 	Stream io.Writer
 	// Deadline, if set, abandons a checkpoint not done by then (-t).
 	Deadline time.Time
+	// Compress is "none" (or ""), "lz4" or "zstd".
+	Compress string
 }
 
 // ErrTimeout: the checkpoint was abandoned at its deadline.
@@ -236,7 +239,13 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 	if !dest.Deadline.IsZero() {
 		out = &deadlineWriter{w: out, at: dest.Deadline}
 	}
-	err = set.Write(out)
+	z, err := compress.Writer(dest.Compress, out)
+	if err == nil {
+		err = set.Write(z)
+		if cerr := z.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err == nil && late(dest.Deadline) {
 		err = ErrTimeout
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"stasis/internal/compress"
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/proc"
@@ -80,6 +81,10 @@ func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
 
 // Precondition: called on the owner thread.
 func restore(r io.Reader, opt Options) (*Restored, error) {
+	r, err := compress.Reader(r)
+	if err != nil {
+		return nil, err
+	}
 	ir, _, err := image.NewReader(r)
 	if err != nil {
 		return nil, err

@@ -218,3 +218,44 @@ func TestWriterFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestCompress: --compress=lz4 and zstd give smaller images that cr_info
+// reads and cr_restart restarts, from a file or a pipe.
+func TestCompress(t *testing.T) {
+	hh := newH(t)
+	p, out := hh.counting(3)
+	pid := strconv.Itoa(p.pid)
+	size := map[string]int64{}
+	for _, kind := range []string{"none", "lz4", "zstd"} {
+		img := hh.path("img." + kind)
+		hh.mustCkpt(img, "--compress="+kind, pid)
+		st, _ := os.Stat(img)
+		size[kind] = st.Size()
+		if r := hh.run(wait30, bin(t, "cr_info"), img); r.code != 0 || !strings.Contains(r.stdout, "process "+pid) {
+			t.Fatalf("cr_info of a %s image: %s", kind, r)
+		}
+	}
+	if size["lz4"] >= size["none"] || size["zstd"] >= size["none"] {
+		t.Fatalf("compressed images are not smaller: %v", size)
+	}
+	t.Logf("image sizes: %v", size)
+	if r := hh.ckpt("--compress=gzip", "-f", hh.path("x"), pid); r.code == 0 {
+		t.Fatalf("--compress=gzip accepted: %s", r)
+	}
+	syscall.Kill(p.pid, syscall.SIGKILL)
+	hh.waitReaped(p, "after SIGKILL")
+	for _, kind := range []string{"zstd", "lz4"} {
+		in, err := os.Open(hh.path("img." + kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := hh.start("cr_restart-"+kind, []string{"sh", "-c", "cat | exec " + bin(t, "cr_restart") + " -F 0"}, startOpts{stdin: in})
+		in.Close()
+		seq := seqSpec{tickLine, 1}
+		hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, rs)
+		syscall.Kill(-rs.pid, syscall.SIGKILL)
+		rs.wait(10 * time.Second)
+		waitGroupGone(rs.pid, 10*time.Second)
+		reapZombies()
+	}
+}

@@ -73,6 +73,8 @@ type cli struct {
 
 	Time int `short:"t" placeholder:"SEC" help:"Give up if the checkpoint takes longer than SEC seconds."`
 
+	Compress string `enum:"none,lz4,zstd" default:"none" help:"Compress the image (none, lz4, zstd; on every core). cr_restart and cr_info recognise compressed images by themselves."`
+
 	ID int `arg:"" help:"Process id (or group or session id) to checkpoint."`
 }
 
@@ -146,7 +148,7 @@ func (c *cli) policy() writer.Options {
 // dest is where the image goes: -F FD (a stream, policies ignored as in
 // BLCR) or the file path under the policy; -t sets a deadline.
 func (c *cli) dest(path string) (checkpoint.Dest, error) {
-	d := checkpoint.Dest{Path: path, Policy: c.policy()}
+	d := checkpoint.Dest{Path: path, Policy: c.policy(), Compress: c.Compress}
 	if c.Time < 0 {
 		return d, fmt.Errorf("-t %d: not a number of seconds", c.Time)
 	}
@@ -227,7 +229,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	pol2 := c.policy()
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
-		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil}
+		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress}
 	if c.ID == agent {
 		req.Target = 0
 	}

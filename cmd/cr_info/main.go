@@ -3,10 +3,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/alecthomas/kong"
 
+	"stasis/internal/compress"
 	"stasis/internal/image"
 )
 
@@ -21,7 +23,10 @@ func main() {
 		kong.Description("Describe a checkpoint image and verify its checksums."))
 	f, err := os.Open(c.Image)
 	if err == nil {
-		err = image.Describe(f, os.Stdout)
+		var r io.Reader
+		if r, err = compress.Reader(f); err == nil {
+			err = image.Describe(r, os.Stdout)
+		}
 		f.Close()
 	}
 	if err != nil {

@@ -45,6 +45,8 @@ type Request struct {
 	// Stream: the image goes to an fd the client passes (cr_checkpoint
 	// -F), when the agent answers WantFd.
 	Stream bool `json:"stream,omitempty"`
+	// Compress is --compress: "none", "lz4" or "zstd".
+	Compress string `json:"compress,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.
 	Ptraced int `json:"ptraced,omitempty"`
 	Ptracer int `json:"ptracer,omitempty"`

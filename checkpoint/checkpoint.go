@@ -236,6 +236,8 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		}
 		out = file
 	}
+	async := newAsyncWriter(out)
+	out = async
 	if !dest.Deadline.IsZero() {
 		out = &deadlineWriter{w: out, at: dest.Deadline}
 	}
@@ -245,6 +247,9 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		if cerr := z.Close(); err == nil {
 			err = cerr
 		}
+	}
+	if cerr := async.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil && late(dest.Deadline) {
 		err = ErrTimeout

@@ -285,9 +285,18 @@ func TestBashJob(t *testing.T) {
 			// --stop first: every process of the scope must be stopped.
 			img := hh.path("stop.img")
 			hh.mustCkpt(img, scope, "--stop", strconv.Itoa(p.pid))
+			// The SIGSTOP is queued while they are frozen: each stops as soon
+			// as it is let go.
 			members := append([]int{p.pid}, descendants(p.pid)...)
 			for _, pid := range members {
-				if st, err := readStat(pid); err == nil && st.state != "T" && st.state != "Z" {
+				var st stat
+				for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+					var err error
+					if st, err = readStat(pid); err != nil || st.state == "T" || st.state == "Z" {
+						break
+					}
+				}
+				if st.state != "T" && st.state != "Z" && st.state != "" {
 					t.Errorf("after %s --stop pid %d (%s) is in state %s, want T", scope, pid, st.comm, st.state)
 				}
 			}

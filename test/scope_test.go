@@ -88,8 +88,8 @@ func TestScopes(t *testing.T) {
 	}
 	// The post-checkpoint signal goes to the scope and only to it.
 	hh.mustCkpt(hh.path("stop.img"), "-p", "--stop", strconv.Itoa(sh.pid))
-	if st, _ := readStat(sh.pid); st.state != "T" {
-		t.Errorf("-p --stop: the script is in state %s, want T", st.state)
+	if st := stoppedSoon(sh.pid); st != "T" {
+		t.Errorf("-p --stop: the script is in state %s, want T", st)
 	}
 	for _, k := range kids {
 		if st, _ := readStat(k); st.state == "T" {
@@ -289,15 +289,8 @@ func TestBashJob(t *testing.T) {
 			// as it is let go.
 			members := append([]int{p.pid}, descendants(p.pid)...)
 			for _, pid := range members {
-				var st stat
-				for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-					var err error
-					if st, err = readStat(pid); err != nil || st.state == "T" || st.state == "Z" {
-						break
-					}
-				}
-				if st.state != "T" && st.state != "Z" && st.state != "" {
-					t.Errorf("after %s --stop pid %d (%s) is in state %s, want T", scope, pid, st.comm, st.state)
+				if st := stoppedSoon(pid); st != "T" && st != "Z" && st != "" {
+					t.Errorf("after %s --stop pid %d is in state %s, want T", scope, pid, st)
 				}
 			}
 			syscall.Kill(-p.pid, syscall.SIGCONT)
@@ -424,4 +417,21 @@ func statField(pid, n int) int {
 	}
 	v, _ := strconv.Atoi(f[n-3])
 	return v
+}
+
+// stoppedSoon waits up to 5 s for pid to stop (a SIGSTOP queued while it
+// was frozen takes effect as it is let go) and returns its state ("" if
+// it is gone).
+func stoppedSoon(pid int) string {
+	var st stat
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		var err error
+		if st, err = readStat(pid); err != nil {
+			return ""
+		}
+		if st.state == "T" || st.state == "Z" {
+			break
+		}
+	}
+	return st.state
 }

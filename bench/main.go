@@ -20,9 +20,9 @@ import (
 )
 
 // benchmarks run in this order.
-var benchmarks = []benchmark{
+var benchmarks = append([]benchmark{
 	{"agent overhead", agentOverhead},
-}
+}, checkpointBenchmarks()...)
 
 type cli struct {
 	Bin     string `default:"bin" placeholder:"DIR" help:"Where cr_run and the other commands are (make build puts them in bin/)."`

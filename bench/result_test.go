@@ -46,3 +46,35 @@ func TestResultLine(t *testing.T) {
 		t.Errorf("line = %q, want %q", got, want)
 	}
 }
+
+func TestResultComparisons(t *testing.T) {
+	for _, tc := range []struct {
+		r    result
+		want string
+		ok   bool
+	}{
+		{result{figures: "dd 1.20s  cr_checkpoint 1.50s", ratio: 0.8, target: 0.8, cmp: atLeast},
+			"c: dd 1.20s  cr_checkpoint 1.50s  ratio 0.800 (target >= 0.80) ok", true},
+		{result{figures: "dd 1.20s  cr_checkpoint 2.00s", ratio: 0.6, target: 0.8, cmp: atLeast},
+			"c: dd 1.20s  cr_checkpoint 2.00s  ratio 0.600 (target >= 0.80) FAIL", false},
+		{result{figures: "f", ratio: 1450.4, unit: "ms/GiB", target: 50, cmp: below},
+			"c: f  1450 ms/GiB (target < 50 ms/GiB) FAIL", false},
+		{result{figures: "f", ratio: 50, unit: "ms/GiB", target: 50, cmp: below},
+			"c: f  50 ms/GiB (target < 50 ms/GiB) FAIL", false},
+		{result{figures: "f", ratio: 12.2, unit: "ms/GiB", target: 50, cmp: below},
+			"c: f  12 ms/GiB (target < 50 ms/GiB) ok", true},
+		{result{figures: "image 1.0 MiB  RSS 256.0 MiB", ratio: 0.0041, target: 0.05, cmp: below},
+			"c: image 1.0 MiB  RSS 256.0 MiB  ratio 0.004 (target < 0.05) ok", true},
+		{result{figures: "cr_restart 0.42s", ratio: 420, unit: "ms/GiB"},
+			"c: cr_restart 0.42s  420 ms/GiB (no target)", true},
+		{result{figures: "x", ratio: 7}, "c: x  ratio 7.000 (no target)", true},
+		{result{skipped: "needs more memory", target: 1}, "c: skipped (needs more memory)", true},
+	} {
+		if got := tc.r.line("c"); got != tc.want {
+			t.Errorf("line = %q, want %q", got, tc.want)
+		}
+		if got := tc.r.ok(); got != tc.ok {
+			t.Errorf("%q: ok = %v, want %v", tc.want, got, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+/*
+ * fill: a process with a known amount of resident memory, to checkpoint.
+ *
+ *   fill MODE MIB [STRIDE_KIB]
+ *
+ * It maps MIB MiB of private anonymous memory, writes every page of it so
+ * that all of it is resident, prints "ready" and then sleeps in pause()
+ * until it is killed. MODE says what the memory holds:
+ *
+ *   random  pseudo-random bytes (xorshift64*, seeded from the pid), which
+ *           neither a zero-page check nor a compressor can shrink;
+ *   zero    zeros, but for one non-zero byte every STRIDE_KIB KiB (default
+ *           1024): every page is written (a zero stored into an anonymous
+ *           page makes it resident, unlike a read), and only one page in
+ *           STRIDE_KIB/4 holds anything but zeros.
+ *
+ * Exit status 0 is never reached; 1 with a message on stderr on error.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: fill random|zero MIB [STRIDE_KIB]\n");
+		return 1;
+	}
+	int random = strcmp(argv[1], "random") == 0;
+	if (!random && strcmp(argv[1], "zero") != 0) {
+		fprintf(stderr, "fill: unknown mode %s\n", argv[1]);
+		return 1;
+	}
+	size_t size = (size_t)atol(argv[2]) << 20;
+	size_t stride = (argc > 3 ? (size_t)atol(argv[3]) : 1024) << 10;
+	long page = sysconf(_SC_PAGESIZE);
+	if (size == 0 || stride == 0) {
+		fprintf(stderr, "fill: bad size\n");
+		return 1;
+	}
+	unsigned char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		perror("fill: mmap");
+		return 1;
+	}
+	if (random) {
+		uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+		uint64_t *w = (uint64_t *)mem;
+		for (size_t i = 0; i < size / sizeof *w; i++) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+			w[i] = x * 0x2545F4914F6CDD1Dull;
+		}
+	} else {
+		volatile unsigned char *v = mem;
+		for (size_t off = 0; off < size; off += page)
+			v[off] = 0;
+		for (size_t off = 0; off < size; off += stride)
+			v[off] = 1;
+	}
+	printf("ready\n");
+	if (fflush(stdout) != 0) {
+		perror("fill: stdout");
+		return 1;
+	}
+	for (;;)
+		pause();
+}

@@ -212,6 +212,28 @@ type Dest struct {
 	Deadline time.Time
 	// Compress is "none" (or ""), "lz4" or "zstd".
 	Compress string
+	// Progress, if set, is told how much memory the frozen processes hold
+	// and then of every byte of image written.
+	Progress Progress
+}
+
+// Progress follows a checkpoint as it is written.
+type Progress interface {
+	Start(resident int64, pids []int)
+	Add(n int)
+	Done()
+}
+
+// progressWriter tells p of every byte written to w.
+type progressWriter struct {
+	w io.Writer
+	p Progress
+}
+
+func (pw progressWriter) Write(b []byte) (int, error) {
+	n, err := pw.w.Write(b)
+	pw.p.Add(n)
+	return n, err
 }
 
 // ErrTimeout: the checkpoint was abandoned at its deadline.
@@ -235,6 +257,12 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 			return errors.Join(err, set.Release(0))
 		}
 		out = file
+	}
+	if dest.Progress != nil {
+		// Counted as it reaches the destination, not as it is queued.
+		dest.Progress.Start(set.Resident(), set.Pids())
+		defer dest.Progress.Done()
+		out = progressWriter{out, dest.Progress}
 	}
 	async := newAsyncWriter(out)
 	out = async

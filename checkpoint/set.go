@@ -82,6 +82,22 @@ func (s *Set) Pids() []int {
 	return out
 }
 
+// Resident is the memory the processes hold (their resident set sizes),
+// about what their image holds before zero pages are left out.
+func (s *Set) Resident() int64 {
+	var n int64
+	for _, f := range s.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", f.pid))
+		if err != nil {
+			continue
+		}
+		var size, rss int64
+		fmt.Sscan(string(b), &size, &rss)
+		n += rss * int64(os.Getpagesize())
+	}
+	return n
+}
+
 // Write saves every process into dst as one image.
 func (s *Set) Write(dst io.Writer) error {
 	return s.owner.Do(func() error {

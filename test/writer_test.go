@@ -259,3 +259,20 @@ func TestCompress(t *testing.T) {
 		reapZombies()
 	}
 }
+
+// TestProgress: --progress draws a bar on stderr for a checkpoint that
+// takes more than a moment (here, into a pipe whose reader starts late);
+// -v alone, with stderr not a terminal, draws none.
+func TestProgress(t *testing.T) {
+	hh := newH(t)
+	p, _ := hh.counting(3)
+	pid := strconv.Itoa(p.pid)
+	script := bin(t, "cr_checkpoint") + " --progress -F 1 " + pid + " | (sleep 1; cat > /dev/null)"
+	r := hh.run(wait30, "sh", "-c", script)
+	if r.code != 0 || !strings.Contains(r.stderr, "saving pid "+pid) {
+		t.Fatalf("--progress on a slow checkpoint drew no bar: %s", r)
+	}
+	if r := hh.ckpt("-v", "-f", hh.path("b.img"), pid); r.code != 0 || strings.Contains(r.stderr, "saving pid") {
+		t.Fatalf("-v with stderr not a terminal should draw no bar: %s", r)
+	}
+}

@@ -25,9 +25,10 @@ import (
 const version = "stasis 0.1"
 
 type cli struct {
-	Verbose bool             `short:"v" help:"Print progress messages to stderr."`
-	Quiet   bool             `short:"q" help:"Suppress error and warning messages."`
-	Version kong.VersionFlag `help:"Print version information and exit."`
+	Verbose  bool             `short:"v" help:"Print progress messages to stderr, and a progress bar on a terminal for a checkpoint that takes more than a moment."`
+	Progress bool             `help:"Show the progress bar on stderr even when it is not a terminal."`
+	Quiet    bool             `short:"q" help:"Suppress error and warning messages."`
+	Version  kong.VersionFlag `help:"Print version information and exit."`
 
 	Tree bool `short:"T" group:"Scope" help:"ID is a process; save it and all its descendants (default)."`
 	Pid  bool `short:"p" aliases:"process" group:"Scope" help:"ID is a single process."`
@@ -149,6 +150,9 @@ func (c *cli) policy() writer.Options {
 // BLCR) or the file path under the policy; -t sets a deadline.
 func (c *cli) dest(path string) (checkpoint.Dest, error) {
 	d := checkpoint.Dest{Path: path, Policy: c.policy(), Compress: c.Compress}
+	if c.Progress || c.Verbose && isTerminal(os.Stderr) {
+		d.Progress = &bar{}
+	}
 	if c.Time < 0 {
 		return d, fmt.Errorf("-t %d: not a number of seconds", c.Time)
 	}
@@ -162,6 +166,11 @@ func (c *cli) dest(path string) (checkpoint.Dest, error) {
 		d.Stream = os.NewFile(uintptr(*c.Fd), fmt.Sprintf("fd %d", *c.Fd))
 	}
 	return d, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // statusError is a failure with BLCR's exit status for it.

@@ -435,3 +435,15 @@ func stoppedSoon(pid int) string {
 	}
 	return st.state
 }
+
+// freePid waits up to 10 s for pid to be gone, reaping it if it comes to
+// us (a restored process whose cr_restart was killed with it is
+// reparented to us, the subreaper, once cr_restart is gone).
+func freePid(pid int) {
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		reapZombies()
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+			return
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/control"
+	"stasis/internal/proc"
+	"stasis/internal/sockdiag"
 )
 
 // client is a libcr process connected to us.
@@ -81,12 +83,42 @@ func (a *Agent) handle(uc *net.UnixConn) {
 			conn.Send(r)
 			a.inflight.Done()
 		case control.OpHello:
+			if err := peerFd(uc, int(cred.Pid), req.Fd); err != nil {
+				conn.Send(control.Reply{Error: err.Error()})
+				conn.Close()
+				return
+			}
 			a.adopt(conn, int(cred.Pid), req.Fd)
 			return
 		default:
 			conn.Send(control.Reply{ID: req.ID, Error: fmt.Sprintf("unknown request %q", req.Op)})
 		}
 	}
+}
+
+// peerFd checks that fd of pid is the other end of uc, as a libcr hello
+// claims: a restart rebuilds that fd as the connection to the new agent,
+// so a wrong number would replace another socket.
+func peerFd(uc *net.UnixConn, pid, fd int) error {
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	var serr error
+	if err := raw.Control(func(f uintptr) { serr = unix.Fstat(int(f), &st) }); err != nil || serr != nil {
+		return fmt.Errorf("hello: %w", errors.Join(err, serr))
+	}
+	socks, err := sockdiag.UnixSockets()
+	if err != nil {
+		return err
+	}
+	ours := socks[st.Ino]
+	link, err := proc.FdLink(pid, fd)
+	if err != nil || ours == nil || link != fmt.Sprintf("socket:[%d]", ours.Peer) {
+		return fmt.Errorf("hello from pid %d: its fd %d (%s) is not this connection", pid, fd, link)
+	}
+	return nil
 }
 
 // receiveFd reads the one byte and fd a client sends for -F.

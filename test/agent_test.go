@@ -383,6 +383,19 @@ func TestAgentControlSocket(t *testing.T) {
 		t.Fatalf("the agent said ok but: %v", err)
 	}
 
+	// A hello must name the fd that is this connection.
+	c2, err := net.Dial("unix", "@stasis-agent-"+strconv.Itoa(run.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.SetDeadline(time.Now().Add(wait30))
+	c2.Write([]byte(`{"op":"hello","fd":0}` + "\n"))
+	reply, err = bufio.NewReader(c2).ReadString('\n')
+	c2.Close()
+	if err != nil || !strings.Contains(reply, "is not this connection") {
+		t.Fatalf("a hello naming fd 0: reply %q, %v", reply, err)
+	}
+
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)

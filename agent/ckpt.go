@@ -73,7 +73,10 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	}
 	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns}
 	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
-	dest := checkpoint.Dest{Path: path, Policy: writer.Options{Policy: writer.Policy(req.Policy), BackupName: req.Backup, Sync: !req.NoSync}}
+	dest := checkpoint.Dest{Path: asSeenBy(requester, path), Policy: writer.Options{Policy: writer.Policy(req.Policy), Sync: !req.NoSync}}
+	if req.Backup != "" {
+		dest.Policy.BackupName = asSeenBy(requester, req.Backup)
+	}
 	if stream != nil {
 		dest.Stream = stream
 	}
@@ -263,6 +266,16 @@ func (a *Agent) defaultPath(pid, requester int) (string, error) {
 		return filepath.Join(cwd, name), nil
 	}
 	return filepath.Abs(name)
+}
+
+// asSeenBy resolves path as the requester sees the file system (through
+// /proc/PID/root), so that a process in a chroot or a mount namespace of
+// its own cannot have the agent write outside what it sees.
+func asSeenBy(requester int, path string) string {
+	if requester <= 0 || !filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", requester), path)
 }
 
 // checkpointOn takes the checkpoint that sig asks for; with exit, the job

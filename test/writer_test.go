@@ -275,3 +275,24 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("-v with stderr not a terminal should draw no bar: %s", r)
 	}
 }
+
+// TestWriterViaAgent: relative names given to cr_checkpoint (the image,
+// --backup=NAME) mean the same through an agent, which works elsewhere.
+func TestWriterViaAgent(t *testing.T) {
+	counter := prog(t, "counter")
+	hh := newH(t)
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, hh.path("out.txt"))
+	job := strconv.Itoa(hh.jobOf(run))
+	os.Mkdir(hh.path("sub"), 0o755)
+	for i := 0; i < 2; i++ {
+		// From another directory than the agent's.
+		if r := hh.run(wait30, "sh", "-c", "cd sub && exec "+bin(t, "cr_checkpoint")+" --backup=older -f img "+job); r.code != 0 {
+			t.Fatalf("through the agent: %s", r)
+		}
+	}
+	for _, name := range []string{"sub/img", "sub/older"} {
+		if _, err := os.Stat(hh.path(name)); err != nil {
+			t.Fatalf("%s should be in cr_checkpoint's directory: %v", name, err)
+		}
+	}
+}

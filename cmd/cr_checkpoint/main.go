@@ -236,6 +236,12 @@ func run(c *cli) error {
 // may not.
 func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signal, kind scope.Kind, pol scope.Policies) error {
 	pol2 := c.policy()
+	if pol2.BackupName != "" {
+		// The agent works in another directory.
+		if b, err := filepath.Abs(pol2.BackupName); err == nil {
+			pol2.BackupName = b
+		}
+	}
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress}

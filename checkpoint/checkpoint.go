@@ -259,13 +259,10 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		out = file
 	}
 	if dest.Progress != nil {
-		// Counted as it reaches the destination, not as it is queued.
 		dest.Progress.Start(set.Resident(), set.Pids())
 		defer dest.Progress.Done()
 		out = progressWriter{out, dest.Progress}
 	}
-	async := newAsyncWriter(out)
-	out = async
 	if !dest.Deadline.IsZero() {
 		out = &deadlineWriter{w: out, at: dest.Deadline}
 	}
@@ -275,9 +272,6 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		if cerr := z.Close(); err == nil {
 			err = cerr
 		}
-	}
-	if cerr := async.Close(); err == nil {
-		err = cerr
 	}
 	if err == nil && late(dest.Deadline) {
 		err = ErrTimeout

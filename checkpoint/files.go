@@ -3,12 +3,12 @@ package checkpoint
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 	"stasis/internal/proc"
 )
 
@@ -158,17 +158,11 @@ func writeFileData(pid int, data []fileData, w *image.Writer) error {
 	if len(data) == 0 {
 		return nil
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("pid %d: pidfd_open: %w", pid, err)
-	}
-	defer unix.Close(pidfd)
 	for _, d := range data {
-		fd, err := unix.PidfdGetfd(pidfd, d.fd, 0)
+		f, err := kernel.TakeFd(pid, d.fd, fmt.Sprintf("pid %d fd %d", pid, d.fd))
 		if err != nil {
-			return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", pid, d.fd, err)
+			return err
 		}
-		f := os.NewFile(uintptr(fd), fmt.Sprintf("pid %d fd %d", pid, d.fd))
 		st, err := f.Stat()
 		if err == nil {
 			err = w.FileData(uint64(d.idx), io.NewSectionReader(f, 0, st.Size()), st.Size())

@@ -108,14 +108,70 @@ const chunk = 8 << 20
 
 var zeroPage = make([]byte, pageSize)
 
-// pages streams the wanted, non-zero pages of every VMA into w.
+// pages streams the wanted, non-zero pages of every VMA into w. The runs
+// of wanted pages are found first; a goroutine reads them (a run of up
+// to chunk bytes per read) into a few buffers while the caller writes the
+// last one, so reading and writing overlap without copying.
 func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
-	pm, err := proc.OpenPagemap(pid)
+	runs, err := pageRuns(pid, vs)
 	if err != nil {
 		return err
 	}
+	type filled struct {
+		addr uint64
+		b    []byte
+		err  error
+	}
+	const depth = 3
+	free := make(chan []byte, depth)
+	for i := 0; i < depth; i++ {
+		free <- make([]byte, chunk)
+	}
+	full := make(chan filled, depth)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(full)
+		for _, r := range runs {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			b := buf[:r.end-r.start]
+			err := mem.ReadAt(b, r.start)
+			select {
+			case full <- filled{r.start, b, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for f := range full {
+		if f.err != nil {
+			return f.err
+		}
+		if err := writeNonZero(w, f.addr, f.b); err != nil {
+			return err
+		}
+		free <- f.b[:cap(f.b)]
+	}
+	return nil
+}
+
+// pageRuns lists the runs of consecutive wanted pages, none longer than
+// chunk.
+func pageRuns(pid int, vs []image.VMA) ([]span, error) {
+	pm, err := proc.OpenPagemap(pid)
+	if err != nil {
+		return nil, err
+	}
 	defer pm.Close()
-	buf := make([]byte, chunk)
+	var runs []span
 	var ents []uint64
 	for i := range vs {
 		v := &vs[i]
@@ -125,9 +181,8 @@ func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
 		for start := v.Start; start < v.End; start += chunk {
 			end := min(start+chunk, v.End)
 			if ents, err = pm.Read(start, end, ents); err != nil {
-				return err
+				return nil, err
 			}
-			// Runs of consecutive wanted pages are read with one call.
 			for j := 0; j < len(ents); {
 				if !wanted(v, ents[j]) {
 					j++
@@ -137,22 +192,17 @@ func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
 				for k < len(ents) && wanted(v, ents[k]) {
 					k++
 				}
-				addr := start + uint64(j)*pageSize
-				b := buf[:(k-j)*pageSize]
-				if err := mem.ReadAt(b, addr); err != nil {
-					return err
-				}
-				if err := writeNonZero(w, addr, b); err != nil {
-					return err
-				}
+				runs = append(runs, span{start + uint64(j)*pageSize, start + uint64(k)*pageSize})
 				j = k
 			}
 		}
 	}
-	return nil
+	return runs, nil
 }
 
-// writeNonZero writes the runs of b that are not all zeros.
+// span is a range of addresses.
+type span struct{ start, end uint64 }
+
 func writeNonZero(w *image.Writer, addr uint64, b []byte) error {
 	for off := 0; off < len(b); {
 		if bytes.Equal(b[off:off+pageSize], zeroPage) {

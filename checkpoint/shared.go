@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 	"stasis/internal/proc"
 )
 
@@ -104,7 +105,7 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		if o.fifo != 0 {
 			p.Ino, p.Path, p.ReadWrite = o.fifo, o.link, o.flags&unix.O_ACCMODE == unix.O_RDWR
 		} else {
-			p.Ino, _ = strconv.ParseUint(strings.Trim(strings.TrimPrefix(o.link, "pipe:"), "[]"), 10, 64)
+			p.Ino, _ = linkIno(o.link, "pipe")
 		}
 		if !seen[k] {
 			seen[k] = true
@@ -165,16 +166,12 @@ func pipeContents(all []openFd, key string) (int, []byte, error) {
 			break
 		}
 	}
-	pidfd, err := unix.PidfdOpen(rd.pid, 0)
+	dup, err := kernel.TakeFd(rd.pid, rd.fd, rd.link)
 	if err != nil {
-		return 0, nil, fmt.Errorf("pid %d: pidfd_open: %w", rd.pid, err)
+		return 0, nil, err
 	}
-	defer unix.Close(pidfd)
-	fd, err := unix.PidfdGetfd(pidfd, rd.fd, 0)
-	if err != nil {
-		return 0, nil, fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", rd.pid, rd.fd, err)
-	}
-	defer unix.Close(fd)
+	defer dup.Close()
+	fd := int(dup.Fd())
 	size, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
 	if err != nil {
 		return 0, nil, fmt.Errorf("pid %d fd %d: F_GETPIPE_SZ: %w", rd.pid, rd.fd, err)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 	"stasis/internal/sockdiag"
 )
 
@@ -18,7 +19,7 @@ import (
 func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 	held := map[uint64]bool{}
 	for _, o := range all {
-		if ino, ok := socketIno(o.link); ok {
+		if ino, ok := linkIno(o.link, "socket"); ok {
 			held[ino] = true
 		}
 	}
@@ -31,7 +32,7 @@ func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 	}
 	seen := map[uint64]bool{}
 	for _, o := range all {
-		ino, ok := socketIno(o.link)
+		ino, ok := linkIno(o.link, "socket")
 		if !ok {
 			continue
 		}
@@ -51,11 +52,14 @@ func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 	return nil
 }
 
-func socketIno(link string) (uint64, bool) {
-	if !strings.HasPrefix(link, "socket:[") {
+// linkIno reads the inode of an fd link such as "socket:[123]" whose
+// kind is kind.
+func linkIno(link, kind string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(link, kind+":[")
+	if !ok {
 		return 0, false
 	}
-	ino, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]"), 10, 64)
+	ino, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
 	return ino, err == nil
 }
 
@@ -63,16 +67,12 @@ func socketIno(link string) (uint64, bool) {
 // them: on a duplicate (pidfd_getfd), MSG_PEEK with a peek offset that
 // walks the queue, which is put back to its default afterwards.
 func peekQueue(o openFd) ([][]byte, error) {
-	pidfd, err := unix.PidfdOpen(o.pid, 0)
+	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
 	if err != nil {
-		return nil, fmt.Errorf("pid %d: pidfd_open: %w", o.pid, err)
+		return nil, err
 	}
-	defer unix.Close(pidfd)
-	fd, err := unix.PidfdGetfd(pidfd, o.fd, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", o.pid, o.fd, err)
-	}
-	defer unix.Close(fd)
+	defer dup.Close()
+	fd := int(dup.Fd())
 	fail := func(err error) ([][]byte, error) {
 		return nil, fmt.Errorf("pid %d fd %d (%s): its queue: %w", o.pid, o.fd, o.link, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 	"stasis/internal/seccomp"
 )
 
@@ -45,17 +46,12 @@ func (r *Restored) Close() {
 
 // grab takes a duplicate of the process's fd and closes it there.
 func (b *builder) grab(fd uint64, name string) (*os.File, error) {
-	pidfd, err := unix.PidfdOpen(b.pid, 0)
+	f, err := kernel.TakeFd(b.pid, int(fd), name)
 	if err != nil {
-		return nil, fmt.Errorf("pid %d: pidfd_open: %w", b.pid, err)
-	}
-	defer unix.Close(pidfd)
-	ours, err := unix.PidfdGetfd(pidfd, int(fd), 0)
-	if err != nil {
-		return nil, fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", b.pid, fd, err)
+		return nil, err
 	}
 	b.call(unix.SYS_CLOSE, fd)
-	return os.NewFile(uintptr(ours), name), nil
+	return f, nil
 }
 
 // agentConn rebuilds libcr's connection at f.Num as one end of a new

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 )
 
 const (
@@ -37,11 +38,6 @@ func (b *builder) prepareFds() error {
 		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
 	}
 	b.data = map[uint64]*dataFile{}
-	pidfd, err := unix.PidfdOpen(b.pid, 0)
-	if err != nil {
-		return fmt.Errorf("pid %d: pidfd_open: %w", b.pid, err)
-	}
-	defer unix.Close(pidfd)
 	for _, f := range b.p.Fds {
 		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted {
 			continue
@@ -63,11 +59,11 @@ func (b *builder) prepareFds() error {
 			return fmt.Errorf("pid %d fd %d: %w", b.pid, f.Num, err)
 		}
 		b.call(unix.SYS_CLOSE, low)
-		ours, err := unix.PidfdGetfd(pidfd, int(fd), 0)
+		ours, err := kernel.TakeFd(b.pid, int(fd), f.Path)
 		if err != nil {
-			return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", b.pid, f.Num, err)
+			return err
 		}
-		b.data[uint64(f.DataIdx)] = &dataFile{fd: fd, f: os.NewFile(uintptr(ours), f.Path)}
+		b.data[uint64(f.DataIdx)] = &dataFile{fd: fd, f: ours}
 	}
 	return nil
 }

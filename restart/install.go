@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 )
 
 // installFd gives the process the open file description f at fd number
@@ -213,7 +214,16 @@ func (b *builder) pipeEnd(f *image.Fd) error {
 		end = os.NewFile(uintptr(fd), f.Pipe.Path)
 		defer end.Close()
 	}
-	if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, f.Flags&(unix.O_NONBLOCK|unix.O_APPEND)); err != nil {
+	return b.installEnd(end, f, unix.O_NONBLOCK|unix.O_APPEND)
+}
+
+// installEnd gives the process end, one end of a pipe or socket pair we
+// made, at f's number, with f's status flags among mask (set on the open
+// file description, which every fd of that end shares).
+//
+// Precondition: called on the owner thread.
+func (b *builder) installEnd(end *os.File, f *image.Fd, mask int) error {
+	if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, f.Flags&mask); err != nil {
 		return fmt.Errorf("fcntl(F_SETFL): %w", err)
 	}
 	return b.installFd(end, f.Num, f.Flags&unix.O_CLOEXEC != 0)
@@ -250,13 +260,7 @@ func (b *builder) socketEnd(f *image.Fd) error {
 			}
 		}
 	}
-	end := s.socks[sk.Ino]
-	if fl := f.Flags & unix.O_NONBLOCK; fl != 0 {
-		if _, err := unix.FcntlInt(end.Fd(), unix.F_SETFL, fl); err != nil {
-			return fmt.Errorf("fcntl(F_SETFL): %w", err)
-		}
-	}
-	return b.installFd(end, f.Num, f.Flags&unix.O_CLOEXEC != 0)
+	return b.installEnd(s.socks[sk.Ino], f, unix.O_NONBLOCK)
 }
 
 // sameAs installs the open file description of another fd of the image,
@@ -268,16 +272,10 @@ func (b *builder) sameAs(f *image.Fd) error {
 	if ref == nil {
 		return fmt.Errorf("shared fd without its owner: image damaged")
 	}
-	pidfd, err := unix.PidfdOpen(ref.Pid, 0)
+	file, err := kernel.TakeFd(ref.Pid, ref.Fd, "shared")
 	if err != nil {
-		return fmt.Errorf("pid %d: pidfd_open: %w", ref.Pid, err)
+		return err
 	}
-	defer unix.Close(pidfd)
-	fd, err := unix.PidfdGetfd(pidfd, ref.Fd, 0)
-	if err != nil {
-		return fmt.Errorf("pid %d fd %d: pidfd_getfd: %w", ref.Pid, ref.Fd, err)
-	}
-	file := os.NewFile(uintptr(fd), "shared")
 	defer file.Close()
 	return b.installFd(file, f.Num, f.Flags&unix.O_CLOEXEC != 0)
 }

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,3 +37,18 @@ const (
 	SIGEV_NONE      = 1
 	SIGEV_THREAD_ID = 4
 )
+
+// TakeFd returns a duplicate of fd of process pid (pidfd_open, then
+// pidfd_getfd), close-on-exec, named name.
+func TakeFd(pid, fd int, name string) (*os.File, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, syserr("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+	ours, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d fd %d: %w", pid, fd, syserr("pidfd_getfd", err))
+	}
+	return os.NewFile(uintptr(ours), name), nil
+}

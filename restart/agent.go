@@ -15,8 +15,9 @@ import (
 // Restored is a process rebuilt from an image, with what its new agent
 // takes over from it.
 type Restored struct {
-	Pid  int   // the first process of the image
-	Pids []int // the processes that are our children: those whose parent the image lacks
+	// Pids are the processes that are our children (those whose parent
+	// the image lacks), the image's first process first.
+	Pids []int
 	// Seccomp is the agent's filter, installed again (nil: none);
 	// Listeners are its notification fds, one per process, unless the
 	// filter denies on its own.

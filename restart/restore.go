@@ -182,7 +182,6 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		}
 		b.mem.Close()
 	}
-	out.Pid = out.Pids[0]
 	return out, nil
 }
 

@@ -108,59 +108,13 @@ const chunk = 8 << 20
 
 var zeroPage = make([]byte, pageSize)
 
-// pages streams the wanted, non-zero pages of every VMA into w. The runs
-// of wanted pages are found first; a goroutine reads them (a run of up
-// to chunk bytes per read) into a few buffers while the caller writes the
-// last one, so reading and writing overlap without copying.
+// pages streams the wanted, non-zero pages of every VMA into w.
 func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
 	runs, err := pageRuns(pid, vs)
 	if err != nil {
 		return err
 	}
-	type filled struct {
-		addr uint64
-		b    []byte
-		err  error
-	}
-	const depth = 3
-	free := make(chan []byte, depth)
-	for i := 0; i < depth; i++ {
-		free <- make([]byte, chunk)
-	}
-	full := make(chan filled, depth)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		defer close(full)
-		for _, r := range runs {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				return
-			}
-			b := buf[:r.end-r.start]
-			err := mem.ReadAt(b, r.start)
-			select {
-			case full <- filled{r.start, b, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for f := range full {
-		if f.err != nil {
-			return f.err
-		}
-		if err := writeNonZero(w, f.addr, f.b); err != nil {
-			return err
-		}
-		free <- f.b[:cap(f.b)]
-	}
-	return nil
+	return copyRuns(pid, mem, vs, runs, w)
 }
 
 // pageRuns lists the runs of consecutive wanted pages, none longer than

@@ -28,6 +28,11 @@ type Frozen struct {
 	stat   *proc.Stat
 	status *proc.Status
 	tasks  []*task
+	snap   *snapshot // its copy-on-write snapshot, if it has one
+	// snapErr says why it has none when one was asked for.
+	snapErr error
+	thawed  bool   // let go before its image was written (snapshot)
+	guard   *guard // told of its snapshot
 }
 
 // Options carry what the agent of a job knows about the process.
@@ -83,12 +88,26 @@ func (f *Frozen) Write(dst io.Writer) error {
 // write adds the process to w: its record, its pages, its files' contents.
 //
 // Precondition: called on the owner thread.
-func (f *Frozen) write(w *image.Writer) (err error) {
+func (f *Frozen) write(w *image.Writer) error {
+	c, err := f.capture(false)
+	if err != nil {
+		return err
+	}
+	return c.emit(w, nil)
+}
+
+// capture reads everything of the frozen process but the pages it will
+// still have after a fork (see captured). With cow, it also has the
+// process fork a snapshot to read those from once it runs on (f.snap, nil
+// if the fork failed: f.snapErr says why).
+//
+// Precondition: called on the owner thread.
+func (f *Frozen) capture(cow bool) (c *captured, err error) {
 	pid := f.pid
 	if f.zombie {
 		st := f.stat
-		return w.Process(&image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
-			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode})
+		return &captured{p: &image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
+			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode}}, nil
 	}
 	a := &asker{pid: pid}
 	for _, t := range f.tasks {
@@ -97,56 +116,65 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 		}
 	}
 	if a.leader == nil {
-		return fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
+		return nil, fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
 	}
 	maps, err := proc.ReadMaps(pid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	flags, err := proc.ReadSmapsFlags(pid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	vs, err := vmas(pid, maps, flags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := &image.Process{VMAs: vs}
 	if err := identity(pid, f.stat, f.status, f.opt.Seccomp, p); err != nil {
-		return err
+		return nil, err
 	}
 	var data []fileData
 	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared); err != nil {
-		return err
+		return nil, err
 	}
 	mem, err := ptrace.OpenMem(pid, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer mem.Close()
+	c = &captured{pid: pid, p: p, mem: mem, late: vs}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if c.files, err = readFileData(pid, data); err != nil {
+		return nil, err
+	}
 	if a.gate, err = findGate(pid, maps, mem); err != nil {
-		return err
+		return nil, err
 	}
 	a.mem = mem
 	if err := a.ask(p, f.tasks); err != nil {
 		a.unmapScratch()
-		return err
+		return nil, err
+	}
+	if cow {
+		if err := c.readEarly(vs, flags); err != nil {
+			a.unmapScratch()
+			return nil, err
+		}
+		f.snap, f.snapErr = a.snapshot()
 	}
 	if err := a.unmapScratch(); err != nil {
-		return err
+		return nil, err
 	}
 	// Put the registers back now, not at thaw: if we die while the pages
 	// are written, the kernel lets the threads go as they were.
 	if err := putBack(f.tasks); err != nil {
-		return err
+		return nil, err
 	}
-	if err := w.Process(p); err != nil {
-		return err
-	}
-	if err := pages(pid, vs, mem, w); err != nil {
-		return err
-	}
-	return writeFileData(pid, data, w)
+	return c, nil
 }
 
 // ask collects everything that needs remote system calls.
@@ -215,6 +243,9 @@ type Dest struct {
 	// Progress, if set, is told how much memory the frozen processes hold
 	// and then of every byte of image written.
 	Progress Progress
+	// Note, if set, is told what a user may want to know (-v): why a
+	// checkpoint that lets the processes run on kept them frozen, say.
+	Note func(string)
 }
 
 // Progress follows a checkpoint as it is written.
@@ -250,6 +281,10 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 	if err != nil {
 		return err
 	}
+	// A job that runs on is let go as soon as every process has a
+	// copy-on-write snapshot; one that gets a signal stays frozen until
+	// the image is committed, so it does nothing the image does not know.
+	set.cow, set.note = sig == 0, dest.Note
 	var out io.Writer = dest.Stream
 	var file *writer.File
 	if out == nil {

@@ -152,25 +152,35 @@ func describeFd(pid, n int) (image.Fd, error) {
 	return f, nil
 }
 
-// writeFileData copies the contents of memfds and deleted files into w,
-// reading them through duplicates obtained with pidfd_getfd.
-func writeFileData(pid int, data []fileData, w *image.Writer) error {
-	if len(data) == 0 {
-		return nil
-	}
+// fileBytes is the content of an fd, to go into the image.
+type fileBytes struct {
+	idx  int
+	data []byte
+}
+
+// readFileData reads the contents of memfds and deleted files, through
+// duplicates obtained with pidfd_getfd.
+func readFileData(pid int, data []fileData) ([]fileBytes, error) {
+	var out []fileBytes
 	for _, d := range data {
 		f, err := kernel.TakeFd(pid, d.fd, fmt.Sprintf("pid %d fd %d", pid, d.fd))
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var b []byte
 		st, err := f.Stat()
+		if err == nil && st.Size() > 1<<30 {
+			err = fmt.Errorf("%d bytes: too large", st.Size())
+		}
 		if err == nil {
-			err = w.FileData(uint64(d.idx), io.NewSectionReader(f, 0, st.Size()), st.Size())
+			b = make([]byte, st.Size())
+			_, err = io.ReadFull(io.NewSectionReader(f, 0, st.Size()), b)
 		}
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
+			return nil, fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
 		}
+		out = append(out, fileBytes{d.idx, b})
 	}
-	return nil
+	return out, nil
 }

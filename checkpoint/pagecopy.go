@@ -85,13 +85,8 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 		if f.err != nil {
 			return f.err
 		}
-		off := uint64(0)
-		for _, r := range f.runs {
-			n := r.end - r.start
-			if err := writeNonZero(w, r.start, f.b[off:off+n]); err != nil {
-				return err
-			}
-			off += n
+		if err := writeRuns(w, f.runs, f.b); err != nil {
+			return err
 		}
 		free <- f.b[:cap(f.b)]
 	}
@@ -116,4 +111,17 @@ func readBatch(src int, mem *ptrace.Mem, bt batch, b []byte) error {
 		spans[i] = ptrace.Span{Start: r.start, End: r.end}
 	}
 	return ptrace.ReadSpans(src, spans, b)
+}
+
+// writeRuns writes the non-zero pages of runs, held in b one after another.
+func writeRuns(w *image.Writer, runs []span, b []byte) error {
+	off := uint64(0)
+	for _, r := range runs {
+		n := r.end - r.start
+		if err := writeNonZero(w, r.start, b[off:off+n]); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/proc"
 	"stasis/internal/ptrace"
 )
 
@@ -18,6 +19,9 @@ import (
 type Set struct {
 	owner *ptrace.Owner
 	procs []*Frozen
+	cow   bool         // Write lets the processes go once each has a snapshot
+	note  func(string) // told what a user may want to know (-v)
+	guard *guard       // reaps the snapshots if we die
 }
 
 // maxRounds bounds the freeze loop: each round freezes what appeared since
@@ -43,8 +47,10 @@ func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) 
 				continue
 			}
 			f, err := Freeze(owner, pid, opt)
-			if err != nil && gone(pid) {
-				grew = true // it exited and was reaped meanwhile: ask again
+			if err != nil && (gone(pid) || exited(pid)) {
+				// It exited meanwhile (reaped, or a zombie now, which
+				// the next round saves as one): ask again.
+				grew = true
 				continue
 			}
 			if err == nil && f.zombie && !slices.Contains(pids, f.stat.PPid) {
@@ -109,9 +115,19 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range s.procs {
-			f.shared = shared[f.pid]
-			if err := f.write(w); err != nil {
+		caps, err := s.captureAll(shared)
+		if err != nil {
+			return err
+		}
+		for i, f := range s.procs {
+			err := caps[i].emit(w, f.snap)
+			if err == nil && f.snap != nil {
+				if err := f.endSnapshot(); err != nil {
+					s.notef("%v", err) // the image is whole all the same
+				}
+			}
+			if err != nil {
+				closeAll(caps[i+1:])
 				return err
 			}
 		}
@@ -131,16 +147,31 @@ func (s *Set) Release(sig unix.Signal) error {
 		}
 	}
 	for _, f := range s.procs {
-		if !f.zombie {
-			errs = append(errs, f.owner.Do(func() error { return thaw(f.tasks) }))
+		if f.zombie {
+			continue
 		}
+		errs = append(errs, f.owner.Do(func() error {
+			err := f.endSnapshot()
+			if f.thawed {
+				return err
+			}
+			return errors.Join(err, thaw(f.tasks))
+		}))
 	}
+	s.guard.stop()
+	s.guard = nil
 	if sig == unix.SIGKILL {
 		for _, f := range s.procs {
 			waitGone(f.pid, 5*time.Second)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exited says whether pid is a zombie.
+func exited(pid int) bool {
+	st, err := proc.ReadStat(pid)
+	return err == nil && (st.State == 'Z' || st.State == 'X')
 }
 
 // gone says whether pid no longer exists at all.

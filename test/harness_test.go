@@ -112,6 +112,9 @@ var cPrograms = []struct {
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
+	{"cowheap", "cowheap.c", nil},
+	{"reaper", "reaper.c", nil},
+	{"cowshm", "cowshm.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -181,7 +181,14 @@ func TestWriterFailures(t *testing.T) {
 			hh.waitSeq(out, steps, 2, 60*time.Second, p)
 			img := hh.path("img")
 			os.WriteFile(img, []byte("previous image"), 0o400)
-			c := hh.start("cr_checkpoint", []string{bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(p.pid)}, startOpts{})
+			args := []string{bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(p.pid)}
+			if victim == "target" {
+				// With --run the target is let go once its snapshot is
+				// taken, and its death no longer matters to the image:
+				// --kill keeps it frozen until the image is written.
+				args = append(args[:1], append([]string{"--kill"}, args[1:]...)...)
+			}
+			c := hh.start("cr_checkpoint", args, startOpts{})
 			deadline := time.Now().Add(10 * time.Second)
 			for statusField(p.pid, "TracerPid") == "0" && time.Now().Before(deadline) && !c.exited() {
 				time.Sleep(time.Millisecond)

@@ -153,6 +153,9 @@ func (c *cli) dest(path string) (checkpoint.Dest, error) {
 	if c.Progress || c.Verbose && isTerminal(os.Stderr) {
 		d.Progress = &bar{}
 	}
+	if c.Verbose {
+		d.Note = func(s string) { fmt.Fprintln(os.Stderr, "cr_checkpoint: "+s) }
+	}
 	if c.Time < 0 {
 		return d, fmt.Errorf("-t %d: not a number of seconds", c.Time)
 	}

@@ -1,0 +1,106 @@
+package checkpoint
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"stasis/internal/ptrace"
+)
+
+// guardEnv, set in its environment, makes a stasis command a snapshot
+// guard (see guard) instead of what it is.
+const guardEnv = "STASIS_SNAPSHOT_GUARD"
+
+func init() {
+	if os.Getenv(guardEnv) != "" {
+		os.Exit(guardMain())
+	}
+}
+
+// A guard is a child process that outlives a checkpointer killed while
+// snapshots exist. The kernel kills a snapshot when its tracer dies
+// (PTRACE_O_EXITKILL), but the dead snapshot stays a zombie child of the
+// process it copies, which only that process can reap; the guard, told of
+// every snapshot as it is made and ended, has the process reap the ones
+// left once its pipe from the checkpointer reads end of file.
+type guard struct {
+	cmd *exec.Cmd
+	w   *os.File
+}
+
+// startGuard starts a guard: this program again, with guardEnv set.
+func startGuard() (*guard, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), guardEnv+"=1")
+	cmd.ExtraFiles = []*os.File{r} // fd 3
+	// Its own process group: a terminal's ^C to ours does not reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("snapshot guard: %w", err)
+	}
+	return &guard{cmd: cmd, w: w}, nil
+}
+
+// add tells the guard of snapshot snap of process parent.
+func (g *guard) add(parent, snap int) {
+	if g != nil {
+		fmt.Fprintf(g.w, "+%d %d\n", parent, snap)
+	}
+}
+
+// remove tells the guard that snapshot snap is ended.
+func (g *guard) remove(snap int) {
+	if g != nil {
+		fmt.Fprintf(g.w, "-%d\n", snap)
+	}
+}
+
+// stop ends the guard, which has nothing left to do once every snapshot
+// it was told of is removed.
+func (g *guard) stop() {
+	if g == nil {
+		return
+	}
+	g.w.Close()
+	g.cmd.Wait() // an agent's reaper may have collected it: no matter
+}
+
+// guardMain is the guard process: it reads what the checkpointer tells it
+// until end of file, then has each snapshot not removed reaped.
+func guardMain() int {
+	os.Unsetenv(guardEnv)
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	left := map[int]int{} // snapshot: its parent
+	sc := bufio.NewScanner(os.NewFile(3, "snapshot guard pipe"))
+	for sc.Scan() {
+		var parent, snap int
+		if n, _ := fmt.Sscanf(sc.Text(), "+%d %d", &parent, &snap); n == 2 {
+			left[snap] = parent
+		} else if n, _ := fmt.Sscanf(sc.Text(), "-%d", &snap); n == 1 {
+			delete(left, snap)
+		}
+	}
+	if len(left) == 0 {
+		return 0
+	}
+	owner := ptrace.NewOwner()
+	status := 0
+	for snap, parent := range left {
+		s := &snapshot{pid: snap, parent: parent}
+		if err := owner.Do(func() error { return s.end(nil) }); err != nil {
+			fmt.Fprintf(os.Stderr, "stasis snapshot guard: %v\n", err)
+			status = 1
+		}
+	}
+	return status
+}

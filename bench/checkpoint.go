@@ -300,27 +300,31 @@ func (r *runner) round(m *fillMeasurement, place string, ddFirst bool) error {
 }
 
 // frozen checkpoints p with --run into img, watching p's state in /proc
-// meanwhile: the time it was stopped is from the first to the last time
-// it was seen in a tracing stop (the checkpoint may run system calls in it
-// in between). If it was never seen stopped, the wall time is taken.
+// meanwhile: the time it was stopped is the sum, over the polls that saw
+// it in a tracing stop, of the time since the poll before (it may be
+// stopped more than once: frozen while its snapshot is taken, then its
+// main thread briefly while it reaps the snapshot). If it was never seen
+// stopped, the wall time is taken.
 func (r *runner) frozen(m *fillMeasurement, p *child, img string) error {
-	var first, last time.Time
+	var total time.Duration
+	seen := false
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		prev := time.Now()
 		for {
 			select {
 			case <-quit:
 				return
 			default:
 			}
-			if st, err := readProcStat(p.pid); err == nil && (st.state == "t" || st.state == "T") {
-				now := time.Now()
-				if first.IsZero() {
-					first = now
-				}
-				last = now
+			st, err := readProcStat(p.pid)
+			now := time.Now()
+			if err == nil && (st.state == "t" || st.state == "T") {
+				total += now.Sub(prev)
+				seen = true
 			}
+			prev = now
 			time.Sleep(pollEvery)
 		}
 	}()
@@ -337,10 +341,10 @@ func (r *runner) frozen(m *fillMeasurement, p *child, img string) error {
 		return err
 	}
 	m.run = append(m.run, wall)
-	if first.IsZero() {
+	if !seen {
 		m.stopped = append(m.stopped, wall)
 	} else {
-		m.stopped = append(m.stopped, last.Sub(first))
+		m.stopped = append(m.stopped, total)
 		m.stopSeen++
 	}
 	// It must run on: sleeping in pause(), not stopped, not dead.
@@ -619,7 +623,7 @@ func frozen(m *fillMeasurement) result {
 		unit:    "ms/GiB",
 		target:  frozenTarget,
 		cmp:     below,
-		notes: []string{fmt.Sprintf("stopped: from the first to the last time /proc showed the target in a tracing stop, polled every %v, image to %s",
+		notes: []string{fmt.Sprintf("stopped: the polls of /proc (every %v) that found the target in a tracing stop, each counting the time since the one before; image to %s",
 			pollEvery, m.dirs[disk])},
 		detail: []string{
 			fmt.Sprintf("%-22s %s", "cr_checkpoint --run:", runList(m.run)),

@@ -85,7 +85,7 @@ func (c *captured) emit(w *image.Writer, snap *snapshot) error {
 	if c.p.Zombie {
 		return nil
 	}
-	if err := writeRuns(w, c.early, c.earlyBuf); err != nil {
+	if err := writePieces(w, cut(c.early, c.earlyBuf)); err != nil {
 		return err
 	}
 	c.earlyBuf = nil

@@ -273,18 +273,27 @@ var ErrTimeout = errors.New("the checkpoint took longer than allowed (-t): aband
 // Save checkpoints the processes that resolve names (see FreezeAll) into
 // dest, and then releases them with sig. On any failure the processes run
 // on untouched and no file is left behind.
-func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig unix.Signal, opt Options) error {
+func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig unix.Signal, opt Options) (err error) {
 	if late(dest.Deadline) {
 		return ErrTimeout
-	}
-	set, err := FreezeAll(owner, resolve, opt)
-	if err != nil {
-		return err
 	}
 	// A job that runs on is let go as soon as every process has a
 	// copy-on-write snapshot; one that gets a signal stays frozen until
 	// the image is committed, so it does nothing the image does not know.
-	set.cow, set.note = sig == 0, dest.Note
+	cow := sig == 0
+	var g *guard
+	if cow {
+		// Started before the freeze, which it would only lengthen.
+		if g, err = startGuard(); err != nil && dest.Note != nil {
+			dest.Note(fmt.Sprintf("%v: a snapshot may outlive a cr_checkpoint killed midway, as a zombie", err))
+		}
+	}
+	set, err := FreezeAll(owner, resolve, opt)
+	if err != nil {
+		g.stop()
+		return err
+	}
+	set.cow, set.note, set.guard = cow, dest.Note, g
 	var out io.Writer = dest.Stream
 	var file *writer.File
 	if out == nil {

@@ -16,12 +16,6 @@ import (
 //
 // Precondition: called on the owner thread.
 func (s *Set) captureAll(shared map[int]map[int]image.Fd) ([]*captured, error) {
-	if s.cow && s.guard == nil {
-		var err error
-		if s.guard, err = startGuard(); err != nil {
-			s.notef("%v: a snapshot may outlive a cr_checkpoint killed midway, as a zombie", err)
-		}
-	}
 	caps := make([]*captured, 0, len(s.procs))
 	for _, f := range s.procs {
 		f.shared = shared[f.pid]

@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"syscall"
@@ -106,8 +105,6 @@ func wanted(v *image.VMA, pm uint64) bool {
 // chunk bounds how much memory is read into one buffer.
 const chunk = 8 << 20
 
-var zeroPage = make([]byte, pageSize)
-
 // pages streams the wanted, non-zero pages of every VMA into w.
 func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
 	runs, err := pageRuns(pid, vs)
@@ -156,21 +153,3 @@ func pageRuns(pid int, vs []image.VMA) ([]span, error) {
 
 // span is a range of addresses.
 type span struct{ start, end uint64 }
-
-func writeNonZero(w *image.Writer, addr uint64, b []byte) error {
-	for off := 0; off < len(b); {
-		if bytes.Equal(b[off:off+pageSize], zeroPage) {
-			off += pageSize
-			continue
-		}
-		end := off + pageSize
-		for end < len(b) && !bytes.Equal(b[end:end+pageSize], zeroPage) {
-			end += pageSize
-		}
-		if err := w.Pages(addr+uint64(off), b[off:end]); err != nil {
-			return err
-		}
-		off = end
-	}
-	return nil
-}

@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"bytes"
+
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
@@ -44,13 +46,14 @@ func batches(vs []image.VMA, runs []span) []batch {
 
 // copyRuns streams the non-zero pages of runs into w, read from process
 // src (mem is its /proc/PID/mem). A goroutine reads batches into a few
-// buffers while the caller writes the last one, so reading and writing
-// overlap without copying.
+// buffers, finds their zero pages and sums the others, while the caller
+// writes the last one: reading, summing and writing overlap, and nothing
+// is copied but by the kernel.
 func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Writer) error {
 	type filled struct {
-		batch
-		b   []byte
-		err error
+		b      []byte
+		pieces []piece
+		err    error
 	}
 	const depth = 3
 	free := make(chan []byte, depth)
@@ -71,8 +74,12 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 			}
 			b := buf[:bt.size]
 			err := readBatch(src, mem, bt, b)
+			var ps []piece
+			if err == nil {
+				ps = cut(bt.runs, b)
+			}
 			select {
-			case full <- filled{bt, b, err}:
+			case full <- filled{b, ps, err}:
 			case <-stop:
 				return
 			}
@@ -85,7 +92,7 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 		if f.err != nil {
 			return f.err
 		}
-		if err := writeRuns(w, f.runs, f.b); err != nil {
+		if err := writePieces(w, f.pieces); err != nil {
 			return err
 		}
 		free <- f.b[:cap(f.b)]
@@ -113,15 +120,48 @@ func readBatch(src int, mem *ptrace.Mem, bt batch, b []byte) error {
 	return ptrace.ReadSpans(src, spans, b)
 }
 
-// writeRuns writes the non-zero pages of runs, held in b one after another.
-func writeRuns(w *image.Writer, runs []span, b []byte) error {
-	off := uint64(0)
+// A piece is a run of non-zero pages ready to be written: its address, its
+// bytes, and the sum of each page (image.PageSum).
+type piece struct {
+	addr uint64
+	b    []byte
+	sums []uint32
+}
+
+var zeroPage = make([]byte, pageSize)
+
+// cut splits runs, held in b one after another, into pieces of non-zero
+// pages, and sums them.
+func cut(runs []span, b []byte) []piece {
+	var out []piece
+	sums := make([]uint32, 0, len(b)/pageSize)
+	off := 0
 	for _, r := range runs {
-		n := r.end - r.start
-		if err := writeNonZero(w, r.start, b[off:off+n]); err != nil {
+		end := off + int(r.end-r.start)
+		for i := off; i < end; {
+			if bytes.Equal(b[i:i+pageSize], zeroPage) {
+				i += pageSize
+				continue
+			}
+			p := piece{addr: r.start + uint64(i-off)}
+			first, n := i, len(sums)
+			for ; i < end && !bytes.Equal(b[i:i+pageSize], zeroPage); i += pageSize {
+				sums = append(sums, image.PageSum(b[i:i+pageSize]))
+			}
+			p.b, p.sums = b[first:i], sums[n:len(sums):len(sums)]
+			out = append(out, p)
+		}
+		off = end
+	}
+	return out
+}
+
+// writePieces writes pieces into w, one record each.
+func writePieces(w *image.Writer, ps []piece) error {
+	for _, p := range ps {
+		if err := w.PagesSummed(p.addr, p.b, p.sums); err != nil {
 			return err
 		}
-		off += n
 	}
 	return nil
 }

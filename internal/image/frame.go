@@ -73,6 +73,22 @@ func (w *Writer) write(b []byte) error {
 func (w *Writer) Offset() int64 { return w.off }
 
 func (w *Writer) record(t RecordType, arg uint64, align bool, size int64, body func(io.Writer) error) error {
+	// The sum comes before the payload, so compute it over the payload first.
+	return w.recordSum(t, arg, align, size, func(crc uint32) (uint32, error) {
+		cw := &crcWriter{crc: crc}
+		if err := body(cw); err != nil {
+			return 0, err
+		}
+		if cw.n != size {
+			return 0, fmt.Errorf("image: record of type %d: %d bytes, announced %d", t, cw.n, size)
+		}
+		return cw.crc, nil
+	}, body)
+}
+
+// recordSum writes a record whose checksum sum computes from the checksum
+// of what precedes the payload.
+func (w *Writer) recordSum(t RecordType, arg uint64, align bool, size int64, sum func(uint32) (uint32, error), body func(io.Writer) error) error {
 	pad := 0
 	if align {
 		pad = int((PageSize - (w.off+recHdrSize)%PageSize) % PageSize)
@@ -83,17 +99,12 @@ func (w *Writer) record(t RecordType, arg uint64, align bool, size int64, body f
 	le.PutUint64(h[8:], uint64(size))
 	le.PutUint64(h[16:], arg)
 	crc := crc32.Update(0, castagnoli, le.AppendUint32(nil, w.prev))
-	crc = crc32.Update(crc, castagnoli, h[:24])
-	cw := &crcWriter{crc: crc}
-	// The sum comes before the payload, so compute it over the payload first.
-	if err := body(cw); err != nil {
+	crc, err := sum(crc32.Update(crc, castagnoli, h[:24]))
+	if err != nil {
 		return err
 	}
-	if cw.n != size {
-		return fmt.Errorf("image: record of type %d: %d bytes, announced %d", t, cw.n, size)
-	}
-	le.PutUint32(h[24:], cw.crc)
-	w.prev = cw.crc
+	le.PutUint32(h[24:], crc)
+	w.prev = crc
 	if err := w.write(h); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -251,5 +253,70 @@ func TestCowAbandoned(t *testing.T) {
 				t.Fatalf("processes left behind by the abandoned checkpoint: %v", left)
 			}
 		})
+	}
+	t.Run("disk-full", func(t *testing.T) {
+		hh := newH(t)
+		tfs := hh.path("tfs")
+		os.Mkdir(tfs, 0o755)
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", tfs).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a small tmpfs here (%v: %s): no full disk to test with", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", tfs).Run() })
+		out, gaps := hh.path("out.txt"), hh.path("gaps")
+		steps := seqSpec{stepLine, 1}
+		p := hh.startProg("cowheap", []string{cowheap, "64", gaps}, out)
+		hh.waitSeq(out, steps, 2, wait30, p)
+		r := hh.ckpt("--run", "-f", filepath.Join(tfs, "img"), strconv.Itoa(p.pid))
+		if r.code == 0 || !strings.Contains(r.stderr, "no space left on device") {
+			t.Fatalf("a --run checkpoint onto a full disk: %s", r)
+		}
+		if es, _ := os.ReadDir(tfs); len(es) != 0 {
+			t.Fatalf("the full disk holds %d files, want none", len(es))
+		}
+		hh.noSnapshotLeft(p.pid, 0, "the failed checkpoint")
+		hh.waitSeq(out, steps, hh.lastSeq(out, steps)+2, wait30, p)
+	})
+}
+
+// TestCowForkFails: a process that may not fork (uid 65534 with
+// RLIMIT_NPROC 1) is checkpointed with --run all the same (by uid 65534:
+// root here may lack CAP_SYS_RESOURCE, which reading another user's
+// rlimits needs): it stays frozen while its memory is written, -v says
+// why, it runs on after, and the image reads back whole.
+func TestCowForkFails(t *testing.T) {
+	counter := prog(t, "counter")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
+	}
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skipf("prlimit is not installed (%v): cannot limit the target's processes", err)
+	}
+	needEngine(t)
+	hh := newH(t)
+	dir, err := os.MkdirTemp("", "stasis-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Dir(progDir), 0o755) // the test programs, for uid 65534
+	os.Chmod(progDir, 0o755)
+	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	out := hh.path("out.txt")
+	seq := seqSpec{tickLine, 1}
+	p := hh.startProg("counter", append(as, prlimit, "--nproc=1", counter), out)
+	last := hh.waitSeq(out, seq, 3, wait30, p)
+	img := dir + "/img"
+	r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--run", "-f", img, strconv.Itoa(p.pid))...)
+	if r.code != 0 || !strings.Contains(r.stderr, "no copy-on-write snapshot") {
+		t.Fatalf("--run of a process that may not fork: want success and a note under -v\n%s", r)
+	}
+	t.Logf("%s", r.stderr)
+	hh.noSnapshotLeft(p.pid, 0, "cr_checkpoint --run has exited")
+	hh.waitSeq(out, seq, last+3, wait30, p)
+	if info := hh.run(wait30, bin(t, "cr_info"), img); info.code != 0 {
+		t.Fatalf("the image does not read back:\n%s", info)
 	}
 }

@@ -288,7 +288,7 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 			dest.Note(fmt.Sprintf("%v: a snapshot may outlive a cr_checkpoint killed midway, as a zombie", err))
 		}
 	}
-	set, err := FreezeAll(owner, resolve, opt)
+	set, err := FreezeAll(owner, g.outside(resolve), opt)
 	if err != nil {
 		g.stop()
 		return err

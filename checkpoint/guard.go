@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"stasis/internal/ptrace"
@@ -49,6 +50,18 @@ func startGuard() (*guard, error) {
 		return nil, fmt.Errorf("snapshot guard: %w", err)
 	}
 	return &guard{cmd: cmd, w: w}, nil
+}
+
+// outside returns resolve without the guard, which is a child of ours,
+// and so of an agent's whole job if we are its agent.
+func (g *guard) outside(resolve func() ([]int, error)) func() ([]int, error) {
+	if g == nil {
+		return resolve
+	}
+	return func() ([]int, error) {
+		pids, err := resolve()
+		return slices.DeleteFunc(pids, func(pid int) bool { return pid == g.cmd.Process.Pid }), err
+	}
 }
 
 // add tells the guard of snapshot snap of process parent.

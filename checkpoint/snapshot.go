@@ -72,8 +72,11 @@ func (a *asker) snapshot() (s *snapshot, err error) {
 			child = id
 		}
 	}}
-	// clone(flags 0): a new process, exit signal 0, on the same stack.
-	_, cerr := r.Syscall(unix.SYS_CLONE, 0, 0, 0, 0, 0)
+	// clone(CLONE_FILES): a new process, exit signal 0, on the same
+	// stack. It shares the fd table rather than holding a copy of every
+	// fd, which would keep pipes open and flock locks held after the
+	// process closes them.
+	_, cerr := r.Syscall(unix.SYS_CLONE, unix.CLONE_FILES, 0, 0, 0, 0)
 	if err := unix.PtraceSetOptions(tid, ptrace.SeizeOptions); err != nil && cerr == nil {
 		cerr = fmt.Errorf("tid %d: ptrace(PTRACE_SETOPTIONS): %w", tid, err)
 	}

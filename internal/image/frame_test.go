@@ -144,6 +144,7 @@ func TestVersionArchSwap(t *testing.T) {
 
 func FuzzReader(f *testing.F) {
 	f.Add(sample(f))
+	f.Add(sampleSaved(f))
 	f.Add([]byte(Magic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, p, err := readAll(b)

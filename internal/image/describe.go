@@ -43,8 +43,12 @@ func Describe(r io.Reader, w io.Writer) error {
 			pages += rec.Len
 			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) at offset %d\n", rec.Arg, rec.Arg+rec.Len, rec.Len>>10, rec.Offset)
 		case RecSavedFile:
-			saved += rec.Len
-			fmt.Fprintf(w, "saved file %d: %d bytes at offset %d\n", rec.Arg, rec.Len, rec.Offset)
+			m, err := rd.SavedFile()
+			if err != nil {
+				return err
+			}
+			saved += uint64(m.Size)
+			fmt.Fprintf(w, "saved file %d: %s, %d bytes at offset %d\n", m.ID, m.Path, m.Size, rec.Offset+SavedHeader)
 		case RecFileData:
 			data += rec.Len
 			fmt.Fprintf(w, "  file data %d: %d bytes\n", rec.Arg, rec.Len)

@@ -55,6 +55,8 @@ func readAll(b []byte) ([]Record, *Process, error) {
 			if p, err = r.Process(); err != nil {
 				return nil, nil, err
 			}
+		} else if _, err := r.SavedFile(); rec.Type == RecSavedFile && err != nil {
+			return nil, nil, err
 		} else if _, err := io.Copy(io.Discard, r); err != nil {
 			return nil, nil, err
 		}

@@ -17,7 +17,8 @@ func sampleSaved(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	contents := []byte(strings.Repeat("\x7fELF library ", 500))
-	if err := w.SavedFile(3, bytes.NewReader(contents), int64(len(contents))); err != nil {
+	m := MappedFile{ID: 3, Path: "/lib/x.so", Size: int64(len(contents)), BuildID: "abcd"}
+	if err := w.SavedFile(m, bytes.NewReader(contents)); err != nil {
 		t.Fatal(err)
 	}
 	p := &Process{Pid: 7, Threads: []Thread{{Tid: 7}}, ExeFile: 3,
@@ -41,6 +42,10 @@ func TestSavedFileRoundTrip(t *testing.T) {
 	rec, err := r.Next()
 	if err != nil || rec.Type != RecSavedFile || rec.Arg != 3 || rec.Offset%PageSize != 0 {
 		t.Fatalf("first record %+v, %v", rec, err)
+	}
+	m, err := r.SavedFile()
+	if err != nil || m.Path != "/lib/x.so" || m.BuildID != "abcd" || m.ID != 3 {
+		t.Fatalf("saved file header %+v, %v", m, err)
 	}
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.HasPrefix(got, []byte("\x7fELF library ")) || len(got) != 13*500 {
@@ -84,6 +89,27 @@ func TestSavedFileDamaged(t *testing.T) {
 	if _, _, err := readAll(c); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("huge: %v", err)
 	}
+	c = append([]byte(nil), b...)
+	le.PutUint64(c[hdr+8:], 100)
+	if _, _, err := readAll(c); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "shorter than its header") {
+		t.Errorf("short: %v", err)
+	}
+	// A header that disagrees with its record, its checksum made good:
+	// caught by what it says, not only by the sum.
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, ArchX86_64)
+	w.record(RecSavedFile, 2, true, SavedHeader+5, func(o io.Writer) error {
+		h := make([]byte, SavedHeader+5)
+		js := []byte(`{"id":2,"path":"/x","size":6,"saved":true}`)
+		le.PutUint32(h, uint32(len(js)))
+		copy(h[4:], js)
+		_, err := o.Write(h)
+		return err
+	})
+	w.Close()
+	if _, _, err := readAll(buf.Bytes()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "header says") {
+		t.Errorf("inconsistent header: %v", err)
+	}
 }
 
 // changing is a file that grows a byte between the two passes.
@@ -104,11 +130,11 @@ func (c *changing) ReadAt(p []byte, off int64) (int, error) {
 
 func TestSavedFileChanged(t *testing.T) {
 	w, _ := NewWriter(io.Discard, ArchX86_64)
-	if err := w.SavedFile(1, &changing{}, 100); !errors.Is(err, ErrFileChanged) {
+	if err := w.SavedFile(MappedFile{ID: 1, Path: "/x", Size: 100}, &changing{}); !errors.Is(err, ErrFileChanged) {
 		t.Fatalf("a file that changed between passes: %v", err)
 	}
 	w, _ = NewWriter(io.Discard, ArchX86_64)
-	if err := w.SavedFile(1, bytes.NewReader(make([]byte, 10)), 20); !errors.Is(err, ErrFileChanged) {
+	if err := w.SavedFile(MappedFile{ID: 1, Path: "/x", Size: 20}, bytes.NewReader(make([]byte, 10))); !errors.Is(err, ErrFileChanged) {
 		t.Fatalf("a file that shrank: %v", err)
 	}
 }

@@ -70,7 +70,9 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 		k := fileKey{v.Dev, v.Inode}
 		u := uses[k]
 		if u == nil {
-			u = &use{key: k, path: v.Path, open: func() (*os.File, error) { return openMapped(pid, m) }}
+			// A file a restart mapped from an image keeps its name.
+			path := strings.TrimPrefix(v.Path, "/memfd:stasis:")
+			u = &use{key: k, path: path, open: func() (*os.File, error) { return openMapped(pid, m) }}
 			uses[k] = u
 			order = append(order, k)
 		}
@@ -88,6 +90,7 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 		return fmt.Errorf("pid %d: executable: %w", pid, err)
 	}
 	exePath, exeDeleted := strings.CutSuffix(p.Exe, " (deleted)")
+	exePath = strings.TrimPrefix(exePath, "/memfd:stasis:")
 	ek := fileKey{"exe", st.Sys().(*syscall.Stat_t).Ino}
 	for _, k := range order { // the executable is usually mapped too
 		if k.inode == ek.inode && (uses[k].path == exePath || uses[k].deleted && exeDeleted) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,11 +22,16 @@ import (
 // CPU without the xsave features the threads used.
 
 const (
+	// tick [CHILDOUT]: counts with libstep's step; with CHILDOUT, a
+	// forked child counts too, into that file.
 	tickSrc = `#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 long step(long);
-int main(void) {
+int main(int argc, char **argv) {
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	if (argc > 1 && fork() == 0 && !freopen(argv[1], "w", stdout))
+		return 1;
 	for (long n = 0;;) {
 		n = step(n);
 		printf("tick %ld\n", n);
@@ -280,6 +286,60 @@ func TestXstateRefused(t *testing.T) {
 	})
 	restartRefused(hh, p.pid, bad, name, "CPU lacks")
 	restartContinues(hh, p.pid, out, img) // the unaltered image restarts
+}
+
+// TestSaveTree: a parent and its child, under cr_run, both running the
+// executable and mapping the library, checkpointed through the agent with
+// --save-all: each file is saved once. Restarted without them, the pair
+// counts on; checkpointed again without --save-*, the copies they map
+// (unlinked memfds now) are saved anyway, and the second image restarts.
+func TestSaveTree(t *testing.T) {
+	hh := newH(t)
+	bdir := hh.path("build")
+	os.MkdirAll(bdir, 0o755)
+	libStep(t, bdir, 1, buildA)
+	exe := gcc(t, bdir, "tick", tickSrc, "-L"+bdir, "-lstep", "-Wl,-rpath,"+bdir)
+	out, childOut := hh.path("tick.out"), hh.path("child.out")
+	seq := seqSpec{tickLine, 1}
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), exe, childOut}, out)
+	job := hh.jobOf(run)
+	hh.waitSeq(out, seq, 5, wait30, run)
+	hh.waitSeq(childOut, seq, 5, wait30, run)
+	kids := children(job)
+	if len(kids) != 1 {
+		t.Fatalf("pid %d has children %v, want one", job, kids)
+	}
+	img := hh.path("a.img")
+	hh.mustCkpt(img, "--save-all", "--kill", strconv.Itoa(job))
+	endedBy(t, run, syscall.SIGKILL)
+	info := hh.run(wait30, bin(t, "cr_info"), img)
+	for _, f := range []string{exe, filepath.Join(bdir, "libstep.so")} {
+		if n := strings.Count(info.stdout, "saved file "); n == 0 || strings.Count(info.stdout, ": "+f+", ") != 1 {
+			t.Fatalf("cr_info should show %s saved exactly once:\n%s", f, info)
+		}
+	}
+	os.Remove(exe)
+	libStep(t, bdir, 2, buildB)
+
+	for i, img := range []string{img, hh.path("b.img")} {
+		r := hh.restart("cr_restart-"+strconv.Itoa(i), img, job, nil)
+		last, lastChild := hh.lastSeq(out, seq), hh.lastSeq(childOut, seq)
+		hh.waitSeq(out, seq, last+5, wait30, r)
+		hh.waitSeq(childOut, seq, lastChild+5, wait30, r)
+		hh.checkRestored(job, r)
+		if i == 1 {
+			hh.stopRestored(job, r)
+			break
+		}
+		hh.mustCkpt(hh.path("b.img"), "--kill", strconv.Itoa(r.pid))
+		endedBy(t, r, syscall.SIGKILL)
+		info := hh.run(wait30, bin(t, "cr_info"), hh.path("b.img"))
+		if !strings.Contains(info.stdout, "saved file 1: "+exe) {
+			t.Fatalf("the second image should carry the executable the restart mapped from the first:\n%s", info)
+		}
+	}
+	hh.verifySeq(out, seq, 0)
+	hh.verifySeq(childOut, seq, 0)
 }
 
 // rewrite copies the image src to dst through the image package, letting

@@ -139,14 +139,21 @@ func (fs *mappedFiles) file(pid int, key fileKey, path string, save bool, open f
 		return nil, fmt.Errorf("pid %d: mapped file %s: %w", pid, path, err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: mapped file %s: %w", pid, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		// A device, say: its contents are not a file's; it is opened
+		// again by path.
+		save = false
+	}
 	if mf == nil {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("pid %d: mapped file %s: %w", pid, path, err)
-		}
-		id, err := buildid.Read(f)
-		if err != nil {
-			return nil, fmt.Errorf("pid %d: mapped file %s: build-id: %w", pid, path, err)
+		id := ""
+		if st.Mode().IsRegular() {
+			if id, err = buildid.Read(f); err != nil {
+				return nil, fmt.Errorf("pid %d: mapped file %s: build-id: %w", pid, path, err)
+			}
 		}
 		if len(fs.byKey) >= image.MaxFileID {
 			return nil, fmt.Errorf("pid %d: more than %d mapped files", pid, image.MaxFileID)

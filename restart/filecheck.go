@@ -79,25 +79,31 @@ func checkFile(pid int, path string, size int64, id, hint string) error {
 	fail := func(reason string, err error) error {
 		return &FileChangedError{Pid: pid, Path: path, Reason: reason, Hint: hint, Err: err}
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	bare := func(err error) error {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err
+			return pe.Err
 		}
-		if errors.Is(err, os.ErrNotExist) {
-			return fail("no such file: it vanished since the checkpoint", os.ErrNotExist)
-		}
-		return fail(err.Error(), err)
+		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fail("no such file: it vanished since the checkpoint", os.ErrNotExist)
+	}
 	if err != nil {
-		return fail(err.Error(), err)
+		return fail(bare(err).Error(), err)
 	}
 	if st.Size() != size {
 		return fail(fmt.Sprintf("size %d, was %d at checkpoint: the file changed", st.Size(), size), nil)
 	}
+	if !st.Mode().IsRegular() {
+		return nil // a device: no build to compare
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(bare(err).Error(), err)
+	}
+	defer f.Close()
 	now, err := buildid.Read(f)
 	if err != nil {
 		return fail(fmt.Sprintf("read its build-id: %v", err), err)

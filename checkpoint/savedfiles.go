@@ -80,12 +80,8 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 		u.private = u.private || !v.Shared
 		u.shared = u.shared || v.Shared
 	}
-	exe, err := os.Open(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return fmt.Errorf("pid %d: executable: %w", pid, err)
-	}
-	defer exe.Close()
-	st, err := exe.Stat()
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	st, err := os.Stat(exe)
 	if err != nil {
 		return fmt.Errorf("pid %d: executable: %w", pid, err)
 	}
@@ -98,7 +94,7 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 		}
 	}
 	if uses[ek] == nil {
-		uses[ek] = &use{key: ek, path: exePath, open: func() (*os.File, error) { return os.Open(exe.Name()) }}
+		uses[ek] = &use{key: ek, path: exePath, open: func() (*os.File, error) { return os.Open(exe) }}
 		order = append(order, ek)
 	}
 	uses[ek].exe = true
@@ -111,6 +107,9 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 		mf, err := fs.file(pid, u.key, u.path, save, u.open, w)
 		if err != nil {
 			return err
+		}
+		if mf == nil {
+			continue
 		}
 		ids[k] = mf.ID
 		p.Files = append(p.Files, *mf)
@@ -128,13 +127,19 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 
 // file returns the image's record of the file at key, made on first use
 // (size and build-id read from the file itself), and its contents written
-// into w if save asks and the image does not hold them yet.
+// into w if save asks and the image does not hold them yet; nil if the
+// file need not be saved and we may not read it.
 func (fs *mappedFiles) file(pid int, key fileKey, path string, save bool, open func() (*os.File, error), w *image.Writer) (*image.MappedFile, error) {
 	mf := fs.byKey[key]
 	if mf != nil && (mf.Saved || !save) {
 		return mf, nil
 	}
 	f, err := open()
+	if err != nil && !save && mf == nil && errors.Is(err, os.ErrPermission) {
+		// Mapped, but not readable by us (an execute-only file): no
+		// build-id; a restart checks its size only, as VMA.FileSize.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: mapped file %s: %w", pid, path, err)
 	}

@@ -25,6 +25,9 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// Relocate moves the image's files (--relocate); the first that
+	// matches a path wins.
+	Relocate []Relocation
 }
 
 // builder holds the process being rebuilt.
@@ -128,6 +131,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err != nil {
 			return fail(err)
 		}
+		relocate(p, opt.Relocate)
 		if byPid[p.Pid] != nil {
 			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
 		}
@@ -207,7 +211,7 @@ func precheck(p *image.Process) error {
 			return fmt.Errorf("pid %d: mapped file %s: %w", p.Pid, v.Path, errors.Unwrap(err))
 		}
 		if st.Size() != v.FileSize {
-			return fmt.Errorf("pid %d: mapped file %s: size %d, was %d at checkpoint: the file changed", p.Pid, v.Path, st.Size(), v.FileSize)
+			return fmt.Errorf("pid %d: mapped file %s: size %d, was %d at checkpoint: %w", p.Pid, v.Path, st.Size(), v.FileSize, ErrFileChanged)
 		}
 	}
 	for _, f := range p.Fds {

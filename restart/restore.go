@@ -202,6 +202,11 @@ func precheck(p *image.Process) error {
 	if !leader {
 		return fmt.Errorf("image: pid %d has no main thread: image damaged", p.Pid)
 	}
+	if st, err := os.Stat(p.Cwd); err != nil {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
+	}
 	for _, v := range p.VMAs {
 		if v.Kind != image.VMAFile {
 			continue

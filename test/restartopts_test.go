@@ -152,4 +152,31 @@ func TestRestartOptions(t *testing.T) {
 		newOut := filepath.Join(moved, "counter.out")
 		hh.waitSeq(newOut, seq, hh.lastSeq(newOut, seq)+5, wait30)
 	})
+
+	t.Run("working-directory", func(t *testing.T) {
+		hh := newH(t)
+		sub := hh.path("wd")
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out := hh.path("wd.out")
+		p := hh.startProg("counter", []string{"/bin/sh", "-c", "cd wd && exec " + counter}, out)
+		hh.waitSeq(out, seq, 3, wait30, p)
+		img := hh.path("wd.img")
+		hh.checkpoint("--kill", p.pid, img, wait30)
+		hh.waitReaped(p, "after cr_checkpoint --kill")
+		last := hh.lastSeq(out, seq)
+		if err := os.Rename(sub, sub+"2"); err != nil {
+			t.Fatal(err)
+		}
+		if stderr := hh.mustFail(p.pid, 2, img); !strings.Contains(stderr, "working directory "+sub) {
+			t.Errorf("the message should name the missing working directory:\n%s", stderr)
+		}
+		r := hh.restartWith("restart", p.pid, "--relocate", sub+"="+sub+"2", img)
+		hh.waitSeq(out, seq, last+5, wait30, r)
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/cwd"); err != nil || cwd != sub+"2" {
+			t.Errorf("cwd after restart: %q, %v; want %s2", cwd, err, sub)
+		}
+		hh.stopRestored(p.pid, r)
+	})
 }

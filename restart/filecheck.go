@@ -12,8 +12,9 @@ import (
 // FileChangedError reports that a file a process maps or runs is not what
 // it was at checkpoint: gone, of another size, of another build. A restart
 // here would crash later, or run other code; it is refused before anything
-// is built. Err is the underlying error when the file could not be opened
-// (os.ErrNotExist when it vanished), so errors.Is classifies it.
+// is built. It wraps ErrFileChanged, and Err, the errno when the file
+// could not be reached (ENOENT when it vanished: errors.Is(err,
+// os.ErrNotExist) holds).
 type FileChangedError struct {
 	Pid    int
 	Path   string
@@ -30,7 +31,12 @@ func (e *FileChangedError) Error() string {
 	return s
 }
 
-func (e *FileChangedError) Unwrap() error { return e.Err }
+func (e *FileChangedError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrFileChanged}
+	}
+	return []error{ErrFileChanged, e.Err}
+}
 
 // checkFiles checks every file p maps or runs that the image does not
 // carry against what the image says of it; a file the image carries must
@@ -88,10 +94,10 @@ func checkFile(pid int, path string, size int64, id, hint string) error {
 	}
 	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fail("no such file: it vanished since the checkpoint", os.ErrNotExist)
+		return fail("no such file: it vanished since the checkpoint", bare(err))
 	}
 	if err != nil {
-		return fail(bare(err).Error(), err)
+		return fail(bare(err).Error(), bare(err))
 	}
 	if st.Size() != size {
 		return fail(fmt.Sprintf("size %d, was %d at checkpoint: the file changed", st.Size(), size), nil)
@@ -101,7 +107,7 @@ func checkFile(pid int, path string, size int64, id, hint string) error {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fail(bare(err).Error(), err)
+		return fail(bare(err).Error(), bare(err))
 	}
 	defer f.Close()
 	now, err := buildid.Read(f)

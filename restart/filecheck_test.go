@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/image"
 )
 
@@ -24,11 +26,12 @@ func TestCheckFiles(t *testing.T) {
 	os.WriteFile(path, []byte("123456"), 0o644)
 	var fc *FileChangedError
 	err := checkFiles(p, savedFiles{})
-	if !errors.As(err, &fc) || fc.Pid != 9 || fc.Path != path || !strings.Contains(err.Error(), "--save-shared") {
+	if !errors.As(err, &fc) || !errors.Is(err, ErrFileChanged) || fc.Pid != 9 || fc.Path != path || !strings.Contains(err.Error(), "--save-shared") {
 		t.Fatalf("grown file: %v", err)
 	}
 	os.Remove(path)
-	if err := checkFiles(p, savedFiles{}); !errors.Is(err, os.ErrNotExist) || !errors.As(err, &fc) {
+	if err := checkFiles(p, savedFiles{}); !errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.ENOENT) ||
+		!errors.Is(err, ErrFileChanged) || !errors.As(err, &fc) {
 		t.Fatalf("vanished file: %v", err)
 	}
 	p.Files[0].Saved = true

@@ -25,6 +25,9 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// Relocate moves the image's files (--relocate); the first that
+	// matches a path wins.
+	Relocate []Relocation
 }
 
 // builder holds the process being rebuilt.
@@ -127,6 +130,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err != nil {
 			return fail(err)
 		}
+		relocate(p, opt.Relocate)
 		if byPid[p.Pid] != nil {
 			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
 		}
@@ -197,6 +201,11 @@ func precheck(p *image.Process, saved savedFiles) error {
 	}
 	if !leader {
 		return fmt.Errorf("image: pid %d has no main thread: image damaged", p.Pid)
+	}
+	if st, err := os.Stat(p.Cwd); err != nil {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
 	}
 	if err := checkFiles(p, saved); err != nil {
 		return err

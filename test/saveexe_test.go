@@ -126,14 +126,20 @@ func restartContinues(hh *h, pid int, out, img string) {
 	hh.stopRestored(pid, r)
 }
 
-// restartRefused requires cr_restart img to fail naming pid, every one of
-// want, and to leave nothing running.
+// restartRefused requires cr_restart img to fail as BLCR's ENV class
+// (its hook run, exit status ENOENT), naming pid and every one of want,
+// and to leave nothing running.
 func restartRefused(hh *h, pid int, img string, want ...string) {
 	t := hh.t
 	t.Helper()
-	r := hh.run(wait30, bin(t, "cr_restart"), img)
-	if r.code == 0 {
-		t.Fatalf("cr_restart succeeded; want a refusal naming %q\n%s", want, r)
+	hook := hh.path("env-hook-ran")
+	os.Remove(hook)
+	r := hh.run(wait30, bin(t, "cr_restart"), "--run-on-fail-env=touch "+hook, img)
+	if r.code != int(syscall.ENOENT) {
+		t.Fatalf("cr_restart: want a refusal (ENV, exit status %d) naming %q\n%s", syscall.ENOENT, want, r)
+	}
+	if _, err := os.Stat(hook); err != nil {
+		t.Fatalf("the --run-on-fail-env hook did not run: %v\n%s", err, r)
 	}
 	for _, w := range append(want, "pid "+strconv.Itoa(pid)) {
 		if !strings.Contains(r.stderr, w) {

@@ -201,6 +201,32 @@ func TestRestartFileChecks(t *testing.T) {
 	restartContinues(hh, pid, out, img)
 }
 
+// TestRelocateMappedFiles: the executable and library moved to another
+// directory are checked (size, build-id) and mapped there with
+// --relocate.
+func TestRelocateMappedFiles(t *testing.T) {
+	hh := newH(t)
+	pid, bdir, out, img := tickJob(hh)
+	moved := hh.path("moved")
+	if err := os.Rename(bdir, moved); err != nil {
+		t.Fatal(err)
+	}
+	restartRefused(hh, pid, img, filepath.Join(bdir, "tick"), "no such file")
+	seq := seqSpec{tickLine, 1}
+	last := hh.lastSeq(out, seq)
+	r := hh.start("cr_restart", []string{bin(t, "cr_restart"), "--relocate", bdir + "=" + moved, img}, startOpts{})
+	t.Cleanup(func() { killRestored(pid, r.pid) })
+	hh.waitSeq(out, seq, last+10, wait30, r)
+	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe != filepath.Join(moved, "tick") {
+		t.Fatalf("the restored process runs %q, want the relocated executable", exe)
+	}
+	maps, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if !strings.Contains(string(maps), filepath.Join(moved, "libstep.so")) {
+		t.Fatalf("the relocated library is not mapped:\n%s", maps)
+	}
+	hh.stopRestored(pid, r)
+}
+
 // TestSaveExeOnly: --save-exe carries the executable but not the library,
 // so a library of another build is still reported, and a removed
 // executable alone is not.

@@ -255,6 +255,25 @@ func TestSaveShared(t *testing.T) {
 	p := hh.startProg("shmap", []string{exe, data}, out)
 	seq := seqSpec{tickLine, 1}
 	hh.waitSeq(out, seq, 5, wait30, p)
+	// --save-private carries the program and libc, not the shared file;
+	// --save-none after it cancels it.
+	for _, c := range []struct {
+		opts           []string
+		exeSaved, libc bool
+	}{{[]string{"--save-private"}, true, true}, {[]string{"--save-private", "--save-none", "--save-exe"}, true, false}} {
+		priv := hh.path("private.img")
+		args := append(append([]string{bin(t, "cr_checkpoint"), "-f", priv}, c.opts...), strconv.Itoa(p.pid))
+		if r := hh.run(wait30, args...); r.code != 0 {
+			t.Fatalf("checkpoint: %s", r)
+		}
+		info := hh.run(wait30, bin(t, "cr_info"), priv).stdout
+		if !strings.Contains(info, "mapped file "+data+": 4096 bytes, no build-id, expected at its path") ||
+			!strings.Contains(info, "executable file "+exe+":") ||
+			strings.Contains(info, "saved file 1: "+exe) != c.exeSaved ||
+			strings.Contains(info, "libc.so.6, ") != c.libc {
+			t.Fatalf("%q: cr_info shows\n%s", c.opts, info)
+		}
+	}
 	img := hh.path("shmap.img")
 	if r := hh.run(wait30, bin(t, "cr_checkpoint"), "--save-shared", "--kill", "-f", img, strconv.Itoa(p.pid)); r.code != 0 {
 		t.Fatalf("checkpoint: %s", r)

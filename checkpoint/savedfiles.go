@@ -44,62 +44,23 @@ func newMappedFiles(save SaveFiles) *mappedFiles {
 	return &mappedFiles{save: save, byKey: map[fileKey]*image.MappedFile{}}
 }
 
+// use is how one process uses one file: mapped privately, shared, run.
+type use struct {
+	key                           fileKey
+	path                          string
+	open                          func() (*os.File, error)
+	deleted, private, shared, exe bool
+}
+
 // record gives the file mappings of vs (made from maps) and the
 // executable of pid their file IDs, fills p.Files and p.ExeFile, and
 // writes into w the contents of the files to be saved that the image does
 // not hold yet. It must come before the process record, which names them.
 func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *image.Process, w *image.Writer) error {
-	type use struct {
-		key                           fileKey
-		path                          string
-		open                          func() (*os.File, error)
-		deleted, private, shared, exe bool
+	uses, order := mappedUses(pid, maps, vs)
+	if err := exeUse(pid, p.Exe, uses, &order); err != nil {
+		return err
 	}
-	var order []fileKey
-	uses := map[fileKey]*use{}
-	byStart := map[uint64]proc.Mapping{}
-	for _, m := range maps {
-		byStart[m.Start] = m
-	}
-	for i := range vs {
-		v := &vs[i]
-		if v.Kind != image.VMAFile {
-			continue
-		}
-		m := byStart[v.Start]
-		k := fileKey{v.Dev, v.Inode}
-		u := uses[k]
-		if u == nil {
-			// A file a restart mapped from an image keeps its name.
-			path := strings.TrimPrefix(v.Path, "/memfd:stasis:")
-			u = &use{key: k, path: path, open: func() (*os.File, error) { return openMapped(pid, m) }}
-			uses[k] = u
-			order = append(order, k)
-		}
-		u.deleted = u.deleted || m.Deleted
-		u.private = u.private || !v.Shared
-		u.shared = u.shared || v.Shared
-	}
-	exe := fmt.Sprintf("/proc/%d/exe", pid)
-	st, err := os.Stat(exe)
-	if err != nil {
-		return fmt.Errorf("pid %d: executable: %w", pid, err)
-	}
-	exePath, exeDeleted := strings.CutSuffix(p.Exe, " (deleted)")
-	exePath = strings.TrimPrefix(exePath, "/memfd:stasis:")
-	ek := fileKey{"exe", st.Sys().(*syscall.Stat_t).Ino}
-	for _, k := range order { // the executable is usually mapped too
-		if k.inode == ek.inode && (uses[k].path == exePath || uses[k].deleted && exeDeleted) {
-			ek = k
-		}
-	}
-	if uses[ek] == nil {
-		uses[ek] = &use{key: ek, path: exePath, open: func() (*os.File, error) { return os.Open(exe) }}
-		order = append(order, ek)
-	}
-	uses[ek].exe = true
-	uses[ek].deleted = uses[ek].deleted || exeDeleted
-
 	ids := map[fileKey]int{}
 	for _, k := range order {
 		u := uses[k]
@@ -122,6 +83,65 @@ func (fs *mappedFiles) record(pid int, maps []proc.Mapping, vs []image.VMA, p *i
 			vs[i].File = ids[fileKey{vs[i].Dev, vs[i].Inode}]
 		}
 	}
+	return nil
+}
+
+// memfdPrefix starts the name of a file a restart mapped from an image:
+// it keeps its original path.
+const memfdPrefix = "/memfd:stasis:"
+
+// mappedUses collects the files that the file mappings of vs map, in
+// address order.
+func mappedUses(pid int, maps []proc.Mapping, vs []image.VMA) (map[fileKey]*use, []fileKey) {
+	var order []fileKey
+	uses := map[fileKey]*use{}
+	byStart := map[uint64]proc.Mapping{}
+	for _, m := range maps {
+		byStart[m.Start] = m
+	}
+	for i := range vs {
+		v := &vs[i]
+		if v.Kind != image.VMAFile {
+			continue
+		}
+		m := byStart[v.Start]
+		k := fileKey{v.Dev, v.Inode}
+		u := uses[k]
+		if u == nil {
+			path := strings.TrimPrefix(v.Path, memfdPrefix)
+			u = &use{key: k, path: path, open: func() (*os.File, error) { return openMapped(pid, m) }}
+			uses[k] = u
+			order = append(order, k)
+		}
+		u.deleted = u.deleted || m.Deleted
+		u.private = u.private || !v.Shared
+		u.shared = u.shared || v.Shared
+	}
+	return uses, order
+}
+
+// exeUse marks the executable among uses, adding it if no mapping maps
+// it. exeLink is /proc/PID/exe's target.
+func exeUse(pid int, exeLink string, uses map[fileKey]*use, order *[]fileKey) error {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	st, err := os.Stat(exe)
+	if err != nil {
+		return fmt.Errorf("pid %d: executable: %w", pid, err)
+	}
+	path, deleted := strings.CutSuffix(exeLink, " (deleted)")
+	path = strings.TrimPrefix(path, memfdPrefix)
+	ek := fileKey{"exe", st.Sys().(*syscall.Stat_t).Ino}
+	for _, k := range *order { // the executable is usually mapped too
+		if k.inode == ek.inode && (uses[k].path == path || uses[k].deleted && deleted) {
+			ek = k
+		}
+	}
+	if uses[ek] == nil {
+		uses[ek] = &use{key: ek, path: path, open: func() (*os.File, error) { return os.Open(exe) }}
+		*order = append(*order, ek)
+	}
+	uses[ek].exe = true
+	uses[ek].deleted = uses[ek].deleted || deleted
 	return nil
 }
 

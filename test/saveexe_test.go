@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -164,6 +165,21 @@ func TestSaveAll(t *testing.T) {
 		if info.code != 0 || !strings.Contains(info.stdout, w) {
 			t.Fatalf("cr_info does not show %q:\n%s", w, info)
 		}
+	}
+	// A damaged saved-file record is refused, naming it, before anything
+	// runs.
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(b[64+16:], 0) // the first record's arg: its file id
+	bad := hh.path("bad.img")
+	os.WriteFile(bad, b, 0o600)
+	if r := hh.run(wait30, bin(t, "cr_restart"), bad); r.code == 0 || !strings.Contains(r.stderr, "image damaged: record 1: saved file with id 0") {
+		t.Fatalf("a damaged saved file: %s", r)
+	}
+	if !waitGone(pid, 5*time.Second) {
+		t.Fatalf("pid %d runs after a refused restart", pid)
 	}
 	os.Remove(filepath.Join(bdir, "tick"))
 	libStep(t, bdir, 2, buildB)
@@ -329,10 +345,10 @@ func TestXstateRefused(t *testing.T) {
 			}
 			// The kernel writes XCR0 at byte 464 of NT_X86_XSTATE: this
 			// machine's, as arch_prctl tells it.
-			if got := le64(xs[464:]); got != have {
+			if got := binary.LittleEndian.Uint64(xs[464:]); got != have {
 				t.Fatalf("XCR0 in the image %#x, arch_prctl says %#x", got, have)
 			}
-			putLe64(xs[512:], le64(xs[512:])|1<<bit)
+			binary.LittleEndian.PutUint64(xs[512:], binary.LittleEndian.Uint64(xs[512:])|1<<bit)
 		}
 	})
 	restartRefused(hh, p.pid, bad, name, "CPU lacks")
@@ -465,19 +481,5 @@ func rewrite(t *testing.T, src, dst string, edit func(*image.Process)) {
 	}
 	if err := os.WriteFile(dst, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func le64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
-}
-
-func putLe64(b []byte, v uint64) {
-	for i := 0; i < 8; i++ {
-		b[i] = byte(v >> (8 * i))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 )
@@ -27,11 +29,41 @@ type CPUFeatureError struct {
 	Pid, Tid int
 	Missing  uint64 // the xstate_bv bits this machine lacks
 	Have     uint64 // this machine's XCR0
+	// Permitted: the process had asked for the features
+	// (ARCH_REQ_XCOMP_PERM), whether or not its threads hold state in them.
+	Permitted bool
 }
 
 func (e *CPUFeatureError) Error() string {
-	return fmt.Sprintf("pid %d thread %d: uses %s, which this machine's CPU lacks (xsave components %#x missing from XCR0 %#x): restart it on a machine that has them",
-		e.Pid, e.Tid, featureNames(e.Missing), e.Missing, e.Have)
+	uses := "uses"
+	if e.Permitted {
+		uses = "asked to use"
+	}
+	return fmt.Sprintf("pid %d thread %d: %s %s, which this machine's CPU lacks (xsave components %#x missing from XCR0 %#x): restart it on a machine that has them",
+		e.Pid, e.Tid, uses, featureNames(e.Missing), e.Missing, e.Have)
+}
+
+const archReqXcompPerm = 0x1023 // ARCH_REQ_XCOMP_PERM
+
+// xcompPerm asks, in the process, for the xsave features it had asked
+// for (AMX's tile data): without them its saved xsave area cannot be put
+// back, and its next AMX instruction would fault.
+//
+// Precondition: called on the owner thread.
+func (b *builder) xcompPerm() error {
+	def, err := kernel.XcompPerm()
+	if err != nil || b.p.XcompPerm&^def == 0 {
+		return nil // nothing beyond what every process may use (or an old kernel)
+	}
+	for bit := 0; bit < 64; bit++ {
+		if b.p.XcompPerm&^def&(1<<bit) == 0 {
+			continue
+		}
+		if _, err := b.call(unix.SYS_ARCH_PRCTL, archReqXcompPerm, uint64(bit)); err != nil {
+			return fmt.Errorf("pid %d: arch_prctl(ARCH_REQ_XCOMP_PERM, %s): %w", b.pid, featureNames(1<<bit), err)
+		}
+	}
+	return nil
 }
 
 // featureNames names the features of mask, each once.
@@ -61,6 +93,9 @@ func checkXstate(p *image.Process) error {
 	have, err := kernel.XFeatures()
 	if err != nil {
 		return fmt.Errorf("pid %d: this machine's xsave features: %w", p.Pid, err)
+	}
+	if missing := p.XcompPerm &^ have; missing != 0 {
+		return &CPUFeatureError{Pid: p.Pid, Tid: p.Pid, Missing: missing, Have: have, Permitted: true}
 	}
 	for _, t := range p.Threads {
 		if len(t.Xstate) < xstateBV+8 {

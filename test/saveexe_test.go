@@ -351,8 +351,67 @@ func TestXstateRefused(t *testing.T) {
 			binary.LittleEndian.PutUint64(xs[512:], binary.LittleEndian.Uint64(xs[512:])|1<<bit)
 		}
 	})
-	restartRefused(hh, p.pid, bad, name, "CPU lacks")
+	restartRefused(hh, p.pid, bad, "uses "+name, "CPU lacks")
+	// A process that had asked to use the feature (arch_prctl) is refused
+	// too, whatever its threads hold.
+	rewrite(t, img, bad, func(pr *image.Process) { pr.XcompPerm |= 1 << bit })
+	restartRefused(hh, p.pid, bad, "asked to use "+name, "CPU lacks")
 	restartContinues(hh, p.pid, out, img) // the unaltered image restarts
+}
+
+// amxSrc uses AMX tiles every 50 ms, releasing them after each use, so a
+// checkpoint finds them (almost always) in their initial state: what must
+// survive is the permission asked for with ARCH_REQ_XCOMP_PERM.
+const amxSrc = `#include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+struct tilecfg { uint8_t palette, start, r[14]; uint16_t colsb[16]; uint8_t rows[16]; } __attribute__((packed));
+int main(void) {
+	static struct tilecfg cfg __attribute__((aligned(64)));
+	static int32_t in[256] __attribute__((aligned(64))), out[256] __attribute__((aligned(64)));
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */)) {
+		perror("arch_prctl");
+		return 1;
+	}
+	cfg.palette = 1; cfg.colsb[0] = 64; cfg.rows[0] = 16;
+	for (long n = 1;; n++) {
+		for (int i = 0; i < 256; i++) in[i] = n;
+		asm volatile("ldtilecfg %0" :: "m"(cfg));
+		asm volatile("tileloadd (%0,%1,1), %%tmm0" :: "r"(in), "r"(64L));
+		asm volatile("tilestored %%tmm0, (%0,%1,1)" :: "r"(out), "r"(64L) : "memory");
+		asm volatile("tilerelease");
+		long sum = 0;
+		for (int i = 0; i < 256; i++) sum += out[i];
+		if (sum != 256 * n) { printf("bad sum %ld\n", sum); return 1; }
+		printf("tick %ld\n", n);
+		fflush(stdout);
+		nanosleep(&ts, 0);
+	}
+}
+`
+
+// TestAMXPermission: a process that asked for AMX (ARCH_REQ_XCOMP_PERM)
+// gets the permission again on restart; without it, its next tile
+// instruction would kill it with SIGILL.
+func TestAMXPermission(t *testing.T) {
+	have, err := kernel.XFeatures()
+	if err != nil || have&(1<<18) == 0 {
+		t.Skipf("no AMX on this machine (XCR0 %#x, %v)", have, err)
+	}
+	hh := newH(t)
+	exe := gcc(t, hh.dir, "amx", amxSrc)
+	out := hh.path("amx.out")
+	p := hh.startProg("amx", []string{exe}, out)
+	hh.waitSeq(out, seqSpec{tickLine, 1}, 5, wait30, p)
+	img := hh.path("amx.img")
+	if r := hh.run(wait30, bin(t, "cr_checkpoint"), "--kill", "-f", img, strconv.Itoa(p.pid)); r.code != 0 {
+		t.Fatalf("checkpoint: %s", r)
+	}
+	hh.waitReaped(p, "--kill")
+	restartContinues(hh, p.pid, out, img)
 }
 
 // TestSaveTree: a parent and its child, under cr_run, both running the

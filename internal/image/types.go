@@ -45,6 +45,9 @@ type Process struct {
 	// not recorded).
 	Files   []MappedFile `json:"files,omitempty"`
 	ExeFile int          `json:"exe_file,omitempty"`
+	// XcompPerm is the xsave features the process may use
+	// (arch_prctl(ARCH_GET_XCOMP_PERM)): AMX's, once asked for.
+	XcompPerm uint64 `json:"xcomp_perm,omitempty"`
 }
 
 // Seccomp is the stasis agent's system-call filter (package seccomp),

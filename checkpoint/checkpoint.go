@@ -22,6 +22,7 @@ import (
 type Frozen struct {
 	opt    Options
 	shared map[int]image.Fd // fds tied to other processes of its Set
+	files  *mappedFiles     // the files of the image's processes
 	zombie bool             // exited, not reaped: saved as its exit status
 	owner  *ptrace.Owner
 	pid    int
@@ -43,6 +44,8 @@ type Options struct {
 	// AgentFds are, by pid, the fds that are libcr's connection to the
 	// agent.
 	AgentFds map[int]map[int]bool
+	// Save says which mapped files the image carries (--save-*).
+	Save SaveFiles
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
@@ -89,7 +92,7 @@ func (f *Frozen) Write(dst io.Writer) error {
 //
 // Precondition: called on the owner thread.
 func (f *Frozen) write(w *image.Writer) error {
-	c, err := f.capture(false)
+	c, err := f.capture(w, false)
 	if err != nil {
 		return err
 	}
@@ -97,12 +100,13 @@ func (f *Frozen) write(w *image.Writer) error {
 }
 
 // capture reads everything of the frozen process but the pages it will
-// still have after a fork (see captured). With cow, it also has the
-// process fork a snapshot to read those from once it runs on (f.snap, nil
-// if the fork failed: f.snapErr says why).
+// still have after a fork (see captured), and writes into w the mapped
+// files the image saves that it does not hold yet. With cow, it also has
+// the process fork a snapshot to read those pages from once it runs on
+// (f.snap, nil if the fork failed: f.snapErr says why).
 //
 // Precondition: called on the owner thread.
-func (f *Frozen) capture(cow bool) (c *captured, err error) {
+func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	pid := f.pid
 	if f.zombie {
 		st := f.stat
@@ -132,6 +136,12 @@ func (f *Frozen) capture(cow bool) (c *captured, err error) {
 	}
 	p := &image.Process{VMAs: vs}
 	if err := identity(pid, f.stat, f.status, f.opt.Seccomp, p); err != nil {
+		return nil, err
+	}
+	if f.files == nil {
+		f.files = newMappedFiles(f.opt.Save)
+	}
+	if err := f.files.record(pid, maps, vs, p, w); err != nil {
 		return nil, err
 	}
 	var data []fileData
@@ -189,6 +199,9 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 		return fmt.Errorf("pid %d: brk: %w", a.pid, err)
 	}
 	p.MM.Brk = brk
+	if err := a.xcompPerm(p); err != nil {
+		return err
+	}
 	for _, t := range tasks {
 		th, err := a.threadState(t)
 		if err != nil {

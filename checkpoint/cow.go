@@ -7,7 +7,8 @@ import (
 	"stasis/internal/image"
 )
 
-// captureAll captures every process of the set while all are frozen. With
+// captureAll captures every process of the set while all are frozen,
+// writing into w the mapped files the image saves (--save-*). With
 // s.cow each also forks a snapshot, and if every one did, all are let go
 // at once: the freeze ends here, and their pages are read from the
 // snapshots as the image is written. If any fork failed, the snapshots
@@ -15,12 +16,12 @@ import (
 // the image is written, as without cow.
 //
 // Precondition: called on the owner thread.
-func (s *Set) captureAll(shared map[int]map[int]image.Fd) ([]*captured, error) {
+func (s *Set) captureAll(shared map[int]map[int]image.Fd, w *image.Writer) ([]*captured, error) {
 	caps := make([]*captured, 0, len(s.procs))
 	for _, f := range s.procs {
 		f.shared = shared[f.pid]
 		f.guard = s.guard
-		c, err := f.capture(s.cow)
+		c, err := f.capture(w, s.cow)
 		if f.snap != nil {
 			s.guard.add(f.pid, f.snap.pid)
 		}

@@ -9,7 +9,6 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/proc"
-	"stasis/internal/ptrace"
 )
 
 const pageSize = 4096
@@ -65,7 +64,9 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 		case strings.HasPrefix(m.Path, "["):
 			return nil, fmt.Errorf("%s: special mapping: not checkpointable", where)
 		case m.Deleted:
-			return nil, fmt.Errorf("%s: mapping of a deleted file or memfd: not supported yet", where)
+			// A private mapping of an unlinked file or a memfd: its
+			// contents are always saved (savedfiles.go).
+			v.Kind, v.Path = image.VMAFile, m.Path
 		default:
 			v.Kind, v.Path = image.VMAFile, m.Path
 			var st syscall.Stat_t
@@ -104,15 +105,6 @@ func wanted(v *image.VMA, pm uint64) bool {
 
 // chunk bounds how much memory is read into one buffer.
 const chunk = 8 << 20
-
-// pages streams the wanted, non-zero pages of every VMA into w.
-func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
-	runs, err := pageRuns(pid, vs)
-	if err != nil {
-		return err
-	}
-	return copyRuns(pid, mem, vs, runs, w)
-}
 
 // pageRuns lists the runs of consecutive wanted pages, none longer than
 // chunk.

@@ -115,7 +115,14 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
-		caps, err := s.captureAll(shared)
+		var files *mappedFiles // one for the image: each file saved once
+		for _, f := range s.procs {
+			if files == nil {
+				files = newMappedFiles(f.opt.Save)
+			}
+			f.files = files
+		}
+		caps, err := s.captureAll(shared, w)
 		if err != nil {
 			return err
 		}

@@ -158,14 +158,15 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 			c.close()
 		}
 	}()
-	if c.files, err = readFileData(pid, data); err != nil {
-		return nil, err
-	}
 	if a.gate, err = findGate(pid, maps, mem); err != nil {
 		return nil, err
 	}
 	a.mem = mem
 	if err := a.ask(p, f.tasks); err != nil {
+		a.unmapScratch()
+		return nil, err
+	}
+	if c.files, err = readFileData(pid, data); err != nil {
 		a.unmapScratch()
 		return nil, err
 	}

@@ -93,10 +93,18 @@ func (a *asker) signals(p *image.Process) error {
 		if err != nil {
 			return fmt.Errorf("pid %d: itimer %d: %w", a.pid, which, err)
 		}
-		p.Itimers[which] = image.Itimer{
+		it := image.Itimer{
 			Interval: image.Timeval{Sec: int64(le.Uint64(b)), Usec: int64(le.Uint64(b[8:]))},
 			Value:    image.Timeval{Sec: int64(le.Uint64(b[16:])), Usec: int64(le.Uint64(b[24:]))},
 		}
+		if which == unix.ITIMER_REAL && it.Value == (image.Timeval{}) && it.Interval != (image.Timeval{}) {
+			// It expired while the process was frozen: the kernel
+			// re-arms it only once the pending SIGALRM is taken, and
+			// shows 0 left meanwhile, which would disarm it on restart.
+			// The next expiry is an interval away.
+			it.Value = it.Interval
+		}
+		p.Itimers[which] = it
 	}
 	timers, err := proc.ReadTimers(a.pid)
 	if err != nil {

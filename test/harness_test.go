@@ -115,6 +115,7 @@ var cPrograms = []struct {
 	{"cowheap", "cowheap.c", nil},
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},
+	{"alarm", "alarm.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -25,6 +25,8 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// Pids says which pids the processes get.
+	Pids PidMode
 }
 
 // builder holds the process being rebuilt.
@@ -45,6 +47,7 @@ type builder struct {
 	forked   bool    // made by fork from its restored parent, not by the stub
 	opt      Options
 	attached map[uint64]bool // System V segments attached, by address
+	pids     pidMap          // the image's pids and tids to the restored ones, shared by all builders
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -123,6 +126,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
+	pm := pidMap{}
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -143,17 +147,17 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := precheck(p); err != nil {
 			return fail(err)
 		}
-		if err := waitPidFree(p.Pid); err != nil {
+		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
-		} else if b.pid, err = spawn(p.Pid); err == nil {
-			out.Pids = append(out.Pids, p.Pid)
+		} else if b.pid, err = spawn(b.want(p.Pid)); err == nil {
+			out.Pids = append(out.Pids, b.pid)
 		}
 		if err != nil {
 			if b.pid > 0 {
@@ -162,7 +166,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			return fail(err)
 		}
 		bs = append(bs, b)
-		byPid[p.Pid] = b
+		byPid[p.Pid], pm[p.Pid] = b, b.pid
 		if rec, err = b.build(ir, gate); err != nil {
 			return fail(err)
 		}
@@ -223,7 +227,11 @@ func precheck(p *image.Process) error {
 
 // waitPidFree waits briefly for a pid held by a dying or zombie process
 // (the checkpointed original, not yet reaped), and fails if it is in use.
-func waitPidFree(pid int) error {
+// With new pids any pid will do.
+func waitPidFree(pid int, mode PidMode) error {
+	if mode == PidsNew {
+		return nil
+	}
 	for end := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := proc.ReadStat(pid)
 		if errors.Is(err, os.ErrNotExist) {
@@ -240,7 +248,7 @@ func waitPidFree(pid int) error {
 }
 
 // spawn creates the process that becomes the restored one: the stub clones
-// it with the image's pid and our process as its parent, then goes away.
+// it with pid want (0: any) and our process as its parent, then goes away.
 //
 // Precondition: called on the owner thread.
 func spawn(want int) (int, error) {
@@ -275,7 +283,7 @@ func spawn(want int) (int, error) {
 func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	var leader *image.Thread
 	for i := range b.p.Threads {
-		if b.p.Threads[i].Tid == b.pid {
+		if b.p.Threads[i].Tid == b.p.Pid {
 			leader = &b.p.Threads[i]
 		}
 	}
@@ -296,7 +304,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
+		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads, b.posixTimers}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -33,8 +33,9 @@ type cli struct {
 	Kill   bool `group:"After the restart (the last one given wins)" help:"Send SIGKILL."`
 	Cont   bool `group:"After the restart (the last one given wins)" help:"Send SIGCONT."`
 
-	RestorePgid bool `help:"Put the processes back into their own process groups (default: cr_restart's)."`
-	RestoreSid  bool `help:"Put the processes back into their own sessions (default: cr_restart's)."`
+	RestorePgid bool    `help:"Put the processes back into their own process groups (default: cr_restart's)."`
+	RestoreSid  bool    `help:"Put the processes back into their own sessions (default: cr_restart's)."`
+	RestorePid  pidFlag `negatable:"" help:"Give the processes their original pids and thread ids (default), in a new pid namespace where they cannot be had here (an ordinary user; a pid in use); --restore-pid=strict fails instead of using a namespace; --no-restore-pid gives them new pids."`
 
 	agent.Flags
 
@@ -52,6 +53,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "cr_restart:", err)
 		}
 		os.Exit(1)
+	}
+	for _, n := range r.Notes {
+		if !c.Quiet {
+			fmt.Fprintln(os.Stderr, "cr_restart: notice:", n)
+		}
 	}
 	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners}
 	for _, c := range r.AgentConns {
@@ -107,7 +113,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid})
+	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: restart.PidMode(c.RestorePid)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

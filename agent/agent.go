@@ -22,6 +22,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/ptrace"
+	"stasis/namespace"
 )
 
 // ExitCheckpointed is the status the agent exits with after a checkpoint
@@ -41,6 +42,11 @@ type Config struct {
 	Image string
 	// Name prefixes the agent's messages: "cr_run".
 	Name string
+	// Inside is set when the agent is pid 1 of namespaces that cr_restart
+	// made for its job: its socket is then named by its pid outside,
+	// connections also come relayed from the outer cr_restart, and pids
+	// in requests from outside are translated.
+	Inside *namespace.Inside
 }
 
 // Agent supervises one job.
@@ -118,9 +124,13 @@ func New(cfg Config) (*Agent, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(a.self), Net: "unix"})
+	name := a.self
+	if cfg.Inside != nil {
+		name = cfg.Inside.Pid
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(name), Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", control.Addr(a.self), err)
+		return nil, fmt.Errorf("control socket %s: %w", control.Addr(name), err)
 	}
 	a.ln = ln
 	return a, nil
@@ -166,6 +176,9 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 		}
 	}
 	go a.serve()
+	if a.cfg.Inside != nil {
+		go a.serveRelayed()
+	}
 	go a.reaper()
 	if a.cfg.Interval > 0 {
 		go a.every(a.cfg.Interval)
@@ -180,6 +193,10 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 		return ws, false
 	}
 }
+
+// Close gives up the control socket of an agent that will supervise no
+// job (its cr_restart goes on in new namespaces instead).
+func (a *Agent) Close() { a.ln.Close() }
 
 // Exit ends the calling process as ws says the job ended: with its exit
 // status, or killed by the same signal.

@@ -29,6 +29,13 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		return control.Reply{Error: err.Error(), Status: status}
 	}
 	target := req.Target
+	if requester == 0 && a.cfg.Inside != nil {
+		// From outside our pid namespace: its pids are not ours.
+		var err error
+		if target, err = a.cfg.Inside.Translate(target); err != nil {
+			return fail(1, err)
+		}
+	}
 	if target == 0 || target == a.self {
 		target = a.job
 	}
@@ -230,7 +237,7 @@ func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) (
 
 // inJob checks that pid is the job or one of its descendants.
 func (a *Agent) inJob(pid int) error {
-	for p := pid; p > 1; {
+	for p := pid; p > 0; { // the agent may be pid 1 of the job's pid namespace
 		if p == a.self {
 			return nil
 		}

@@ -13,6 +13,7 @@ import (
 	"stasis/agent"
 	"stasis/internal/blcr"
 	"stasis/internal/ptrace"
+	"stasis/namespace"
 	"stasis/restart"
 )
 
@@ -43,11 +44,22 @@ type cli struct {
 }
 
 func main() {
+	inside, err := namespace.Enter()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cr_restart:", err)
+		os.Exit(1)
+	}
 	agent.CatchSignals()
 	var c cli
 	kong.Parse(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
 		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent."))
-	a, r, err := start(&c)
+	if needNamespace(&c, inside) {
+		inNamespace(&c)
+	}
+	a, r, err := start(&c, inside)
+	if err != nil && fallBack(&c, inside, err) {
+		inNamespace(&c)
+	}
 	if err != nil {
 		if !c.Quiet {
 			fmt.Fprintln(os.Stderr, "cr_restart:", err)
@@ -70,7 +82,7 @@ func main() {
 	agent.Exit(ws)
 }
 
-func start(c *cli) (*agent.Agent, *restart.Restored, error) {
+func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, error) {
 	path := c.Image
 	if c.File != "" {
 		if path != "" {
@@ -89,6 +101,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Inside = inside
 	var f *os.File
 	if c.Fd != nil {
 		// A stream (a pipe, say): read once, front to back.
@@ -113,8 +126,9 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: restart.PidMode(c.RestorePid)})
+	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside)})
 	if err != nil {
+		a.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, r, nil

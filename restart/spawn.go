@@ -93,6 +93,9 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EEXIST {
 			return 0, &PidInUseError{Pid: want}
 		}
+		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EPERM && want != 0 {
+			return 0, fmt.Errorf("clone3 for id %d: %w (choosing pids needs CAP_CHECKPOINT_RESTORE over the pid namespace: root, or cr_restart without --restore-pid=strict, which uses a new one)", want, err)
+		}
 		return 0, fmt.Errorf("clone3 for id %d: %w", want, err)
 	}
 	if want == 0 {

@@ -161,6 +161,9 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 		return fmt.Errorf("pid %d: brk: %w", a.pid, err)
 	}
 	p.MM.Brk = brk
+	if p.Clocks, err = a.clocks(); err != nil {
+		return err
+	}
 	for _, t := range tasks {
 		th, err := a.threadState(t)
 		if err != nil {

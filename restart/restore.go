@@ -127,6 +127,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
 	pm := pidMap{}
+	var tns *timeNS // the processes' time namespace (nil: ours)
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -147,6 +148,11 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := precheck(p); err != nil {
 			return fail(err)
 		}
+		if len(bs) == 0 {
+			if tns, err = timeNamespace(p.Clocks, out); err != nil {
+				return fail(err)
+			}
+		}
 		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
@@ -156,7 +162,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if parent != nil {
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
-		} else if b.pid, err = spawn(b.want(p.Pid)); err == nil {
+		} else if b.pid, err = spawn(b.want(p.Pid), tns); err == nil {
 			out.Pids = append(out.Pids, b.pid)
 		}
 		if err != nil {
@@ -248,10 +254,11 @@ func waitPidFree(pid int, mode PidMode) error {
 }
 
 // spawn creates the process that becomes the restored one: the stub clones
-// it with pid want (0: any) and our process as its parent, then goes away.
+// it with pid want (0: any) and our process as its parent, in the time
+// namespace tns (nil: ours), then goes away.
 //
 // Precondition: called on the owner thread.
-func spawn(want int) (int, error) {
+func spawn(want int, tns *timeNS) (int, error) {
 	s, err := startStub()
 	if err != nil {
 		return 0, err
@@ -271,7 +278,16 @@ func spawn(want int) (int, error) {
 	defer mem.Close()
 	r := &ptrace.Remote{Tid: s.Pid, Gate: stub.Gate, Base: regs}
 	scratch := (regs.Rsp - 4096) &^ 0xf // the stub's own stack: nothing lives there
-	return clone3(r, mem, scratch, unix.CLONE_PARENT, 0, want)
+	if tns != nil {
+		if err := tns.enter(r, mem, scratch); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := clone3(r, mem, scratch, unix.CLONE_PARENT, 0, want)
+	if err == nil && tns != nil && tns.first == 0 {
+		tns.first = pid
+	}
+	return pid, err
 }
 
 // build turns the freshly created process, a copy of the stub or of its

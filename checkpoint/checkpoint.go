@@ -87,8 +87,14 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	pid := f.pid
 	if f.zombie {
 		st := f.stat
-		return w.Process(&image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
-			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode})
+		z := &image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
+			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode}
+		if status, err := proc.ReadStatus(pid); err == nil {
+			if err := nsPids(z, status); err != nil {
+				return err
+			}
+		}
+		return w.Process(z)
 	}
 	a := &asker{pid: pid}
 	for _, t := range f.tasks {
@@ -138,6 +144,9 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	// Put the registers back now, not at thaw: if we die while the pages
 	// are written, the kernel lets the threads go as they were.
 	if err := putBack(f.tasks); err != nil {
+		return err
+	}
+	if err := nsPids(p, f.status); err != nil {
 		return err
 	}
 	if err := w.Process(p); err != nil {

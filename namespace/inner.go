@@ -30,15 +30,26 @@ func Enter() (*Inside, error) {
 	if !ok {
 		return nil, nil
 	}
-	os.Unsetenv(envInit) // not for the job
 	if os.Getpid() != 1 {
 		return nil, fmt.Errorf("%s is set, but this is not pid 1 of a pid namespace: run by cr_restart, not by hand", envInit)
 	}
 	var in Inside
-	var conns int
-	if _, err := fmt.Sscanf(v, "%d %d", &in.Parent, &conns); err != nil {
+	var stage, conns int
+	if _, err := fmt.Sscanf(v, "%d %d %d", &stage, &in.Parent, &conns); err != nil {
 		return nil, fmt.Errorf("%s=%q: %w", envInit, v, err)
 	}
+	if stage == 1 {
+		// Our threads took the lowest pids of the namespace, which the
+		// image may need: move the pids the kernel gives to the top of
+		// the range and exec again, which ends those threads.
+		if err := HighPids(); err != nil {
+			return nil, err
+		}
+		os.Setenv(envInit, fmt.Sprintf("2 %d %d", in.Parent, conns))
+		err := unix.Exec("/proc/self/exe", os.Args, os.Environ())
+		return nil, fmt.Errorf("exec /proc/self/exe: %w", err)
+	}
+	os.Unsetenv(envInit) // not for the job
 	in.Conns = os.NewFile(uintptr(conns), "relay")
 	unix.CloseOnExec(conns)
 	self, err := os.Readlink("/proc/self") // the outside /proc names us by our outside pid
@@ -58,6 +69,29 @@ func Enter() (*Inside, error) {
 		return nil, fmt.Errorf("mount the /proc of the new pid namespace: %w", err)
 	}
 	return &in, nil
+}
+
+// HighPids makes the next pids the kernel gives in our pid namespace come
+// from the top of its range, away from the pids an image holds (those of
+// the machine it was taken on, mostly far lower), for the processes and
+// threads of cr_restart itself: the restorer stubs, the Go runtime's
+// threads. It needs CAP_CHECKPOINT_RESTORE over the pid namespace.
+func HighPids() error {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return err
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("/proc/sys/kernel/pid_max: %w", err)
+	}
+	if max <= 1024 {
+		return nil
+	}
+	if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(max-256)), 0); err != nil {
+		return fmt.Errorf("new pid namespace: ns_last_pid: %w", err)
+	}
+	return nil
 }
 
 // Translate turns a pid as seen outside into the same process's pid in

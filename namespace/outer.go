@@ -16,8 +16,9 @@ import (
 )
 
 // envInit tells the re-executed cr_restart that it is the inner one, and
-// what it needs to know: the outer cr_restart's pid and the numbers of
-// the fds it was given ("PARENT CONNS").
+// what it needs to know: its stage (1, then 2 once it has moved its pids
+// away from the image's), the outer cr_restart's pid and the number of
+// the fd connections come through ("STAGE PARENT CONNS").
 const envInit = "STASIS_NS_INIT"
 
 // Spec says which namespaces to make.
@@ -60,7 +61,7 @@ func Start(spec Spec) (*Outer, error) {
 	cmd.Args[0] = os.Args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = extra
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d", envInit, os.Getpid(), 2+len(extra)))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=1 %d %d", envInit, os.Getpid(), 2+len(extra)))
 	attr := &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Pdeathsig: unix.SIGKILL}
 	if spec.User {
 		uid, gid := os.Getuid(), os.Getgid()

@@ -1,5 +1,11 @@
 package restart
 
+import (
+	"os"
+
+	"stasis/namespace"
+)
+
 // PidMode says which pids and thread ids the restored processes get.
 type PidMode int
 
@@ -37,4 +43,15 @@ func (b *builder) want(old int) int {
 		return 0
 	}
 	return old
+}
+
+// steerStub keeps the restorer stub, in a pid namespace of our own (we
+// are its pid 1), off the pids the image needs: it would otherwise get
+// the lowest free pid, which an image taken in a namespace of its own
+// holds.
+func steerStub() error {
+	if os.Getpid() != 1 {
+		return nil
+	}
+	return namespace.HighPids()
 }

@@ -259,6 +259,9 @@ func waitPidFree(pid int, mode PidMode) error {
 //
 // Precondition: called on the owner thread.
 func spawn(want int, tns *timeNS) (int, error) {
+	if err := steerStub(); err != nil {
+		return 0, err
+	}
 	s, err := startStub()
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package namespace
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -69,6 +70,15 @@ func Enter() (*Inside, error) {
 		return nil, fmt.Errorf("mount the /proc of the new pid namespace: %w", err)
 	}
 	return &in, nil
+}
+
+// Report tells the outer cr_restart how the job ended, so that it ends
+// the same way: we cannot, pid 1 of a pid namespace being immune to its
+// own signals.
+func (in *Inside) Report(ws unix.WaitStatus) {
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, uint32(ws))
+	unix.Write(int(in.Conns.Fd()), b)
 }
 
 // HighPids makes the next pids the kernel gives in our pid namespace come

@@ -1,6 +1,7 @@
 package namespace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -112,10 +114,22 @@ func (o *Outer) Pid() int { return o.cmd.Process.Pid }
 // too, as a shell expects), connections to our socket are passed to it.
 func (o *Outer) Run(sigs <-chan os.Signal) unix.WaitStatus {
 	go o.relay()
+	reported := make(chan unix.WaitStatus, 1)
+	go func() {
+		b := make([]byte, 8)
+		if n, err := unix.Read(int(o.conns.Fd()), b); err == nil && n == 4 {
+			reported <- unix.WaitStatus(binary.LittleEndian.Uint32(b))
+		}
+	}()
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
 		o.cmd.Wait()
-		done <- unix.WaitStatus(o.cmd.ProcessState.Sys().(syscall.WaitStatus))
+		ws := unix.WaitStatus(o.cmd.ProcessState.Sys().(syscall.WaitStatus))
+		select {
+		case ws = <-reported: // how the job ended, which the inner one could not copy
+		case <-time.After(100 * time.Millisecond):
+		}
+		done <- ws
 	}()
 	pid := o.cmd.Process.Pid
 	for {

@@ -91,7 +91,11 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	got, err := r.Syscall(unix.SYS_CLONE3, scratch, 80)
 	if err != nil {
 		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EEXIST {
-			return 0, &PidInUseError{Pid: want}
+			e := &PidInUseError{Pid: want}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", want)); os.IsNotExist(err) {
+				e.Holder = "a process group or session that still bears its number (a member not yet reaped?)"
+			}
+			return 0, e
 		}
 		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EPERM && want != 0 {
 			return 0, fmt.Errorf("clone3 for id %d: %w (choosing pids needs CAP_CHECKPOINT_RESTORE over the pid namespace: root, or cr_restart without --restore-pid=strict, which uses a new one)", want, err)

@@ -112,6 +112,7 @@ var cPrograms = []struct {
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
+	{"ids", "ids.c", []string{"-pthread"}},
 }
 
 func buildPrograms(work string) {

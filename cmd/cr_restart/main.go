@@ -79,6 +79,9 @@ func main() {
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
 	}
+	if inside != nil {
+		inside.Report(ws)
+	}
 	agent.Exit(ws)
 }
 

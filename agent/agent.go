@@ -55,6 +55,7 @@ type Agent struct {
 	self  int
 	uid   int
 	ln    *net.UnixListener
+	nsln  *net.UnixListener // pid 1 of the job's namespace: the name the job finds (nil: none)
 	owner *ptrace.Owner
 	job   int   // the job's main process
 	roots []int // the job's processes that are our children (job first)
@@ -133,6 +134,16 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("control socket %s: %w", control.Addr(name), err)
 	}
 	a.ln = ln
+	if cfg.Inside != nil {
+		addr, err := control.NamespaceAddr()
+		if err == nil {
+			a.nsln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+		}
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket for the job's pid namespace: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -175,8 +186,9 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 			a.logf("%v", err)
 		}
 	}
-	go a.serve()
+	go a.serve(a.ln)
 	if a.cfg.Inside != nil {
+		go a.serve(a.nsln)
 		go a.serveRelayed()
 	}
 	go a.reaper()
@@ -184,7 +196,7 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 		go a.every(a.cfg.Interval)
 	}
 	ws = a.supervise()
-	a.ln.Close()
+	a.Close()
 	a.drain(5 * time.Second)
 	select {
 	case <-a.exitByCkp:
@@ -196,7 +208,12 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 
 // Close gives up the control socket of an agent that will supervise no
 // job (its cr_restart goes on in new namespaces instead).
-func (a *Agent) Close() { a.ln.Close() }
+func (a *Agent) Close() {
+	a.ln.Close()
+	if a.nsln != nil {
+		a.nsln.Close()
+	}
+}
 
 // Exit ends the calling process as ws says the job ended: with its exit
 // status, or killed by the same signal.

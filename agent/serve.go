@@ -23,10 +23,10 @@ type client struct {
 	gone    chan struct{}
 }
 
-// serve accepts control connections until the listener is closed.
-func (a *Agent) serve() {
+// serve accepts control connections until ln is closed.
+func (a *Agent) serve(ln *net.UnixListener) {
 	for {
-		c, err := a.ln.AcceptUnix()
+		c, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}

@@ -167,6 +167,13 @@ func TestNsUnprivileged(t *testing.T) {
 		if len(cols) != 2 || statusField(job, "Uid") == "" || !strings.HasPrefix(statusField(job, "Uid"), "65534") {
 			t.Fatalf("restored counter %d: NSpid %v, Uid %q: want pid %d in a pid namespace below ours, uid 65534", job, cols, statusField(job, "Uid"), p.pid)
 		}
+		// A signal to the outer cr_restart reaches the job, and it ends
+		// as the job ended.
+		syscall.Kill(rs.pid, syscall.SIGTERM)
+		endedBy(t, rs, syscall.SIGTERM)
+		if !waitGone(job, 10*time.Second) {
+			t.Fatalf("pid %d outlived its cr_restart", job)
+		}
 	})
 	t.Run("threads-and-child", func(t *testing.T) {
 		hh := newH(t)

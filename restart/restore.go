@@ -248,6 +248,12 @@ func waitPidFree(pid int, mode PidMode) error {
 			if err == nil && st.State == 'Z' {
 				e.Holder = fmt.Sprintf("a zombie (%s) that its parent, pid %d, has not reaped", st.Comm, st.PPid)
 			}
+			if status, err := proc.ReadStatus(pid); err == nil && status.Tgid == os.Getpid() {
+				e.Holder = "cr_restart itself (one of its threads)"
+			}
+			if pid == 1 {
+				e.Holder = "the init of this pid namespace (the image's process was the init of its own: not supported)"
+			}
 			return e
 		}
 	}

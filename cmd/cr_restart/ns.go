@@ -32,8 +32,8 @@ func pidMode(c *cli, inside *namespace.Inside) restart.PidMode {
 // namespace: root, keeping the image's pids, found one in use.
 func fallBack(c *cli, inside *namespace.Inside, err error) bool {
 	var inUse *restart.PidInUseError
-	if inside != nil || restart.PidMode(c.RestorePid) != restart.PidsRestore || !errors.As(err, &inUse) {
-		return false
+	if inside != nil || restart.PidMode(c.RestorePid) != restart.PidsRestore || !errors.As(err, &inUse) || inUse.Pid == 1 {
+		return false // pid 1 is the namespace's own init there too
 	}
 	if c.Fd != nil {
 		// The image must be read again, from its start.

@@ -377,3 +377,49 @@ func TestNsClocks(t *testing.T) {
 		t.Fatalf("restored pid %d: timens_offsets %q, want a monotonic offset near %d s", after.pid, offsets, off)
 	}
 }
+
+// TestNsLibcr: a program that first uses libcr after its job was restarted
+// by an ordinary user in a pid namespace finds the agent there (pid 1):
+// its callback runs for a checkpoint asked from outside, and it can
+// checkpoint itself.
+func TestNsLibcr(t *testing.T) {
+	libcrprog := prog(t, "libcrprog")
+	hh := newH(t)
+	as := hh.nobody()
+	logf := hh.path("libcrprog.log")
+	has := func(what string) func([]byte) (bool, error) {
+		return func(d []byte) (bool, error) { return strings.Contains(string(d), what), nil }
+	}
+	run := hh.startNobody("cr_run", []string{bin(t, "cr_run"), "sh", "-c", "sleep 2; exec " + libcrprog}, hh.path("out.txt"))
+	hh.jobOf(run)
+	img := hh.path("1.img")
+	if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "--kill", "-f", img, strconv.Itoa(run.pid))...); r.code != 0 {
+		t.Fatalf("checkpoint of the sleeping shell:\n%s", r)
+	}
+	endedBy(t, run, syscall.SIGKILL)
+	if _, err := os.Stat(logf); err == nil {
+		t.Fatal("libcrprog ran before the checkpoint: the test is too slow for its sleep")
+	}
+	if err := os.WriteFile(logf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(logf, 65534, 65534)
+	rs := hh.restartAs("cr_restart", as, img)
+	hh.waitOutput(logf, wait30, "tick 5", has("\ntick 5\n"), rs)
+	if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-f", hh.path("2.img"), strconv.Itoa(rs.pid))...); r.code != 0 {
+		t.Fatalf("checkpoint through the namespaced agent:\n%s", r)
+	}
+	hh.waitOutput(logf, wait30, "callback 1 after: continued", has("callback 1 after: continued <nil>\n"), rs)
+	var job int
+	for _, d := range descendants(rs.pid) {
+		if st, err := readStat(d); err == nil && st.comm == "libcrprog" {
+			job = d
+		}
+	}
+	if job == 0 {
+		t.Fatalf("no libcrprog below cr_restart pid %d", rs.pid)
+	}
+	syscall.Kill(job, syscall.SIGUSR2)
+	self := hh.path("self.img")
+	hh.waitOutput(logf, wait30, "self: continued", has("self: continued "+self+" <nil>\n"), rs)
+}

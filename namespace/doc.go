@@ -10,7 +10,11 @@
 // to themselves (so the job keeps its credentials and files keep their
 // owners); the capabilities the restore needs in that user namespace are
 // passed across the exec as ambient capabilities. That process (the inner
-// cr_restart) mounts a /proc of its own pid namespace (its mount namespace
+// cr_restart) first moves the kernel's next pid to the top of the range and
+// execs itself once more, so that its own Go threads, which took the
+// lowest pids of the namespace, give them back (an image taken in a
+// container holds small pids; the restorer stubs are steered up there
+// too). It then mounts a /proc of its own pid namespace (its mount namespace
 // is a copy of the outer one, made a slave so nothing propagates back),
 // restores the image there with the image's pids (pid 1 exists, so
 // clone3 may name any other pid, and the inner cr_restart holds
@@ -29,7 +33,15 @@
 // (@stasis-agent-PID, PID being the job's parent as seen outside), so
 // cr_checkpoint finds it by walking up from the job's pid as seen outside;
 // pids in requests from outside are translated through the outside /proc
-// (the last NSpid column), which the inner agent keeps open.
+// (the last NSpid column), which the inner agent keeps open. The job sees
+// the inner agent as pid 1; it also listens at a name made of its pid
+// namespace's identity (control.NamespaceAddr), where libcr looks when
+// its walk up the process tree ends at pid 1. Pid 1 of a namespace cannot
+// die by its own signal, so the inner cr_restart reports the job's wait
+// status to the outer one, which ends the same way.
+//
+// The image of a process that was itself pid 1 of a namespace cannot be
+// restored this way: pid 1 is the inner cr_restart.
 //
 // What an ordinary user cannot do outside a namespace (set /proc/PID/exe,
 // choose pids) it can inside; what it could not do before it still cannot

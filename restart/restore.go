@@ -27,6 +27,9 @@ type Options struct {
 	RestorePgid, RestoreSid bool
 	// Pids says which pids the processes get.
 	Pids PidMode
+	// Relocate moves the image's files (--relocate); the first that
+	// matches a path wins.
+	Relocate []Relocation
 }
 
 // builder holds the process being rebuilt.
@@ -133,6 +136,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err != nil {
 			return fail(err)
 		}
+		relocate(p, opt.Relocate)
 		if byPid[p.Pid] != nil {
 			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
 		}
@@ -208,6 +212,11 @@ func precheck(p *image.Process) error {
 	if !leader {
 		return fmt.Errorf("image: pid %d has no main thread: image damaged", p.Pid)
 	}
+	if st, err := os.Stat(p.Cwd); err != nil {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
+	}
 	for _, v := range p.VMAs {
 		if v.Kind != image.VMAFile {
 			continue
@@ -217,7 +226,7 @@ func precheck(p *image.Process) error {
 			return fmt.Errorf("pid %d: mapped file %s: %w", p.Pid, v.Path, errors.Unwrap(err))
 		}
 		if st.Size() != v.FileSize {
-			return fmt.Errorf("pid %d: mapped file %s: size %d, was %d at checkpoint: the file changed", p.Pid, v.Path, st.Size(), v.FileSize)
+			return fmt.Errorf("pid %d: mapped file %s: size %d, was %d at checkpoint: %w", p.Pid, v.Path, st.Size(), v.FileSize, ErrFileChanged)
 		}
 	}
 	for _, f := range p.Fds {

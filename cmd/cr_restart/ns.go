@@ -59,10 +59,7 @@ func inNamespace(c *cli) {
 	}
 	o, err := namespace.Start(namespace.Spec{User: os.Geteuid() != 0, Keep: keep})
 	if err != nil {
-		if !c.Quiet {
-			fmt.Fprintln(os.Stderr, "cr_restart:", err)
-		}
-		os.Exit(1)
+		fail(err, c.Quiet)
 	}
 	agent.Exit(o.Run(agent.CatchSignals()))
 }

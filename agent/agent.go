@@ -186,10 +186,11 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 			a.logf("%v", err)
 		}
 	}
-	go a.serve(a.ln)
 	if a.cfg.Inside != nil {
 		go a.serve(a.nsln)
 		go a.serveRelayed()
+	} else {
+		go a.serve(a.ln)
 	}
 	go a.reaper()
 	if a.cfg.Interval > 0 {

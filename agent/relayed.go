@@ -1,16 +1,27 @@
 package agent
 
 import (
+	"encoding/binary"
 	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// serveRelayed serves the control connections that the outer cr_restart
-// accepted on its socket and passed to us (package namespace), as if we
-// had accepted them.
+// serveRelayed hands our control socket to the outer cr_restart, which
+// accepts on it (and on its own) and passes each connection to us with
+// the peer's uid as it sees it (package namespace); we serve them as if
+// we had accepted them. Clients still see us as the socket's owner.
 func (a *Agent) serveRelayed() {
+	raw, err := a.ln.File()
+	if err == nil {
+		err = a.cfg.Inside.HandOver(raw)
+		raw.Close()
+	}
+	if err != nil {
+		a.logf("control socket: %v", err)
+		go a.serve(a.ln)
+	}
 	c, err := net.FileConn(a.cfg.Inside.Conns)
 	if err != nil {
 		a.logf("relayed connections: %v", err)
@@ -20,9 +31,14 @@ func (a *Agent) serveRelayed() {
 	defer uc.Close()
 	for {
 		oob := make([]byte, unix.CmsgSpace(4))
-		n, oobn, _, _, err := uc.ReadMsgUnix(make([]byte, 1), oob)
+		b := make([]byte, 4)
+		n, oobn, _, _, err := uc.ReadMsgUnix(b, oob)
 		if err != nil || n == 0 {
 			return // the outer cr_restart is gone
+		}
+		uid := -1
+		if n == 4 {
+			uid = int(binary.LittleEndian.Uint32(b))
 		}
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil || len(msgs) != 1 {
@@ -36,7 +52,7 @@ func (a *Agent) serveRelayed() {
 		conn, err := net.FileConn(f)
 		f.Close()
 		if cu, ok := conn.(*net.UnixConn); err == nil && ok {
-			go a.handle(cu)
+			go a.handle(cu, uid)
 		} else if err == nil {
 			conn.Close()
 		}

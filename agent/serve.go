@@ -33,17 +33,22 @@ func (a *Agent) serve(ln *net.UnixListener) {
 		if err != nil {
 			continue
 		}
-		go a.handle(c)
+		go a.handle(c, -1)
 	}
 }
 
 // handle serves one connection: checkpoint requests from cr_checkpoint
-// (or anyone of our user), or a libcr process saying hello.
-func (a *Agent) handle(uc *net.UnixConn) {
+// (or anyone of our user), or a libcr process saying hello. uid, if not
+// negative, is the peer's uid as the outer cr_restart saw it (package
+// namespace), which our user namespace may not be able to name.
+func (a *Agent) handle(uc *net.UnixConn, uid int) {
 	cred, err := control.PeerCred(uc)
 	if err != nil {
 		uc.Close()
 		return
+	}
+	if uid >= 0 {
+		cred.Uid = uint32(uid)
 	}
 	conn := control.NewConn(uc, cred)
 	if !control.Allowed(cred, a.uid) {

@@ -25,9 +25,12 @@
 // clocks need one, is made by the restore inside these namespaces.
 //
 // The outer cr_restart stays outside as a relay: it forwards the signals
-// it receives to the inner one (which forwards them to the job), passes
-// control connections made to its own socket (@stasis-agent-OUTERPID) to
-// the inner agent, and exits as the inner one exits (if the outer one is
+// it receives to the inner one (which forwards them to the job), accepts
+// the control connections made to its own socket (@stasis-agent-OUTERPID)
+// and to the inner agent's, which the inner one hands it, and passes them
+// to the inner agent with the peer's uid as seen outside (where root is
+// root, not the overflow uid of a user namespace), and exits as the inner
+// one exits (if the outer one is
 // killed, the kernel kills the inner one, and with it the whole pid
 // namespace). The inner agent's socket is named by its pid outside
 // (@stasis-agent-PID, PID being the job's parent as seen outside), so

@@ -72,12 +72,27 @@ func Enter() (*Inside, error) {
 	return &in, nil
 }
 
+// Messages from the inner cr_restart to the outer one: its listening
+// control socket (with the fd), and how the job ended.
+const (
+	msgListener = 'L'
+	msgStatus   = 'S'
+)
+
+// HandOver gives the outer cr_restart our listening control socket, on
+// which it accepts: it sees the peers' credentials as they are outside,
+// where our user namespace may show root as the overflow uid.
+func (in *Inside) HandOver(ln *os.File) error {
+	return unix.Sendmsg(int(in.Conns.Fd()), []byte{msgListener}, unix.UnixRights(int(ln.Fd())), nil, 0)
+}
+
 // Report tells the outer cr_restart how the job ended, so that it ends
 // the same way: we cannot, pid 1 of a pid namespace being immune to its
 // own signals.
 func (in *Inside) Report(ws unix.WaitStatus) {
-	b := make([]byte, 4)
-	binary.LittleEndian.PutUint32(b, uint32(ws))
+	b := make([]byte, 5)
+	b[0] = msgStatus
+	binary.LittleEndian.PutUint32(b[1:], uint32(ws))
 	unix.Write(int(in.Conns.Fd()), b)
 }
 

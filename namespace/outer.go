@@ -113,14 +113,9 @@ func (o *Outer) Pid() int { return o.cmd.Process.Pid }
 // the signals from sigs go to it (SIGTSTP, SIGTTIN and SIGTTOU stop us
 // too, as a shell expects), connections to our socket are passed to it.
 func (o *Outer) Run(sigs <-chan os.Signal) unix.WaitStatus {
-	go o.relay()
+	go o.relay(o.ln)
 	reported := make(chan unix.WaitStatus, 1)
-	go func() {
-		b := make([]byte, 8)
-		if n, err := unix.Read(int(o.conns.Fd()), b); err == nil && n == 4 {
-			reported <- unix.WaitStatus(binary.LittleEndian.Uint32(b))
-		}
-	}()
+	go o.listen(reported)
 	done := make(chan unix.WaitStatus, 1)
 	go func() {
 		o.cmd.Wait()
@@ -152,22 +147,63 @@ func (o *Outer) Run(sigs <-chan os.Signal) unix.WaitStatus {
 	}
 }
 
-// relay passes each connection made to our socket to the inner agent.
-func (o *Outer) relay() {
+// listen reads what the inner cr_restart tells us: its listening socket,
+// on which we then accept, and how the job ended.
+func (o *Outer) listen(reported chan<- unix.WaitStatus) {
 	for {
-		c, err := o.ln.AcceptUnix()
+		b, oob := make([]byte, 8), make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := unix.Recvmsg(int(o.conns.Fd()), b, oob, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		switch {
+		case b[0] == msgStatus && n == 5:
+			reported <- unix.WaitStatus(binary.LittleEndian.Uint32(b[1:]))
+		case b[0] == msgListener:
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil || len(msgs) != 1 {
+				continue
+			}
+			fds, err := unix.ParseUnixRights(&msgs[0])
+			if err != nil || len(fds) != 1 {
+				continue
+			}
+			f := os.NewFile(uintptr(fds[0]), "control socket")
+			l, err := net.FileListener(f)
+			f.Close()
+			if ul, ok := l.(*net.UnixListener); err == nil && ok {
+				go o.relay(ul)
+			}
+		}
+	}
+}
+
+// relay passes each connection made to ln to the inner agent, with the
+// peer's uid as we see it.
+func (o *Outer) relay(ln *net.UnixListener) {
+	for {
+		c, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}
 		if err != nil {
 			continue
 		}
-		f, err := c.File()
+		cred, err := control.PeerCred(c)
+		f, err2 := c.File()
 		c.Close()
-		if err != nil {
+		if err != nil || err2 != nil {
+			if f != nil {
+				f.Close()
+			}
 			continue
 		}
-		unix.Sendmsg(int(o.conns.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0)
+		uid := make([]byte, 4)
+		binary.LittleEndian.PutUint32(uid, cred.Uid)
+		unix.Sendmsg(int(o.conns.Fd()), uid, unix.UnixRights(int(f.Fd())), nil, 0)
 		f.Close()
 	}
 }

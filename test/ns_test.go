@@ -193,11 +193,20 @@ func TestNsUnprivileged(t *testing.T) {
 			t.Fatalf("restored pid %d: NSpid %v, want two levels", job, cols)
 		}
 
-		// Through the agent: by the job's pid as we see it (--run), then
-		// by cr_restart's (--kill).
+		// Through the agent: by root, by the job's pid as we see it (--run;
+		// root shows as the overflow uid in the job's user namespace, and
+		// is let in all the same), then by its user, by cr_restart's pid
+		// (--kill).
 		img2, img3 := hh.path("2.img"), hh.path("3.img")
-		if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job))...); r.code != 0 {
-			t.Fatalf("checkpoint by the job's outside pid %d:\n%s", job, r)
+		if r := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job)); r.code != 0 {
+			t.Fatalf("checkpoint by root, by the job's outside pid %d:\n%s", job, r)
+		}
+		other := hh.path("other.img")
+		if r := hh.run(wait30, as[0], "--reuid=65533", "--regid=65533", "--clear-groups", bin(t, "cr_checkpoint"), "-f", other, strconv.Itoa(job)); r.code == 0 {
+			t.Fatalf("uid 65533 checkpointed uid 65534's job:\n%s", r)
+		}
+		if _, err := os.Stat(other); err == nil {
+			t.Fatal("uid 65533's refused checkpoint left an image")
 		}
 		mid := hh.waitSeq(out, seq, before.tick+10, wait30, rs)
 		if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "--kill", "-f", img3, strconv.Itoa(rs.pid))...); r.code != 0 {

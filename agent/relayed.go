@@ -3,9 +3,10 @@ package agent
 import (
 	"encoding/binary"
 	"net"
-	"os"
 
 	"golang.org/x/sys/unix"
+
+	"stasis/namespace"
 )
 
 // serveRelayed hands our control socket to the outer cr_restart, which
@@ -40,15 +41,10 @@ func (a *Agent) serveRelayed() {
 		if n == 4 {
 			uid = int(binary.LittleEndian.Uint32(b))
 		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil || len(msgs) != 1 {
+		f := namespace.PassedFd(oob[:oobn], "relayed connection")
+		if f == nil {
 			continue
 		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			continue
-		}
-		f := fileOf(fds[0])
 		conn, err := net.FileConn(f)
 		f.Close()
 		if cu, ok := conn.(*net.UnixConn); err == nil && ok {
@@ -58,5 +54,3 @@ func (a *Agent) serveRelayed() {
 		}
 	}
 }
-
-func fileOf(fd int) *os.File { return os.NewFile(uintptr(fd), "relayed connection") }

@@ -163,15 +163,10 @@ func (o *Outer) listen(reported chan<- unix.WaitStatus) {
 		case b[0] == msgStatus && n == 5:
 			reported <- unix.WaitStatus(binary.LittleEndian.Uint32(b[1:]))
 		case b[0] == msgListener:
-			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-			if err != nil || len(msgs) != 1 {
+			f := PassedFd(oob[:oobn], "control socket")
+			if f == nil {
 				continue
 			}
-			fds, err := unix.ParseUnixRights(&msgs[0])
-			if err != nil || len(fds) != 1 {
-				continue
-			}
-			f := os.NewFile(uintptr(fds[0]), "control socket")
 			l, err := net.FileListener(f)
 			f.Close()
 			if ul, ok := l.(*net.UnixListener); err == nil && ok {
@@ -206,4 +201,18 @@ func (o *Outer) relay(ln *net.UnixListener) {
 		unix.Sendmsg(int(o.conns.Fd()), uid, unix.UnixRights(int(f.Fd())), nil, 0)
 		f.Close()
 	}
+}
+
+// PassedFd returns the one fd that the control message oob carries (as
+// SCM_RIGHTS), or nil.
+func PassedFd(oob []byte, name string) *os.File {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil || len(msgs) != 1 {
+		return nil
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil
+	}
+	return os.NewFile(uintptr(fds[0]), name)
 }

@@ -349,41 +349,55 @@ func TestNsClocks(t *testing.T) {
 	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
 		t.Skipf("no time namespaces in this kernel: %v", err)
 	}
-	hh := newH(t)
-	out := hh.path("out.txt")
-	seq := seqSpec{idsLine, 1}
 	const off = 1000000 // seconds
-	p := hh.startProg("ids", []string{unshare, "-T", "--monotonic", strconv.Itoa(off), "--boottime", strconv.Itoa(off), ids, "fork"}, out)
-	hh.waitSeq(out, seq, 5, wait30, p)
-	before := lastIDs(t, out)
-	var now unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
-		t.Fatal(err)
-	}
-	if before.mono < off*1000 || now.Sec*1000 > before.mono {
-		t.Fatalf("the program's clock reads %d ms, ours %d s: not %d s ahead", before.mono, now.Sec, off)
-	}
-	img := hh.path("1.img")
-	hh.checkpoint("--kill", int(before.pid), img, wait30)
-	hh.waitReaped(p, "--kill")
-	before = lastIDs(t, out)
-	reapOrphans() // the child's zombie still names the group, and so holds the pid
-	rs := hh.restartAs("cr_restart", nil, img)
-	hh.waitSeq(out, seq, before.tick+5, wait30, rs)
-	after := lastIDs(t, out)
-	sameIDs(t, before, after)
-	t.Logf("monotonic %d ms before, %d ms after; boottime %d ms before, %d after", before.mono, after.mono, before.boot, after.boot)
-	job, cols := nsPid(t, rs.pid, after.pid, rs)
-	if len(cols) != 1 {
-		t.Fatalf("pid %d went into a pid namespace (NSpid %v)\n%s", after.pid, cols, rs.describe())
-	}
-	offsets, err := os.ReadFile(fmt.Sprintf("/proc/%d/timens_offsets", job))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, rs.describe())
-	}
-	var sec int64
-	if _, err := fmt.Sscanf(string(offsets), "monotonic %d", &sec); err != nil || sec < off-100 {
-		t.Fatalf("restored pid %d: timens_offsets %q, want a monotonic offset near %d s", after.pid, offsets, off)
+	timens := []string{unshare, "-T", "--monotonic", strconv.Itoa(off), "--boottime", strconv.Itoa(off)}
+	for _, user := range []string{"root", "nobody"} {
+		t.Run(user, func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out.txt")
+			seq := seqSpec{idsLine, 1}
+			var as []string
+			var p *proc
+			if user == "nobody" {
+				// An ordinary user makes a time namespace in a user
+				// namespace of its own; the restart makes one inside the
+				// user namespace it makes.
+				as = hh.nobody()
+				argv := append([]string{timens[0], "-U", "--map-user=65534", "--map-group=65534"}, timens[1:]...)
+				p = hh.startNobody("ids", append(argv, ids, "fork"), out)
+			} else {
+				p = hh.startProg("ids", append(timens[:len(timens):len(timens)], ids, "fork"), out)
+			}
+			hh.waitSeq(out, seq, 5, wait30, p)
+			before := lastIDs(t, out)
+			var now unix.Timespec
+			if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+				t.Fatal(err)
+			}
+			if before.mono < off*1000 || now.Sec*1000 > before.mono || before.pid != int64(p.pid) {
+				t.Fatalf("the program (pid %d, started as %d) reads its clock as %d ms, ours is %d s: not %d s ahead", before.pid, p.pid, before.mono, now.Sec, off)
+			}
+			hh.killCkpt(as, p, hh.path("1.img"))
+			before = lastIDs(t, out)
+			reapOrphans() // the child's zombie still names the group, and so holds the pid
+			rs := hh.restartAs("cr_restart", as, hh.path("1.img"))
+			hh.waitSeq(out, seq, before.tick+5, wait30, rs)
+			after := lastIDs(t, out)
+			sameIDs(t, before, after)
+			t.Logf("monotonic %d ms before, %d ms after; boottime %d ms before, %d after", before.mono, after.mono, before.boot, after.boot)
+			job, cols := nsPid(t, rs.pid, after.pid, rs)
+			if levels := map[string]int{"root": 1, "nobody": 2}[user]; len(cols) != levels {
+				t.Fatalf("pid %d: NSpid %v, want %d levels\n%s", after.pid, cols, levels, rs.describe())
+			}
+			offsets, err := os.ReadFile(fmt.Sprintf("/proc/%d/timens_offsets", job))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, rs.describe())
+			}
+			var sec int64
+			if _, err := fmt.Sscanf(string(offsets), "monotonic %d", &sec); err != nil || sec < off-100 {
+				t.Fatalf("restored pid %d: timens_offsets %q, want a monotonic offset near %d s", after.pid, offsets, off)
+			}
+		})
 	}
 }
 

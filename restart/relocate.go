@@ -92,6 +92,11 @@ func relocate(p *image.Process, rs []Relocation) {
 			move(&p.VMAs[i].Path)
 		}
 	}
+	for i := range p.Files {
+		if !p.Files[i].Saved {
+			move(&p.Files[i].Path)
+		}
+	}
 	for i := range p.Fds {
 		f := &p.Fds[i]
 		switch f.Kind {

@@ -41,6 +41,7 @@ func badArgs(format string, a ...any) error { return argsError{fmt.Errorf(format
 func classify(err error) class {
 	var args argsError
 	var inUse *restart.PidInUseError
+	var cpu *restart.CPUFeatureError
 	switch {
 	case errors.As(err, &args):
 		return classArgs
@@ -51,7 +52,7 @@ func classify(err error) class {
 		return classPerm
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM),
 		errors.Is(err, unix.EEXIST), errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENOTDIR),
-		errors.Is(err, unix.ELOOP), errors.Is(err, restart.ErrFileChanged):
+		errors.Is(err, unix.ELOOP), errors.Is(err, restart.ErrFileChanged), errors.As(err, &cpu):
 		return classEnv
 	}
 	return classPerm

@@ -109,8 +109,10 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range s.procs {
+		d := s.newDedup()
+		for i, f := range s.procs {
 			f.shared = shared[f.pid]
+			f.dedup, d.register = d, i < len(s.procs)-1
 			if err := f.write(w); err != nil {
 				return err
 			}

@@ -45,6 +45,8 @@ type builder struct {
 	forked   bool    // made by fork from its restored parent, not by the stub
 	opt      Options
 	attached map[uint64]bool // System V segments attached, by address
+
+	peers map[int]*builder // the processes rebuilt so far, by pid (for RecSame)
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -146,7 +148,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, peers: byPid}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
@@ -361,6 +363,10 @@ func (b *builder) readRecords(ir *image.Reader) (*image.Record, error) {
 				return nil, fmt.Errorf("pid %d: file contents %d: %w", b.pid, rec.Arg, err)
 			}
 			d.filled = true
+		case image.RecSame:
+			if err := b.copySame(rec, ir); err != nil {
+				return nil, err
+			}
 		case image.RecProcess:
 			return &rec, nil
 		default:

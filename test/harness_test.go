@@ -112,6 +112,7 @@ var cPrograms = []struct {
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
+	{"sharers", "sharers.c", nil},
 }
 
 func buildPrograms(work string) {

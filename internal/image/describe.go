@@ -16,7 +16,7 @@ func Describe(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "stasis image, format version %d, arch %d, page size %d, made %s\n",
 		h.Version, h.Arch, h.PageSize, time.Unix(0, h.Created).UTC().Format(time.RFC3339))
-	var pages, data uint64
+	var pages, data, same uint64
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
@@ -41,6 +41,14 @@ func Describe(r io.Reader, w io.Writer) error {
 		case RecPages:
 			pages += rec.Len
 			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) at offset %d\n", rec.Arg, rec.Arg+rec.Len, rec.Len>>10, rec.Offset)
+		case RecSame:
+			sm, err := rd.Same()
+			if err != nil {
+				return err
+			}
+			same += sm.Len
+			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) same as pid %d's at %#x\n", rec.Arg, rec.Arg+sm.Len, sm.Len>>10, sm.Pid, sm.Addr)
+			continue
 		case RecFileData:
 			data += rec.Len
 			fmt.Fprintf(w, "  file data %d: %d bytes\n", rec.Arg, rec.Len)
@@ -50,5 +58,6 @@ func Describe(r io.Reader, w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data; all checksums good\n", pages>>10, data)
+	fmt.Fprintf(w, "deduplicated: %d pages (%d KiB) stored once, for another process\n", same/PageSize, same>>10)
 	return nil
 }

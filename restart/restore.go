@@ -87,10 +87,20 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir, _, err := image.NewReader(r)
+	ir, hd, err := image.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
+	if hd.Flags&image.FlagPart != 0 {
+		return nil, errPart
+	}
+	return restoreFrom(ir, opt)
+}
+
+// restoreFrom rebuilds the processes whose records ir reads.
+//
+// Precondition: called on the owner thread.
+func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
 	first, err := ir.Next()
 	if err != nil {
 		return nil, err

@@ -83,8 +83,6 @@ type cli struct {
 // landed yet: they fail loudly rather than being ignored.
 func (c *cli) unsupported() string {
 	switch {
-	case c.Dir != "":
-		return "-d/--dir"
 	case c.SaveExe, c.SavePrivate, c.SaveShared, c.SaveAll:
 		return "--save-*"
 	}
@@ -190,6 +188,12 @@ func run(c *cli) error {
 		return err
 	}
 	path := c.File
+	if c.Dir != "" {
+		if c.File != "" || c.Fd != nil {
+			return fmt.Errorf("-d DIR: give one destination, not -d with -f or -F")
+		}
+		path = c.Dir
+	}
 	if path == "" {
 		path = "context." + strconv.Itoa(c.ID)
 	}
@@ -219,7 +223,11 @@ func run(c *cli) error {
 	if dest.Stream != nil {
 		defer dest.Stream.(*os.File).Close()
 	}
-	if err := checkpoint.Save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{}); err != nil {
+	save := checkpoint.Save
+	if c.Dir != "" {
+		save = checkpoint.SaveDir
+	}
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -244,7 +252,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	}
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
-		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress}
+		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress, Dir: c.Dir != ""}
 	if c.ID == agent {
 		req.Target = 0
 	}

@@ -24,6 +24,7 @@ type cli struct {
 
 	File string `short:"f" placeholder:"FILE" help:"Restart from FILE."`
 	Fd   *int   `short:"F" placeholder:"FD" help:"Read the image from open file descriptor FD."`
+	Dir  string `short:"d" placeholder:"DIR" help:"Restart from checkpoint directory DIR (cr_checkpoint -d); an IMAGE that is a directory is one too."`
 
 	Run    bool `group:"After the restart (the last one given wins)" help:"Let the processes run (default)."`
 	Signal int  `short:"S" group:"After the restart (the last one given wins)" placeholder:"NUM" help:"Send signal NUM."`
@@ -72,8 +73,19 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		}
 		path = c.File
 	}
+	if c.Dir != "" {
+		if path != "" || c.Fd != nil {
+			return nil, nil, fmt.Errorf("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+		}
+		path = c.Dir
+	}
 	if (path == "") == (c.Fd == nil) {
-		return nil, nil, fmt.Errorf("give the image as IMAGE, -f FILE or -F FD (one of them)")
+		return nil, nil, fmt.Errorf("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+	}
+	st, err := os.Stat(path)
+	dir := err == nil && st.IsDir() && c.Fd == nil // a checkpoint directory
+	if c.Dir != "" && !dir {
+		return nil, nil, fmt.Errorf("-d %s: not a directory", c.Dir)
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
@@ -95,7 +107,9 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		if cfg.Image, err = filepath.Abs(path); err != nil {
 			return nil, nil, err
 		}
-		if cfg.File == "" && cfg.Dir == "" {
+		if cfg.File == "" && cfg.Dir == "" && dir {
+			cfg.Dir = cfg.Image // the agent's own checkpoints replace the directory
+		} else if cfg.File == "" && cfg.Dir == "" {
 			cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
 		}
 		if f, err = os.Open(path); err != nil {
@@ -107,7 +121,13 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid})
+	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid}
+	var r *restart.Restored
+	if dir {
+		r, err = restart.RestoreDir(ptrace.NewOwner(), path, opt)
+	} else {
+		r, err = restart.Restore(ptrace.NewOwner(), f, opt)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -96,7 +96,10 @@ int main(int argc, char **argv)
 	long tick = 0;
 	while (got < nw) {
 		struct pollfd pf = { p[0], POLLIN, 0 };
-		if (poll(&pf, 1, 50) == 0) {
+		int ready = poll(&pf, 1, 50);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
 			printf("tick %ld\n", ++tick);
 			continue;
 		}

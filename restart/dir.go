@@ -24,6 +24,11 @@ func RestoreDir(owner *ptrace.Owner, dir string, opt Options) (*Restored, error)
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range x.Processes {
+		if err := checkPart(dir, p); err != nil {
+			return nil, err
+		}
+	}
 	var cur *os.File
 	defer func() {
 		if cur != nil {
@@ -58,16 +63,48 @@ func RestoreDir(owner *ptrace.Owner, dir string, opt Options) (*Restored, error)
 		if err != nil {
 			return err
 		}
-		ir, hd, err := image.NewReader(first)
+		ir, _, err := image.NewReader(first)
 		if err != nil {
 			return fmt.Errorf("%s: %w", x.Processes[0].File, err)
-		}
-		if hd.Flags&image.FlagPart == 0 {
-			return fmt.Errorf("checkpoint directory %s: %s is not marked as a part of one: damaged", dir, x.Processes[0].File)
 		}
 		ir.Chain(next)
 		out, err = restoreFrom(ir, opt)
 		return err
 	})
 	return out, err
+}
+
+// checkPart checks, before anything is built, that the image the index
+// names for a process is there, is a part of a directory and starts with
+// that process.
+func checkPart(dir string, p image.IndexProc) error {
+	name := filepath.Join(dir, p.File)
+	fail := func(err error) error { return fmt.Errorf("checkpoint directory %s: %s: %w", dir, p.File, err) }
+	f, err := os.Open(name)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	r, err := compress.Reader(f)
+	if err != nil {
+		return fail(err)
+	}
+	ir, hd, err := image.NewReader(r)
+	if err != nil {
+		return fail(err)
+	}
+	rec, err := ir.Next()
+	if err != nil {
+		return fail(err)
+	}
+	var got *image.Process
+	if rec.Type == image.RecProcess {
+		if got, err = ir.Process(); err != nil {
+			return fail(err)
+		}
+	}
+	if hd.Flags&image.FlagPart == 0 || got == nil || got.Pid != p.Pid {
+		return fail(fmt.Errorf("not the image of pid %d in a checkpoint directory: damaged", p.Pid))
+	}
+	return nil
 }

@@ -49,6 +49,9 @@ func TestCheckpointDir(t *testing.T) {
 				t.Fatalf("cr_info of pid %d's image alone: %s", pid, info)
 			}
 		}
+		if info := hh.run(wait30, bin(t, "cr_info"), dir); info.code != 0 || strings.Count(info.stdout, "\nprocess ") != len(pids) {
+			t.Fatalf("cr_info of the directory should describe its %d processes: %s", len(pids), info)
+		}
 		lone := hh.run(wait30, bin(t, "cr_restart"), filepath.Join(dir, "context."+strconv.Itoa(pids[1])))
 		if lone.code == 0 || !strings.Contains(lone.stderr, "restart the directory") {
 			t.Fatalf("restarting one process of a directory alone: %s", lone)
@@ -97,6 +100,14 @@ func TestCheckpointDir(t *testing.T) {
 		dir := hh.path("ck")
 		hh.mustCkptDir(dir, "--kill", strconv.Itoa(p.pid))
 		hh.waitReaped(p, "after cr_checkpoint --kill")
+		// An index naming a process whose image is missing: refused
+		// before anything is built.
+		bad := hh.path("bad")
+		os.Mkdir(bad, 0o700)
+		os.WriteFile(filepath.Join(bad, "context"), []byte(`{"stasis":"checkpoint directory 1","processes":[{"pid":7,"file":"context.7"}]}`), 0o600)
+		if r := hh.run(wait30, bin(t, "cr_restart"), bad); r.code == 0 || !strings.Contains(r.stderr, "context.7") {
+			t.Fatalf("restart of a directory without its image: %s", r)
+		}
 		last := hh.lastSeq(out, seqSpec{tickLine, 1})
 		rs := hh.start("cr_restart", []string{bin(t, "cr_restart"), "-d", dir}, startOpts{})
 		t.Cleanup(func() { killRestored(p.pid, rs.pid) })

@@ -16,6 +16,9 @@ func Describe(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "stasis image, format version %d, arch %d, page size %d, made %s\n",
 		h.Version, h.Arch, h.PageSize, time.Unix(0, h.Created).UTC().Format(time.RFC3339))
+	if h.Flags&FlagPart != 0 {
+		fmt.Fprintln(w, "one process of a checkpoint directory (restart the directory)")
+	}
 	var pages, data, same uint64
 	for {
 		rec, err := rd.Next()

@@ -202,6 +202,36 @@ func TestCheckpointDirFailures(t *testing.T) {
 		hh.checkRestored(p.pid, rs)
 		hh.stopRestored(p.pid, rs)
 	})
+	t.Run("time-limit", func(t *testing.T) {
+		// libcrprog holds a critical section for 1.5 s: a checkpoint
+		// asked for with -t 1 meanwhile is abandoned (status 110).
+		hh := newH(t)
+		logf := hh.path("libcrprog.log")
+		has := func(what string) func([]byte) (bool, error) {
+			return func(d []byte) (bool, error) { return strings.Contains(string(d), what), nil }
+		}
+		run := hh.startProg("cr_run", []string{bin(t, "cr_run"), prog(t, "libcrprog")}, hh.path("out.txt"))
+		job := hh.jobOf(run)
+		hh.waitOutput(logf, wait30, "tick 5", has("\ntick 5\n"), run)
+		dir := hh.path("ck")
+		hh.mustCkptDir(dir, strconv.Itoa(job))
+		good, _ := os.Stat(dir)
+		syscall.Kill(job, syscall.SIGUSR1)
+		hh.waitOutput(logf, wait30, "cs entered", has("cs entered\n"), run)
+		r := hh.ckpt("--kill", "-t", "1", "-d", dir, strconv.Itoa(job))
+		if r.code != 110 || !strings.Contains(r.stderr, "took longer than allowed") {
+			t.Fatalf("-d with -t 1 over a 1.5 s critical section: want status 110: %s", r)
+		}
+		if st, err := os.Stat(dir); err != nil || !os.SameFile(st, good) {
+			t.Fatalf("the abandoned checkpoint replaced the previous directory: %v", err)
+		}
+		if run.exited() {
+			t.Fatal("--kill was carried out although the checkpoint was abandoned")
+		}
+		if got := strings.Join(names(t, hh.dir), " "); got != "ck cr_run.stderr libcrprog.log out.txt" {
+			t.Fatalf("the abandoned checkpoint left files: the test directory holds %s", got)
+		}
+	})
 	t.Run("disk-full", func(t *testing.T) {
 		hh := newH(t)
 		tfs := hh.smallTmpfs()

@@ -25,8 +25,6 @@ type dedup struct {
 	byObj    map[objPage]pageAt
 	register bool // remember this process's pages for the processes after it
 	ents     []uint64
-	// Pages counts the pages found to be duplicates.
-	Pages int64
 }
 
 // pageAt is a page of a process of the image.
@@ -83,12 +81,11 @@ func (d *dedup) skip(pid int, vs []image.VMA, runs []span, w *image.Writer) ([]s
 		if d.ents, err = pm.Read(r.start, r.end, d.ents); err != nil {
 			return nil, err
 		}
-		keep := r.start // start of the stretch not yet decided
+		keep := r.start // the first page of the run not yet known to be a duplicate
 		var same image.Same
 		var sameAt uint64
-		flush := func(addr uint64) error {
+		flush := func() error {
 			if same.Len > 0 {
-				d.Pages += int64(same.Len / pageSize)
 				if err := w.Same(sameAt, same); err != nil {
 					return err
 				}
@@ -100,7 +97,7 @@ func (d *dedup) skip(pid int, vs []image.VMA, runs []span, w *image.Writer) ([]s
 			addr := r.start + uint64(i)*pageSize
 			at, dup := d.find(pid, v, addr, e)
 			if !dup {
-				if err := flush(addr); err != nil {
+				if err := flush(); err != nil {
 					return nil, err
 				}
 				continue
@@ -113,12 +110,12 @@ func (d *dedup) skip(pid int, vs []image.VMA, runs []span, w *image.Writer) ([]s
 				same.Len += pageSize
 				continue
 			}
-			if err := flush(addr); err != nil {
+			if err := flush(); err != nil {
 				return nil, err
 			}
 			same, sameAt = image.Same{Pid: at.pid, Addr: at.addr, Len: pageSize}, addr
 		}
-		if err := flush(r.end); err != nil {
+		if err := flush(); err != nil {
 			return nil, err
 		}
 		if keep < r.end {

@@ -27,6 +27,7 @@ type Dir struct {
 	files  []*os.File
 	names  []string
 	done   bool
+	kept   string // a previous set left under a temporary name (see place)
 }
 
 // CreateDir starts a checkpoint directory that will appear at path on
@@ -97,7 +98,9 @@ func (d *Dir) Commit() (err error) {
 	parent := filepath.Dir(d.path)
 	tmp := filepath.Join(parent, tmpPrefix(d.path)+strconv.Itoa(os.Getpid()))
 	fail := func(err error) error {
-		os.RemoveAll(tmp)
+		if d.kept != tmp {
+			os.RemoveAll(tmp)
+		}
 		return fmt.Errorf("checkpoint directory %s: %w", d.path, err)
 	}
 	os.RemoveAll(tmp)
@@ -145,22 +148,28 @@ func (d *Dir) place(tmp string) error {
 	if err := d.replaceable(); err != nil { // checked again: it may have changed
 		return err
 	}
+	backup := ""
+	if d.opt.Policy == Backup {
+		backup = d.opt.BackupName
+		if backup == "" {
+			backup = nextBackup(d.path)
+		}
+		if err := (&Dir{path: backup, marker: d.marker}).replaceable(); err != nil {
+			return fmt.Errorf("backup to %s: %w", backup, err)
+		}
+	}
 	// Swap old and new in one step: the path always holds a complete set.
 	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, d.path, unix.RENAME_EXCHANGE); err != nil {
 		return fmt.Errorf("exchange with the previous directory: %w", err)
 	}
-	if d.opt.Policy != Backup {
-		return os.RemoveAll(tmp) // the previous set, now
+	if backup == "" {
+		os.RemoveAll(tmp) // the previous set now; a leftover is removed by a later checkpoint
+		return nil
 	}
-	name := d.opt.BackupName
-	if name == "" {
-		name = nextBackup(d.path)
-	}
-	if err := os.RemoveAll(name); err != nil {
-		return fmt.Errorf("backup to %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("backup to %s: %w", name, err)
+	os.RemoveAll(backup)
+	if err := os.Rename(tmp, backup); err != nil {
+		d.kept = tmp
+		return fmt.Errorf("the new directory is in place, but the backup to %s failed: %w (the previous one is %s)", backup, err, tmp)
 	}
 	return nil
 }

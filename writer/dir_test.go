@@ -70,3 +70,27 @@ func TestDir(t *testing.T) {
 		t.Fatal("accepted a file name outside the directory")
 	}
 }
+
+// TestDirBackupOverOther: --backup=NAME where NAME is a directory that is
+// not a checkpoint directory fails before anything is replaced.
+func TestDirBackupOverOther(t *testing.T) {
+	base := t.TempDir()
+	path, keep := filepath.Join(base, "ck"), filepath.Join(base, "keep")
+	if err := writeDir(t, path, Options{}, "one"); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(keep, 0o700)
+	os.WriteFile(filepath.Join(keep, "precious"), []byte("x"), 0o600)
+	if err := writeDir(t, path, Options{Policy: Backup, BackupName: keep}, "two"); err == nil {
+		t.Fatal("--backup onto a directory of other files succeeded")
+	}
+	if b, _ := os.ReadFile(filepath.Join(path, "index")); string(b) != "one" {
+		t.Fatalf("the failed backup replaced the directory: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(keep, "precious")); string(b) != "x" {
+		t.Fatal("the failed backup touched the other directory")
+	}
+	if es, _ := os.ReadDir(base); len(es) != 2 {
+		t.Fatalf("%d entries, want ck and keep", len(es))
+	}
+}

@@ -57,7 +57,7 @@ func (s *Set) newDedup() *dedup {
 			n += rss
 		}
 	}
-	return newDedup(min(n, 1<<24))
+	return newDedup(min(n, 1<<20)) // a hint: beyond it the map grows
 }
 
 // skip takes the runs of pages of pid that are to be saved, writes a

@@ -15,8 +15,8 @@ import (
 // TestDedupForkedWorkers: a parent fills 64 MiB and forks four workers
 // that only read it. The image must be much smaller than the processes'
 // resident memory added up (the region is stored once, not five times),
-// and after a restart each worker checksums the region again and the
-// parent finds every sum equal to its own.
+// and after a restart (from a stream) each worker checksums the region
+// again and the parent finds every sum equal to its own.
 func TestDedupForkedWorkers(t *testing.T) {
 	hh := newH(t)
 	out := hh.path("out.txt")
@@ -50,7 +50,14 @@ func TestDedupForkedWorkers(t *testing.T) {
 	if _, err := fmt.Sscanf(info.stdout[strings.Index(info.stdout, "deduplicated: "):], "deduplicated: %d pages (%d KiB)", &dup, &kib); err != nil || dup < 4*64*256 {
 		t.Fatalf("cr_info should count at least %d deduplicated pages (%v):\n%s", 4*64*256, err, tail([]byte(info.stdout), 400))
 	}
-	rs := hh.restart("cr_restart", img, p.pid, nil)
+	// From a stream, which a restorer reads front to back.
+	in, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	rs := hh.start("cr_restart", []string{bin(t, "cr_restart"), "-F", "0"}, startOpts{stdin: in})
+	t.Cleanup(func() { killRestored(p.pid, rs.pid) })
 	if !rs.wait(wait30) {
 		t.Fatalf("the restored sharers did not finish\n%s", rs.describe())
 	}

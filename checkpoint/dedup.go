@@ -23,6 +23,7 @@ type dedup struct {
 	zeroPFN  uint64 // the kernel's zero page: shared by all, never stored
 	byPFN    map[uint64]pageAt
 	byObj    map[objPage]pageAt
+	last     int  // the pid of the image's last process: no one looks for its pages
 	register bool // remember this process's pages for the processes after it
 	ents     []uint64
 }
@@ -49,7 +50,10 @@ func newDedup(pages int) *dedup {
 // newDedup makes the dedup of the set's processes, with room for the
 // pages of all but the last (which no process after it looks for).
 func (s *Set) newDedup() *dedup {
-	n := 0
+	n, last := 0, 0
+	if len(s.procs) > 0 {
+		last = s.procs[len(s.procs)-1].pid
+	}
 	for _, f := range s.procs[:max(len(s.procs)-1, 0)] {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", f.pid)); err == nil {
 			var size, rss int
@@ -57,14 +61,20 @@ func (s *Set) newDedup() *dedup {
 			n += rss
 		}
 	}
-	return newDedup(min(n, 1<<20)) // a hint: beyond it the map grows
+	d := newDedup(min(n, 1<<20)) // a hint: beyond it the map grows
+	d.last = last
+	return d
 }
 
 // skip takes the runs of pages of pid that are to be saved, writes a
 // RecSame record for each stretch that an earlier process already saved,
 // and returns the runs left to read. A nil dedup skips nothing.
 func (d *dedup) skip(pid int, vs []image.VMA, runs []span, w *image.Writer) ([]span, error) {
-	if d == nil || len(runs) == 0 || !d.register && len(d.byPFN) == 0 && len(d.byObj) == 0 {
+	if d == nil {
+		return runs, nil
+	}
+	d.register = pid != d.last
+	if len(runs) == 0 || !d.register && len(d.byPFN) == 0 && len(d.byObj) == 0 {
 		return runs, nil // nothing to find, nothing to remember
 	}
 	pm, err := proc.OpenPagemap(pid)

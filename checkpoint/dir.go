@@ -91,10 +91,8 @@ func (s *Set) writeEach(save func(pid int, write func(io.Writer) error) error) e
 		if err != nil {
 			return err
 		}
-		d := s.newDedup()
-		for i, f := range s.procs {
-			f.shared = shared[f.pid]
-			f.dedup, d.register = d, i < len(s.procs)-1
+		s.tie(shared)
+		for _, f := range s.procs {
 			err := save(f.pid, func(dst io.Writer) error {
 				w, err := image.NewPartWriter(dst, image.ArchX86_64)
 				if err != nil {

@@ -76,7 +76,7 @@ func RestoreDir(owner *ptrace.Owner, dir string, opt Options) (*Restored, error)
 
 // checkPart checks, before anything is built, that the image the index
 // names for a process is there, is a part of a directory and starts with
-// that process.
+// that process (or with saved files, which are not read here).
 func checkPart(dir string, p image.IndexProc) error {
 	name := filepath.Join(dir, p.File)
 	fail := func(err error) error { return fmt.Errorf("checkpoint directory %s: %s: %w", dir, p.File, err) }
@@ -96,6 +96,9 @@ func checkPart(dir string, p image.IndexProc) error {
 	rec, err := ir.Next()
 	if err != nil {
 		return fail(err)
+	}
+	if rec.Type == image.RecSavedFile && hd.Flags&image.FlagPart != 0 {
+		return nil // saved files come first: not read through here, for the pid
 	}
 	var got *image.Process
 	if rec.Type == image.RecProcess {

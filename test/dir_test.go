@@ -16,7 +16,8 @@ import (
 )
 
 // TestCheckpointDir: forked workers (a pipe, shared memory, a zombie)
-// checkpointed into a directory, compressed per file, finish with the right
+// checkpointed into a directory, compressed per file, with their program
+// and libraries saved (--save-private, once for all), finish with the right
 // answer after cr_restart DIR; each process's image is read alone by
 // cr_info, and restarting one alone is refused. A single process
 // checkpointed with -d goes on after cr_restart -d DIR.
@@ -30,7 +31,7 @@ func TestCheckpointDir(t *testing.T) {
 		last := hh.waitSeq(out, seq, 5, wait30, p)
 		pids := append([]int{p.pid}, children(p.pid)...)
 		dir := hh.path("ck")
-		if r := hh.ckpt("--kill", "--compress=lz4", "-d", dir, strconv.Itoa(p.pid)); r.code != 0 {
+		if r := hh.ckpt("--kill", "--compress=lz4", "--save-private", "-d", dir, strconv.Itoa(p.pid)); r.code != 0 {
 			t.Fatalf("checkpoint -d: %s", r)
 		}
 		hh.waitReaped(p, "after cr_checkpoint --kill")
@@ -49,8 +50,9 @@ func TestCheckpointDir(t *testing.T) {
 				t.Fatalf("cr_info of pid %d's image alone: %s", pid, info)
 			}
 		}
-		if info := hh.run(wait30, bin(t, "cr_info"), dir); info.code != 0 || strings.Count(info.stdout, "\nprocess ") != len(pids) {
-			t.Fatalf("cr_info of the directory should describe its %d processes: %s", len(pids), info)
+		if info := hh.run(wait30, bin(t, "cr_info"), dir); info.code != 0 || strings.Count(info.stdout, "\nprocess ") != len(pids) ||
+			!strings.Contains(info.stdout, "\nsaved file ") {
+			t.Fatalf("cr_info of the directory should describe its %d processes and the files --save-private saved: %s", len(pids), info)
 		}
 		lone := hh.run(wait30, bin(t, "cr_restart"), filepath.Join(dir, "context."+strconv.Itoa(pids[1])))
 		if lone.code == 0 || !strings.Contains(lone.stderr, "restart the directory") {

@@ -79,16 +79,6 @@ type cli struct {
 	ID int `arg:"" help:"Process id (or group or session id) to checkpoint."`
 }
 
-// unsupported names the options that are parsed but whose issue has not
-// landed yet: they fail loudly rather than being ignored.
-func (c *cli) unsupported() string {
-	switch {
-	case c.SaveExe, c.SavePrivate, c.SaveShared, c.SaveAll:
-		return "--save-*"
-	}
-	return ""
-}
-
 func main() {
 	var c cli
 	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
@@ -180,9 +170,6 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 
 func run(c *cli) error {
-	if what := c.unsupported(); what != "" {
-		return fmt.Errorf("%s: not supported yet", what)
-	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
 		return err
@@ -227,7 +214,7 @@ func run(c *cli) error {
 	if c.Dir != "" {
 		save = checkpoint.SaveDir
 	}
-	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{}); err != nil {
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles()}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -252,7 +239,8 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	}
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
-		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress, Dir: c.Dir != ""}
+		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
+		Save: int(saveFiles()), Dir: c.Dir != ""}
 	if c.ID == agent {
 		req.Target = 0
 	}
@@ -284,4 +272,19 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 		fmt.Fprintf(os.Stderr, "cr_checkpoint: pid %d saved to %s by agent pid %d\n", c.ID, r.Path, agent)
 	}
 	return nil
+}
+
+// saveFiles is what the --save-* options ask for, read left to right.
+func saveFiles() checkpoint.SaveFiles {
+	var s checkpoint.SaveFiles
+	o := blcr.SaveOptions(os.Args[1:])
+	for _, f := range []struct {
+		on  bool
+		bit checkpoint.SaveFiles
+	}{{o.Exe, checkpoint.SaveExe}, {o.Private, checkpoint.SavePrivate}, {o.Shared, checkpoint.SaveShared}} {
+		if f.on {
+			s |= f.bit
+		}
+	}
+	return s
 }

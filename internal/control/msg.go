@@ -47,6 +47,8 @@ type Request struct {
 	Stream bool `json:"stream,omitempty"`
 	// Compress is --compress: "none", "lz4" or "zstd".
 	Compress string `json:"compress,omitempty"`
+	// Save is --save-*, as package checkpoint's SaveFiles bits.
+	Save int `json:"save,omitempty"`
 	// Dir: Path is a checkpoint directory (cr_checkpoint -d).
 	Dir bool `json:"dir,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.

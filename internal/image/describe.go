@@ -19,7 +19,7 @@ func Describe(r io.Reader, w io.Writer) error {
 	if h.Flags&FlagPart != 0 {
 		fmt.Fprintln(w, "one process of a checkpoint directory (restart the directory)")
 	}
-	var pages, data, same uint64
+	var pages, data, saved, same uint64
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
@@ -40,6 +40,7 @@ func Describe(r io.Reader, w io.Writer) error {
 			}
 			fmt.Fprintf(w, "process %d (%s) %s, child of %d: %d threads, %d mappings, %d fds, cwd %s\n",
 				p.Pid, p.Comm, p.Exe, p.PPid, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
+			describeFiles(w, p)
 			continue
 		case RecPages:
 			pages += rec.Len
@@ -52,6 +53,13 @@ func Describe(r io.Reader, w io.Writer) error {
 			same += sm.Len
 			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) same as pid %d's at %#x\n", rec.Arg, rec.Arg+sm.Len, sm.Len>>10, sm.Pid, sm.Addr)
 			continue
+		case RecSavedFile:
+			m, err := rd.SavedFile()
+			if err != nil {
+				return err
+			}
+			saved += uint64(m.Size)
+			fmt.Fprintf(w, "saved file %d: %s, %d bytes at offset %d\n", m.ID, m.Path, m.Size, rec.Offset+SavedHeader)
 		case RecFileData:
 			data += rec.Len
 			fmt.Fprintf(w, "  file data %d: %d bytes\n", rec.Arg, rec.Len)
@@ -60,7 +68,7 @@ func Describe(r io.Reader, w io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data; all checksums good\n", pages>>10, data)
+	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data, %d bytes of saved files; all checksums good\n", pages>>10, data, saved)
 	fmt.Fprintf(w, "deduplicated: %d pages (%d KiB) stored once, for another process\n", same/PageSize, same>>10)
 	return nil
 }

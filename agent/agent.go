@@ -33,7 +33,7 @@ const ExitCheckpointed = 75
 // Config is the agent's policy, the same for cr_run and cr_restart.
 type Config struct {
 	// CheckpointSignal, ExitSignal and Interval take checkpoints into File
-	// or, with Dir, into Dir/context.PID.
+	// or, with Dir, into checkpoint directory Dir (as cr_checkpoint -d).
 	CheckpointSignal unix.Signal
 	ExitSignal       unix.Signal
 	Interval         time.Duration

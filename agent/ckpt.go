@@ -49,6 +49,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		if path, err = a.defaultPath(target, requester); err != nil {
 			return fail(1, err)
 		}
+		req.Dir = a.cfg.File == "" && a.cfg.Dir != ""
 	}
 	var clients []*client
 	conns := map[int]map[int]bool{}
@@ -91,7 +92,11 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	if req.Time > 0 {
 		dest.Deadline = start.Add(time.Duration(req.Time) * time.Second)
 	}
-	err = checkpoint.Save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
+	save := checkpoint.Save
+	if req.Dir {
+		save = checkpoint.SaveDir
+	}
+	err = save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
 	a.done(ready, id, path, err)
 	if errors.Is(err, checkpoint.ErrTimeout) {
 		return fail(control.StatusTimeout, err)
@@ -254,17 +259,15 @@ func (a *Agent) inJob(pid int) error {
 }
 
 // defaultPath is where a checkpoint without a destination goes: the
-// agent's -f or -d, else context.PID in the requester's working directory.
+// agent's --checkpoint-file, or its --checkpoint-dir (a checkpoint
+// directory), else context.PID in the requester's working directory.
 func (a *Agent) defaultPath(pid, requester int) (string, error) {
 	name := "context." + strconv.Itoa(pid)
 	switch {
 	case a.cfg.File != "":
 		return a.cfg.File, nil
 	case a.cfg.Dir != "":
-		if err := os.MkdirAll(a.cfg.Dir, 0o700); err != nil {
-			return "", err
-		}
-		return filepath.Join(a.cfg.Dir, name), nil
+		return a.cfg.Dir, nil // a checkpoint directory, as cr_checkpoint -d
 	case requester > 0:
 		cwd, err := proc.Readlink(requester, "cwd")
 		if err != nil {

@@ -29,6 +29,7 @@ type Frozen struct {
 	stat   *proc.Stat
 	status *proc.Status
 	tasks  []*task
+	dedup  *dedup // pages other processes of the image saved (nil: none)
 }
 
 // Options carry what the agent of a job knows about the process.
@@ -161,7 +162,7 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	if err := w.Process(p); err != nil {
 		return err
 	}
-	if err := pages(pid, vs, mem, w); err != nil {
+	if err := pages(pid, vs, mem, w, f.dedup); err != nil {
 		return err
 	}
 	return writeFileData(pid, data, w)

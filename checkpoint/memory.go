@@ -110,13 +110,17 @@ const chunk = 8 << 20
 
 var zeroPage = make([]byte, pageSize)
 
-// pages streams the wanted, non-zero pages of every VMA into w. The runs
+// pages streams the wanted, non-zero pages of every VMA into w, but those
+// d finds an earlier process saved (see dedup). The runs
 // of wanted pages are found first; a goroutine reads them (a run of up
 // to chunk bytes per read) into a few buffers while the caller writes the
 // last one, so reading and writing overlap without copying.
-func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer) error {
+func pages(pid int, vs []image.VMA, mem *ptrace.Mem, w *image.Writer, d *dedup) error {
 	runs, err := pageRuns(pid, vs)
 	if err != nil {
+		return err
+	}
+	if runs, err = d.skip(pid, vs, runs, w); err != nil {
 		return err
 	}
 	type filled struct {

@@ -109,18 +109,28 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var files *mappedFiles // one for the image: each file saved once
+		s.tie(shared)
 		for _, f := range s.procs {
-			if files == nil {
-				files = newMappedFiles(f.opt.Save)
-			}
-			f.shared, f.files = shared[f.pid], files
 			if err := f.write(w); err != nil {
 				return err
 			}
 		}
 		return w.Close()
 	})
+}
+
+// tie gives each process what it shares with the others of the image:
+// its fds tied to theirs, the image's mapped files (each saved once) and
+// the pages they saved (see dedup).
+func (s *Set) tie(shared map[int]map[int]image.Fd) {
+	var files *mappedFiles
+	d := s.newDedup()
+	for _, f := range s.procs {
+		if files == nil {
+			files = newMappedFiles(f.opt.Save)
+		}
+		f.shared, f.files, f.dedup = shared[f.pid], files, d
+	}
 }
 
 // Release sends sig (0: none) to every process while all are still

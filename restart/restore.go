@@ -49,8 +49,9 @@ type builder struct {
 	top      int     // above every fd number of the image
 	forked   bool    // made by fork from its restored parent, not by the stub
 	opt      Options
-	attached map[uint64]bool // System V segments attached, by address
-	pids     pidMap          // the image's pids and tids to the restored ones, shared by all builders
+	attached map[uint64]bool  // System V segments attached, by address
+	pids     pidMap           // the image's pids and tids to the restored ones, shared by all builders
+	peers    map[int]*builder // the processes rebuilt so far, by image pid (for RecSame)
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -91,10 +92,20 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir, _, err := image.NewReader(r)
+	ir, hd, err := image.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
+	if hd.Flags&image.FlagPart != 0 {
+		return nil, errPart
+	}
+	return restoreFrom(ir, opt)
+}
+
+// restoreFrom rebuilds the processes whose records ir reads.
+//
+// Precondition: called on the owner thread.
+func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
 	out := &Restored{}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
@@ -159,7 +170,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
@@ -397,6 +408,10 @@ func (b *builder) readRecords(ir *image.Reader) (*image.Record, error) {
 				return nil, fmt.Errorf("pid %d: file contents %d: %w", b.pid, rec.Arg, err)
 			}
 			d.filled = true
+		case image.RecSame:
+			if err := b.copySame(rec, ir); err != nil {
+				return nil, err
+			}
 		case image.RecProcess:
 			return &rec, nil
 		case image.RecSavedFile:

@@ -113,6 +113,7 @@ var cPrograms = []struct {
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
+	{"sharers", "sharers.c", nil},
 }
 
 func buildPrograms(work string) {

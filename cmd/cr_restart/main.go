@@ -25,6 +25,7 @@ type cli struct {
 
 	File string `short:"f" placeholder:"FILE" help:"Restart from FILE."`
 	Fd   *int   `short:"F" placeholder:"FD" help:"Read the image from open file descriptor FD."`
+	Dir  string `short:"d" placeholder:"DIR" help:"Restart from checkpoint directory DIR (cr_checkpoint -d); an IMAGE that is a directory is one too."`
 
 	Run    bool `group:"After the restart (the last one given wins)" help:"Let the processes run (default)."`
 	Signal int  `short:"S" group:"After the restart (the last one given wins)" placeholder:"NUM" help:"Send signal NUM."`
@@ -129,8 +130,19 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 		}
 		path = c.File
 	}
+	if c.Dir != "" {
+		if path != "" || c.Fd != nil {
+			return nil, nil, badArgs("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+		}
+		path = c.Dir
+	}
 	if (path == "") == (c.Fd == nil) {
-		return nil, nil, badArgs("give the image as IMAGE, -f FILE or -F FD (one of them)")
+		return nil, nil, badArgs("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+	}
+	st, err := os.Stat(path)
+	dir := err == nil && st.IsDir() && c.Fd == nil // a checkpoint directory
+	if c.Dir != "" && !dir {
+		return nil, nil, badArgs("-d %s: not a directory", c.Dir)
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
@@ -166,7 +178,9 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 		if cfg.Image, err = filepath.Abs(path); err != nil {
 			return nil, nil, err
 		}
-		if cfg.File == "" && cfg.Dir == "" {
+		if cfg.File == "" && cfg.Dir == "" && dir {
+			cfg.Dir = cfg.Image // the agent's own checkpoints replace the directory
+		} else if cfg.File == "" && cfg.Dir == "" {
 			cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
 		}
 		if f, err = os.Open(path); err != nil {
@@ -178,7 +192,12 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, opt)
+	var r *restart.Restored
+	if dir {
+		r, err = restart.RestoreDir(ptrace.NewOwner(), path, opt)
+	} else {
+		r, err = restart.Restore(ptrace.NewOwner(), f, opt)
+	}
 	if err != nil {
 		a.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

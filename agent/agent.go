@@ -22,6 +22,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/ptrace"
+	"stasis/namespace"
 )
 
 // ExitCheckpointed is the status the agent exits with after a checkpoint
@@ -32,7 +33,7 @@ const ExitCheckpointed = 75
 // Config is the agent's policy, the same for cr_run and cr_restart.
 type Config struct {
 	// CheckpointSignal, ExitSignal and Interval take checkpoints into File
-	// or, with Dir, into Dir/context.PID.
+	// or, with Dir, into checkpoint directory Dir (as cr_checkpoint -d).
 	CheckpointSignal unix.Signal
 	ExitSignal       unix.Signal
 	Interval         time.Duration
@@ -41,6 +42,11 @@ type Config struct {
 	Image string
 	// Name prefixes the agent's messages: "cr_run".
 	Name string
+	// Inside is set when the agent is pid 1 of namespaces that cr_restart
+	// made for its job: its socket is then named by its pid outside,
+	// connections also come relayed from the outer cr_restart, and pids
+	// in requests from outside are translated.
+	Inside *namespace.Inside
 }
 
 // Agent supervises one job.
@@ -49,6 +55,7 @@ type Agent struct {
 	self  int
 	uid   int
 	ln    *net.UnixListener
+	nsln  *net.UnixListener // pid 1 of the job's namespace: the name the job finds (nil: none)
 	owner *ptrace.Owner
 	job   int   // the job's main process
 	roots []int // the job's processes that are our children (job first)
@@ -118,11 +125,25 @@ func New(cfg Config) (*Agent, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(a.self), Net: "unix"})
+	name := a.self
+	if cfg.Inside != nil {
+		name = cfg.Inside.Pid
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(name), Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", control.Addr(a.self), err)
+		return nil, fmt.Errorf("control socket %s: %w", control.Addr(name), err)
 	}
 	a.ln = ln
+	if cfg.Inside != nil {
+		addr, err := control.NamespaceAddr()
+		if err == nil {
+			a.nsln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+		}
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket for the job's pid namespace: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -165,19 +186,33 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 			a.logf("%v", err)
 		}
 	}
-	go a.serve()
+	if a.cfg.Inside != nil {
+		go a.serve(a.nsln)
+		go a.serveRelayed()
+	} else {
+		go a.serve(a.ln)
+	}
 	go a.reaper()
 	if a.cfg.Interval > 0 {
 		go a.every(a.cfg.Interval)
 	}
 	ws = a.supervise()
-	a.ln.Close()
+	a.Close()
 	a.drain(5 * time.Second)
 	select {
 	case <-a.exitByCkp:
 		return ws, true
 	default:
 		return ws, false
+	}
+}
+
+// Close gives up the control socket of an agent that will supervise no
+// job (its cr_restart goes on in new namespaces instead).
+func (a *Agent) Close() {
+	a.ln.Close()
+	if a.nsln != nil {
+		a.nsln.Close()
 	}
 }
 

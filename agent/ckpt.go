@@ -29,6 +29,13 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		return control.Reply{Error: err.Error(), Status: status}
 	}
 	target := req.Target
+	if requester == 0 && a.cfg.Inside != nil {
+		// From outside our pid namespace: its pids are not ours.
+		var err error
+		if target, err = a.cfg.Inside.Translate(target); err != nil {
+			return fail(1, err)
+		}
+	}
 	if target == 0 || target == a.self {
 		target = a.job
 	}
@@ -42,6 +49,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		if path, err = a.defaultPath(target, requester); err != nil {
 			return fail(1, err)
 		}
+		req.Dir = a.cfg.File == "" && a.cfg.Dir != ""
 	}
 	var clients []*client
 	conns := map[int]map[int]bool{}
@@ -84,7 +92,11 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	if req.Time > 0 {
 		dest.Deadline = start.Add(time.Duration(req.Time) * time.Second)
 	}
-	err = checkpoint.Save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
+	save := checkpoint.Save
+	if req.Dir {
+		save = checkpoint.SaveDir
+	}
+	err = save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
 	a.done(ready, id, path, err)
 	if errors.Is(err, checkpoint.ErrTimeout) {
 		return fail(control.StatusTimeout, err)
@@ -230,7 +242,7 @@ func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) (
 
 // inJob checks that pid is the job or one of its descendants.
 func (a *Agent) inJob(pid int) error {
-	for p := pid; p > 1; {
+	for p := pid; p > 0; { // the agent may be pid 1 of the job's pid namespace
 		if p == a.self {
 			return nil
 		}
@@ -247,17 +259,15 @@ func (a *Agent) inJob(pid int) error {
 }
 
 // defaultPath is where a checkpoint without a destination goes: the
-// agent's -f or -d, else context.PID in the requester's working directory.
+// agent's --checkpoint-file, or its --checkpoint-dir (a checkpoint
+// directory), else context.PID in the requester's working directory.
 func (a *Agent) defaultPath(pid, requester int) (string, error) {
 	name := "context." + strconv.Itoa(pid)
 	switch {
 	case a.cfg.File != "":
 		return a.cfg.File, nil
 	case a.cfg.Dir != "":
-		if err := os.MkdirAll(a.cfg.Dir, 0o700); err != nil {
-			return "", err
-		}
-		return filepath.Join(a.cfg.Dir, name), nil
+		return a.cfg.Dir, nil // a checkpoint directory, as cr_checkpoint -d
 	case requester > 0:
 		cwd, err := proc.Readlink(requester, "cwd")
 		if err != nil {

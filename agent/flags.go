@@ -15,7 +15,7 @@ type Flags struct {
 	CheckpointExitSignal string        `placeholder:"SIG" group:"Checkpoints the agent takes" help:"On signal SIG, checkpoint the job, end it, and exit with status 75."`
 	Interval             time.Duration `placeholder:"DURATION" group:"Checkpoints the agent takes" help:"Checkpoint the job every DURATION (like 90s or 1h); a failed checkpoint keeps the last good image."`
 	CheckpointFile       string        `placeholder:"FILE" group:"Checkpoints the agent takes" help:"Write those checkpoints to FILE."`
-	CheckpointDir        string        `placeholder:"DIR" group:"Checkpoints the agent takes" help:"Write those checkpoints to DIR/context.PID."`
+	CheckpointDir        string        `placeholder:"DIR" group:"Checkpoints the agent takes" help:"Write those checkpoints as checkpoint directory DIR (as cr_checkpoint -d DIR: DIR/context.PID per process)."`
 }
 
 // Config turns the flags into a Config named name.

@@ -23,27 +23,32 @@ type client struct {
 	gone    chan struct{}
 }
 
-// serve accepts control connections until the listener is closed.
-func (a *Agent) serve() {
+// serve accepts control connections until ln is closed.
+func (a *Agent) serve(ln *net.UnixListener) {
 	for {
-		c, err := a.ln.AcceptUnix()
+		c, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}
 		if err != nil {
 			continue
 		}
-		go a.handle(c)
+		go a.handle(c, -1)
 	}
 }
 
 // handle serves one connection: checkpoint requests from cr_checkpoint
-// (or anyone of our user), or a libcr process saying hello.
-func (a *Agent) handle(uc *net.UnixConn) {
+// (or anyone of our user), or a libcr process saying hello. uid, if not
+// negative, is the peer's uid as the outer cr_restart saw it (package
+// namespace), which our user namespace may not be able to name.
+func (a *Agent) handle(uc *net.UnixConn, uid int) {
 	cred, err := control.PeerCred(uc)
 	if err != nil {
 		uc.Close()
 		return
+	}
+	if uid >= 0 {
+		cred.Uid = uint32(uid)
 	}
 	conn := control.NewConn(uc, cred)
 	if !control.Allowed(cred, a.uid) {

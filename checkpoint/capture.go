@@ -20,7 +20,10 @@ type captured struct {
 	early []span // pages read while frozen, in earlyBuf one after another
 	// earlyBuf holds them.
 	earlyBuf []byte
-	late     []image.VMA // mappings whose pages are still to read
+	// earlySame are the pages of early mappings that earlier processes
+	// saved (see dedup), found while frozen.
+	earlySame []sameAt
+	late      []image.VMA // mappings whose pages are still to read
 }
 
 // forkCopied says whether a fork gives the child a copy of v's pages as
@@ -41,8 +44,9 @@ func forkCopied(v *image.VMA, flags []string) bool {
 }
 
 // readEarly reads, while the process is frozen, the wanted pages of the
-// mappings a fork does not copy; the others are left in c.late.
-func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string) error {
+// mappings a fork does not copy, but those d finds an earlier process
+// saved; the other mappings are left in c.late.
+func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string, d *dedup) error {
 	var early []image.VMA
 	c.late = nil
 	for _, v := range vs {
@@ -57,6 +61,9 @@ func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string) error {
 	}
 	runs, err := pageRuns(c.pid, early)
 	if err != nil {
+		return err
+	}
+	if runs, c.earlySame, err = d.match(c.pid, c.pid, early, runs); err != nil {
 		return err
 	}
 	var size uint64
@@ -76,14 +83,18 @@ func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string) error {
 
 // emit writes the process into w: its record, its pages (those read while
 // it was frozen, then the rest from snap if it has one, else from the
-// process, which must still be frozen), its files' contents.
-func (c *captured) emit(w *image.Writer, snap *snapshot) error {
+// process, which must still be frozen), but those d finds an earlier
+// process saved, and its files' contents.
+func (c *captured) emit(w *image.Writer, snap *snapshot, d *dedup) error {
 	defer c.close()
 	if err := w.Process(c.p); err != nil {
 		return err
 	}
 	if c.p.Zombie {
 		return nil
+	}
+	if err := writeSame(w, c.earlySame); err != nil {
+		return err
 	}
 	if err := writePieces(w, cut(c.early, c.earlyBuf)); err != nil {
 		return err
@@ -95,6 +106,13 @@ func (c *captured) emit(w *image.Writer, snap *snapshot) error {
 	}
 	runs, err := pageRuns(src, c.late)
 	if err != nil {
+		return err
+	}
+	runs, same, err := d.match(c.pid, src, c.late, runs)
+	if err != nil {
+		return err
+	}
+	if err := writeSame(w, same); err != nil {
 		return err
 	}
 	if err := copyRuns(src, mem, c.late, runs, w); err != nil {

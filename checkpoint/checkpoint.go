@@ -34,6 +34,7 @@ type Frozen struct {
 	snapErr error
 	thawed  bool   // let go before its image was written (snapshot)
 	guard   *guard // told of its snapshot
+	dedup   *dedup // pages other processes of the image saved (nil: none)
 }
 
 // Options carry what the agent of a job knows about the process.
@@ -96,7 +97,7 @@ func (f *Frozen) write(w *image.Writer) error {
 	if err != nil {
 		return err
 	}
-	return c.emit(w, nil)
+	return c.emit(w, nil, f.dedup)
 }
 
 // capture reads everything of the frozen process but the pages it will
@@ -110,8 +111,14 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	pid := f.pid
 	if f.zombie {
 		st := f.stat
-		return &captured{p: &image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
-			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode}}, nil
+		z := &image.Process{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
+			ExitSignal: st.ExitSignal, Zombie: true, ExitCode: st.ExitCode}
+		if status, err := proc.ReadStatus(pid); err == nil {
+			if err := nsPids(z, status); err != nil {
+				return nil, err
+			}
+		}
+		return &captured{p: z}, nil
 	}
 	a := &asker{pid: pid}
 	for _, t := range f.tasks {
@@ -171,7 +178,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		return nil, err
 	}
 	if cow {
-		if err := c.readEarly(vs, flags); err != nil {
+		if err := c.readEarly(vs, flags, f.dedup); err != nil {
 			a.unmapScratch()
 			return nil, err
 		}
@@ -183,6 +190,9 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	// Put the registers back now, not at thaw: if we die while the pages
 	// are written, the kernel lets the threads go as they were.
 	if err := putBack(f.tasks); err != nil {
+		return nil, err
+	}
+	if err := nsPids(p, f.status); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -200,6 +210,9 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 		return fmt.Errorf("pid %d: brk: %w", a.pid, err)
 	}
 	p.MM.Brk = brk
+	if p.Clocks, err = a.clocks(); err != nil {
+		return err
+	}
 	if err := a.xcompPerm(p); err != nil {
 		return err
 	}

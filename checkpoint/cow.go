@@ -16,10 +16,9 @@ import (
 // the image is written, as without cow.
 //
 // Precondition: called on the owner thread.
-func (s *Set) captureAll(shared map[int]map[int]image.Fd, w *image.Writer) ([]*captured, error) {
+func (s *Set) captureAll(w *image.Writer) ([]*captured, error) {
 	caps := make([]*captured, 0, len(s.procs))
 	for _, f := range s.procs {
-		f.shared = shared[f.pid]
 		f.guard = s.guard
 		c, err := f.capture(w, s.cow)
 		if f.snap != nil {

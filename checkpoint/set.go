@@ -115,19 +115,13 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var files *mappedFiles // one for the image: each file saved once
-		for _, f := range s.procs {
-			if files == nil {
-				files = newMappedFiles(f.opt.Save)
-			}
-			f.files = files
-		}
-		caps, err := s.captureAll(shared, w)
+		s.tie(shared)
+		caps, err := s.captureAll(w)
 		if err != nil {
 			return err
 		}
 		for i, f := range s.procs {
-			err := caps[i].emit(w, f.snap)
+			err := caps[i].emit(w, f.snap, f.dedup)
 			if err == nil && f.snap != nil {
 				if err := f.endSnapshot(); err != nil {
 					s.notef("%v", err) // the image is whole all the same
@@ -140,6 +134,20 @@ func (s *Set) Write(dst io.Writer) error {
 		}
 		return w.Close()
 	})
+}
+
+// tie gives each process what it shares with the others of the image:
+// its fds tied to theirs, the image's mapped files (each saved once) and
+// the pages they saved (see dedup).
+func (s *Set) tie(shared map[int]map[int]image.Fd) {
+	var files *mappedFiles
+	d := s.newDedup()
+	for _, f := range s.procs {
+		if files == nil {
+			files = newMappedFiles(f.opt.Save)
+		}
+		f.shared, f.files, f.dedup = shared[f.pid], files, d
+	}
 }
 
 // Release sends sig (0: none) to every process while all are still

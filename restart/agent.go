@@ -26,6 +26,9 @@ type Restored struct {
 	// AgentConns are our ends of libcr's connections, rebuilt at the
 	// same fd numbers in their processes.
 	AgentConns []AgentConn
+	// Notes say what could not be restored as it was, where the
+	// processes run on all the same.
+	Notes []string
 }
 
 // AgentConn is one libcr connection of a restored process.

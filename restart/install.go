@@ -274,7 +274,7 @@ func (b *builder) sameAs(f *image.Fd) error {
 	if ref == nil {
 		return fmt.Errorf("shared fd without its owner: image damaged")
 	}
-	file, err := kernel.TakeFd(ref.Pid, ref.Fd, "shared")
+	file, err := kernel.TakeFd(b.pids.of(ref.Pid), ref.Fd, "shared")
 	if err != nil {
 		return err
 	}

@@ -158,10 +158,29 @@ func (b *builder) setMM() error {
 	if err := b.mem.WriteAt(m, b.scratch); err != nil {
 		return err
 	}
-	if _, err := b.call(unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, b.scratch, 104, 0); err != nil {
+	_, err = b.call(unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, b.scratch, 104, 0)
+	if errors.Is(err, unix.EPERM) && exe != keepExe {
+		// Replacing the executable needs CAP_CHECKPOINT_RESTORE, which an
+		// ordinary user has only in a user namespace of its own.
+		if err = b.setMMKeepingExe(m); err == nil {
+			b.out.Notes = append(b.out.Notes, fmt.Sprintf("pid %d: /proc/%d/exe shows the restorer, not %s: only root, or a restart with --restore-pid, may set it", b.pid, b.pid, b.p.Exe))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("pid %d: prctl(PR_SET_MM_MAP): %w", b.pid, err)
 	}
 	return nil
+}
+
+// setMMKeepingExe runs PR_SET_MM_MAP with the struct m again, leaving the
+// executable as it is.
+func (b *builder) setMMKeepingExe(m []byte) error {
+	le.PutUint32(m[100:], uint32(keepExe))
+	if err := b.mem.WriteAt(m, b.scratch); err != nil {
+		return err
+	}
+	_, err := b.call(unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, b.scratch, 104, 0)
+	return err
 }
 
 // open opens path in the new process and returns the fd there.

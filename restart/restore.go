@@ -25,6 +25,8 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// Pids says which pids the processes get.
+	Pids PidMode
 	// Relocate moves the image's files (--relocate); the first that
 	// matches a path wins.
 	Relocate []Relocation
@@ -47,7 +49,9 @@ type builder struct {
 	top      int     // above every fd number of the image
 	forked   bool    // made by fork from its restored parent, not by the stub
 	opt      Options
-	attached map[uint64]bool // System V segments attached, by address
+	attached map[uint64]bool  // System V segments attached, by address
+	pids     pidMap           // the image's pids and tids to the restored ones, shared by all builders
+	peers    map[int]*builder // the processes rebuilt so far, by image pid (for RecSame)
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -88,10 +92,20 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir, _, err := image.NewReader(r)
+	ir, hd, err := image.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
+	if hd.Flags&image.FlagPart != 0 {
+		return nil, errPart
+	}
+	return restoreFrom(ir, opt)
+}
+
+// restoreFrom rebuilds the processes whose records ir reads.
+//
+// Precondition: called on the owner thread.
+func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
 	out := &Restored{}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
@@ -125,6 +139,8 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 	// pass on to children forked from it.
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
+	pm := pidMap{}
+	var tns *timeNS // the processes' time namespace (nil: ours)
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -146,17 +162,22 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := precheck(p, sh.saved); err != nil {
 			return fail(err)
 		}
-		if err := waitPidFree(p.Pid); err != nil {
+		if len(bs) == 0 {
+			if tns, err = timeNamespace(p.Clocks, out); err != nil {
+				return fail(err)
+			}
+		}
+		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
-		} else if b.pid, err = spawn(p.Pid); err == nil {
-			out.Pids = append(out.Pids, p.Pid)
+		} else if b.pid, err = spawn(b.want(p.Pid), tns); err == nil {
+			out.Pids = append(out.Pids, b.pid)
 		}
 		if err != nil {
 			if b.pid > 0 {
@@ -165,7 +186,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			return fail(err)
 		}
 		bs = append(bs, b)
-		byPid[p.Pid] = b
+		byPid[p.Pid], pm[p.Pid] = b, b.pid
 		if rec, err = b.build(ir, gate); err != nil {
 			return fail(err)
 		}
@@ -226,7 +247,11 @@ func precheck(p *image.Process, saved savedFiles) error {
 
 // waitPidFree waits briefly for a pid held by a dying or zombie process
 // (the checkpointed original, not yet reaped), and fails if it is in use.
-func waitPidFree(pid int) error {
+// With new pids any pid will do.
+func waitPidFree(pid int, mode PidMode) error {
+	if mode == PidsNew {
+		return nil
+	}
 	for end := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := proc.ReadStat(pid)
 		if errors.Is(err, os.ErrNotExist) {
@@ -237,16 +262,26 @@ func waitPidFree(pid int) error {
 			if err == nil && st.State == 'Z' {
 				e.Holder = fmt.Sprintf("a zombie (%s) that its parent, pid %d, has not reaped", st.Comm, st.PPid)
 			}
+			if status, err := proc.ReadStatus(pid); err == nil && status.Tgid == os.Getpid() {
+				e.Holder = "cr_restart itself (one of its threads)"
+			}
+			if pid == 1 {
+				e.Holder = "the init of this pid namespace (the image's process was the init of its own: not supported)"
+			}
 			return e
 		}
 	}
 }
 
 // spawn creates the process that becomes the restored one: the stub clones
-// it with the image's pid and our process as its parent, then goes away.
+// it with pid want (0: any) and our process as its parent, in the time
+// namespace tns (nil: ours), then goes away.
 //
 // Precondition: called on the owner thread.
-func spawn(want int) (int, error) {
+func spawn(want int, tns *timeNS) (int, error) {
+	if err := steerStub(); err != nil {
+		return 0, err
+	}
 	s, err := startStub()
 	if err != nil {
 		return 0, err
@@ -266,7 +301,16 @@ func spawn(want int) (int, error) {
 	defer mem.Close()
 	r := &ptrace.Remote{Tid: s.Pid, Gate: stub.Gate, Base: regs}
 	scratch := (regs.Rsp - 4096) &^ 0xf // the stub's own stack: nothing lives there
-	return clone3(r, mem, scratch, unix.CLONE_PARENT, 0, want)
+	if tns != nil {
+		if err := tns.enter(r, mem, scratch); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := clone3(r, mem, scratch, unix.CLONE_PARENT, 0, want)
+	if err == nil && tns != nil && tns.first == 0 {
+		tns.first = pid
+	}
+	return pid, err
 }
 
 // build turns the freshly created process, a copy of the stub or of its
@@ -278,7 +322,7 @@ func spawn(want int) (int, error) {
 func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	var leader *image.Thread
 	for i := range b.p.Threads {
-		if b.p.Threads[i].Tid == b.pid {
+		if b.p.Threads[i].Tid == b.p.Pid {
 			leader = &b.p.Threads[i]
 		}
 	}
@@ -299,7 +343,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
+		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads, b.posixTimers}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -364,6 +408,10 @@ func (b *builder) readRecords(ir *image.Reader) (*image.Record, error) {
 				return nil, fmt.Errorf("pid %d: file contents %d: %w", b.pid, rec.Arg, err)
 			}
 			d.filled = true
+		case image.RecSame:
+			if err := b.copySame(rec, ir); err != nil {
+				return nil, err
+			}
 		case image.RecProcess:
 			return &rec, nil
 		case image.RecSavedFile:

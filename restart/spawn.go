@@ -67,7 +67,8 @@ func (c *cloneArgs) bytes() []byte {
 }
 
 // clone3 runs clone3 in the tracee of r with the given flags, asking for
-// the id want, and returns the new task once it sits in its first stop.
+// the id want (0: any), and returns the new task once it sits in its
+// first stop.
 // args is scratch memory in the tracee, mem its memory.
 //
 // Precondition: called on the owner thread.
@@ -75,6 +76,9 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	tid := make([]byte, 8)
 	le.PutUint32(tid, uint32(want))
 	ca := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: scratch + 128, SetTidSize: 1}
+	if want == 0 {
+		ca.SetTid, ca.SetTidSize = 0, 0
+	}
 	if err := mem.WriteAt(append(ca.bytes(), make([]byte, 128-80)...), scratch); err != nil {
 		return 0, err
 	}
@@ -87,9 +91,19 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	got, err := r.Syscall(unix.SYS_CLONE3, scratch, 80)
 	if err != nil {
 		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EEXIST {
-			return 0, &PidInUseError{Pid: want}
+			e := &PidInUseError{Pid: want}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", want)); os.IsNotExist(err) {
+				e.Holder = "a process group or session that still bears its number (a member not yet reaped?)"
+			}
+			return 0, e
+		}
+		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EPERM && want != 0 {
+			return 0, fmt.Errorf("clone3 for id %d: %w (choosing pids needs CAP_CHECKPOINT_RESTORE over the pid namespace: root, or cr_restart without --restore-pid=strict, which uses a new one)", want, err)
 		}
 		return 0, fmt.Errorf("clone3 for id %d: %w", want, err)
+	}
+	if want == 0 {
+		want = int(got)
 	}
 	if int(got) != want || child != want {
 		return 0, fmt.Errorf("clone3 for id %d: got %d (event %d)", want, got, child)

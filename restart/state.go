@@ -68,10 +68,11 @@ func (b *builder) processState() error {
 			return fail(fmt.Sprintf("itimer %d", which), err)
 		}
 	}
-	return b.posixTimers()
+	return nil
 }
 
-// posixTimers recreates timer_create timers with their original ids.
+// posixTimers recreates timer_create timers with their original ids,
+// once the threads they may signal exist.
 func (b *builder) posixTimers() error {
 	if len(b.p.PosixTimers) == 0 {
 		return nil
@@ -84,7 +85,7 @@ func (b *builder) posixTimers() error {
 		le.PutUint64(ev, t.SigevValue)
 		le.PutUint32(ev[8:], uint32(t.Signal))
 		le.PutUint32(ev[12:], uint32(t.Notify))
-		le.PutUint32(ev[16:], uint32(t.NotifyTid))
+		le.PutUint32(ev[16:], uint32(b.pids.of(t.NotifyTid)))
 		id := make([]byte, 8)
 		le.PutUint32(id, uint32(t.ID))
 		spec := make([]byte, 32)

@@ -39,17 +39,19 @@ func newRthread(tid int, gate uint64, img *image.Thread) (*rthread, error) {
 	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs}, img: img}, nil
 }
 
-// cloneThreads creates every thread but the leader with its original tid.
+// cloneThreads creates every thread but the leader, with its original tid
+// unless the pids are new.
 func (b *builder) cloneThreads() error {
 	for i := range b.p.Threads {
 		img := &b.p.Threads[i]
-		if img.Tid == b.pid {
+		if img.Tid == b.p.Pid {
 			continue
 		}
-		tid, err := clone3(b.threads[0].r, b.mem, b.scratch, threadFlags, 0, img.Tid)
+		tid, err := clone3(b.threads[0].r, b.mem, b.scratch, threadFlags, 0, b.want(img.Tid))
 		if err != nil {
 			return fmt.Errorf("pid %d: thread %d: %w", b.pid, img.Tid, err)
 		}
+		b.pids[img.Tid] = tid
 		t, err := newRthread(tid, b.gate, img)
 		if err != nil {
 			return err
@@ -145,6 +147,11 @@ func (b *builder) creds(t *rthread) error {
 	// The bounding set can only shrink, and needs CAP_SETPCAP: before setresuid.
 	for capn := uint64(0); capn < 64; capn++ {
 		if c.CapBnd&(1<<capn) != 0 {
+			continue
+		}
+		// Not in the set, or not a capability of this kernel: dropping it
+		// would need CAP_SETPCAP all the same.
+		if in, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAPBSET_READ, capn); err == nil && in == 0 || errors.Is(err, unix.EINVAL) {
 			continue
 		}
 		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, capn); err != nil && !errors.Is(err, unix.EINVAL) {

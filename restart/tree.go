@@ -13,7 +13,8 @@ import (
 	"stasis/internal/ptrace"
 )
 
-// fork creates the child p of the process b is rebuilding, with p's pid,
+// fork creates the child p of the process b is rebuilding, with p's pid
+// (unless the pids are new),
 // by a clone3 in b's main thread. The child starts as a copy of b (its
 // restorer gate included) and is rebuilt by a builder of its own.
 //
@@ -23,7 +24,7 @@ func (b *builder) fork(p *image.Process) (int, error) {
 	if sig == 0 {
 		sig = int(unix.SIGCHLD)
 	}
-	pid, err := clone3(b.threads[0].r, b.mem, b.scratch, 0, uint64(sig), p.Pid)
+	pid, err := clone3(b.threads[0].r, b.mem, b.scratch, 0, uint64(sig), b.want(p.Pid))
 	if err != nil {
 		return 0, fmt.Errorf("pid %d: create its child %d: %w", b.pid, p.Pid, err)
 	}
@@ -73,13 +74,13 @@ func (b *builder) groups() error {
 		if _, err := b.call(unix.SYS_SETSID); err != nil {
 			return fmt.Errorf("pid %d: setsid: %w", b.pid, err)
 		}
-		m.sid[p.Sid], m.pgid[p.Pgid] = p.Pid, p.Pid
+		m.sid[p.Sid], m.pgid[p.Pgid] = b.pid, b.pid
 		return nil
 	}
 	want, ok := m.pgid[p.Pgid]
 	if !ok && p.Pgid == p.Pid {
-		want, ok = p.Pid, true
-		m.pgid[p.Pgid] = p.Pid
+		want, ok = b.pid, true
+		m.pgid[p.Pgid] = b.pid
 	}
 	cur, err := unix.Getpgid(b.pid)
 	if err != nil {
@@ -107,13 +108,14 @@ func zombie(parent *builder, p *image.Process) error {
 	if !ws.Exited() && !ws.Signaled() {
 		return fmt.Errorf("image: zombie %d with wait status %#x: image damaged", p.Pid, p.ExitCode)
 	}
-	if err := waitPidFree(p.Pid); err != nil {
+	if err := waitPidFree(p.Pid, parent.opt.Pids); err != nil {
 		return err
 	}
 	pid, err := parent.fork(p)
 	if err != nil {
 		return err
 	}
+	parent.pids[p.Pid] = pid
 	t, err := newRthread(pid, parent.gate, nil)
 	if err != nil {
 		return err
@@ -170,10 +172,10 @@ func (b *builder) rootGroups() error {
 		return nil
 	}
 	cur, err := unix.Getpgid(b.pid)
-	if err != nil || cur == p.Pgid {
+	if err != nil || cur == b.pids.of(p.Pgid) {
 		return err
 	}
-	target := uint64(p.Pgid)
+	target := uint64(b.pids.of(p.Pgid))
 	if p.Pgid == p.Pid {
 		target = 0
 	}

@@ -324,14 +324,17 @@ func TestAgentPolicies(t *testing.T) {
 	})
 	t.Run("exit-signal", func(t *testing.T) {
 		hh := newH(t)
-		out, img := hh.path("out.txt"), hh.path("exit.img")
+		out := hh.path("out.txt")
 		run := hh.startProg("cr_run", []string{bin(t, "cr_run"), "--checkpoint-exit-signal", "SIGUSR2", "-d", hh.path("imgs"), counter}, out)
 		job := hh.jobOf(run)
 		hh.waitSeq(out, seq, 5, wait30, run)
 		syscall.Kill(run.pid, syscall.SIGUSR2)
 		exitedWith(t, run, 75)
-		img = hh.path("imgs/context." + strconv.Itoa(job))
-		restartFrom(hh, img, out, job, run)
+		// --checkpoint-dir makes a checkpoint directory, as cr_checkpoint -d.
+		if _, err := os.Stat(hh.path("imgs/context." + strconv.Itoa(job))); err != nil {
+			t.Fatalf("the checkpoint directory has no image of the job's process: %v", err)
+		}
+		restartFrom(hh, hh.path("imgs"), out, job, run)
 	})
 }
 

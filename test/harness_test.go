@@ -112,6 +112,8 @@ var cPrograms = []struct {
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
+	{"ids", "ids.c", []string{"-pthread"}},
+	{"sharers", "sharers.c", nil},
 	{"cowheap", "cowheap.c", nil},
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},

@@ -179,4 +179,43 @@ func TestRestartOptions(t *testing.T) {
 		}
 		hh.stopRestored(p.pid, r)
 	})
+
+	t.Run("ordinary-user", func(t *testing.T) {
+		// The same flows for uid 65534, whose restart runs in namespaces
+		// of its own: an ENV failure with its hook, then --relocate and
+		// --run-on-success.
+		hh := newH(t)
+		as := hh.nobody()
+		data := hh.path("data")
+		if err := os.Mkdir(data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(data, 65534, 65534)
+		out := filepath.Join(data, "counter.out")
+		p := hh.startNobody("counter", []string{counter}, out)
+		hh.waitSeq(out, seq, 5, wait30, p)
+		img := hh.path("u.img")
+		hh.killCkpt(as, p, img)
+		last := hh.lastSeq(out, seq)
+		moved := hh.path("moved")
+		if err := os.Rename(data, moved); err != nil {
+			t.Fatal(err)
+		}
+		marker := hh.path("hook-ran") // hh.dir is writable by all (nobody)
+		r := hh.run(wait30, append(as, bin(t, "cr_restart"), "--run-on-fail-env=echo env > "+marker+"; exit 0", img)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "use --relocate?") {
+			t.Errorf("want exit 2 naming the missing file:\n%s", r)
+		}
+		if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) != "env" {
+			t.Errorf("the ENV hook did not run for uid 65534 (marker %q)", b)
+		}
+		rs := hh.restartAs("cr_restart", as, "--relocate="+data+"="+moved, "--run-on-success=echo ok > "+marker, img)
+		hh.t.Cleanup(func() { rs.kill() })
+		newOut := filepath.Join(moved, "counter.out")
+		hh.waitSeq(newOut, seq, last+5, wait30, rs)
+		if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) != "ok" {
+			t.Errorf("the success hook did not run for uid 65534 (marker %q)", b)
+		}
+		hh.verifySeq(newOut, seq, last+5)
+	})
 }

@@ -209,14 +209,7 @@ func workersGoOn(t *testing.T, workers, mode string) {
 	seq := seqSpec{tickLine, 1}
 	out := hh.path("out.txt")
 	p := hh.startProg("workers", []string{workers, "200", mode}, out)
-	hh.waitOutput(out, wait30, "worker 0 a zombie", func([]byte) (bool, error) {
-		for _, k := range children(p.pid) {
-			if st, err := readStat(k); err == nil && st.state == "Z" {
-				return true, nil
-			}
-		}
-		return false, nil
-	}, p)
+	hh.waitZombieChild(p, out)
 	last := hh.waitSeq(out, seq, 5, wait30, p)
 	img := hh.path("w.img")
 	hh.mustCkpt(img, "--kill", strconv.Itoa(p.pid))
@@ -226,15 +219,7 @@ func workersGoOn(t *testing.T, workers, mode string) {
 	if !strings.Contains(info.stdout, "zombie") {
 		t.Fatalf("the image should hold a zombie:\n%s", info.stdout)
 	}
-	rs := hh.restart("cr_restart", img, p.pid, nil)
-	if !rs.wait(wait30) {
-		t.Fatalf("the restored workers did not finish\n%s", rs.describe())
-	}
-	result, _ := os.ReadFile(hh.path("workers.result"))
-	if rs.state.ExitCode() != 0 || string(result) != "result ok 420\n" {
-		t.Fatalf("restored workers: %s, result %q\n%s", rs.state, result, rs.describe())
-	}
-	hh.verifySeq(out, seq, last+1)
+	hh.workersFinish(img, p.pid, out, last)
 }
 
 // TestPythonPool: a python3 multiprocessing pool (fork start method:

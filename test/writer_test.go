@@ -122,12 +122,7 @@ func TestWriterFailures(t *testing.T) {
 
 	t.Run("disk-full", func(t *testing.T) {
 		hh := newH(t)
-		tfs := hh.path("tfs")
-		os.Mkdir(tfs, 0o755)
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", tfs).CombinedOutput(); err != nil {
-			t.Skipf("cannot mount a small tmpfs here (%v: %s): no full disk to test with", err, out)
-		}
-		t.Cleanup(func() { exec.Command("umount", "-l", tfs).Run() })
+		tfs := hh.smallTmpfs()
 		out := hh.path("out.txt")
 		p := hh.startProg("counter", []string{counter}, out)
 		hh.waitSeq(out, seq, 3, wait30, p)

@@ -79,16 +79,6 @@ type cli struct {
 	ID int `arg:"" help:"Process id (or group or session id) to checkpoint."`
 }
 
-// unsupported names the options that are parsed but whose issue has not
-// landed yet: they fail loudly rather than being ignored.
-func (c *cli) unsupported() string {
-	switch {
-	case c.Dir != "":
-		return "-d/--dir"
-	}
-	return ""
-}
-
 func main() {
 	var c cli
 	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
@@ -183,14 +173,17 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 
 func run(c *cli) error {
-	if what := c.unsupported(); what != "" {
-		return fmt.Errorf("%s: not supported yet", what)
-	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
 		return err
 	}
 	path := c.File
+	if c.Dir != "" {
+		if c.File != "" || c.Fd != nil {
+			return fmt.Errorf("-d DIR: give one destination, not -d with -f or -F")
+		}
+		path = c.Dir
+	}
 	if path == "" {
 		path = "context." + strconv.Itoa(c.ID)
 	}
@@ -220,7 +213,11 @@ func run(c *cli) error {
 	if dest.Stream != nil {
 		defer dest.Stream.(*os.File).Close()
 	}
-	if err := checkpoint.Save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles()}); err != nil {
+	save := checkpoint.Save
+	if c.Dir != "" {
+		save = checkpoint.SaveDir
+	}
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles()}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -246,7 +243,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
-		Save: int(saveFiles())}
+		Save: int(saveFiles()), Dir: c.Dir != ""}
 	if c.ID == agent {
 		req.Target = 0
 	}

@@ -3,8 +3,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/alecthomas/kong"
 
@@ -14,23 +14,51 @@ import (
 
 type cli struct {
 	Version kong.VersionFlag `help:"Print version information and exit."`
-	Image   string           `arg:"" help:"The image to describe."`
+	Image   string           `arg:"" help:"The image (or checkpoint directory) to describe."`
 }
 
 func main() {
 	var c cli
 	kong.Parse(&c, kong.Name("cr_info"), kong.Vars{"version": "stasis 0.1"},
 		kong.Description("Describe a checkpoint image and verify its checksums."))
-	f, err := os.Open(c.Image)
-	if err == nil {
-		var r io.Reader
-		if r, err = compress.Reader(f); err == nil {
-			err = image.Describe(r, os.Stdout)
-		}
-		f.Close()
+	var err error
+	if st, serr := os.Stat(c.Image); serr == nil && st.IsDir() {
+		err = describeDir(c.Image)
+	} else {
+		err = describe(c.Image)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_info:", err)
 		os.Exit(1)
 	}
+}
+
+func describe(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := compress.Reader(f)
+	if err != nil {
+		return err
+	}
+	return image.Describe(r, os.Stdout)
+}
+
+// describeDir describes each image of a checkpoint directory, in the
+// order of its index.
+func describeDir(dir string) error {
+	x, err := image.ReadIndex(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("checkpoint directory %s: %d processes\n", dir, len(x.Processes))
+	for _, p := range x.Processes {
+		fmt.Printf("\n%s:\n", p.File)
+		if err := describe(filepath.Join(dir, p.File)); err != nil {
+			return fmt.Errorf("%s: %w", p.File, err)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"stasis/agent"
 	"stasis/internal/blcr"
 	"stasis/internal/ptrace"
+	"stasis/namespace"
 	"stasis/restart"
 )
 
@@ -24,6 +25,7 @@ type cli struct {
 
 	File string `short:"f" placeholder:"FILE" help:"Restart from FILE."`
 	Fd   *int   `short:"F" placeholder:"FD" help:"Read the image from open file descriptor FD."`
+	Dir  string `short:"d" placeholder:"DIR" help:"Restart from checkpoint directory DIR (cr_checkpoint -d); an IMAGE that is a directory is one too."`
 
 	Run    bool `group:"After the restart (the last one given wins)" help:"Let the processes run (default)."`
 	Signal int  `short:"S" group:"After the restart (the last one given wins)" placeholder:"NUM" help:"Send signal NUM."`
@@ -33,8 +35,9 @@ type cli struct {
 	Kill   bool `group:"After the restart (the last one given wins)" help:"Send SIGKILL."`
 	Cont   bool `group:"After the restart (the last one given wins)" help:"Send SIGCONT."`
 
-	RestorePgid bool `negatable:"" group:"Ids" help:"Put the processes back into their own process groups (default: --no-restore-pgid, cr_restart's)."`
-	RestoreSid  bool `negatable:"" group:"Ids" help:"Put the processes back into their own sessions (default: --no-restore-sid, cr_restart's)."`
+	RestorePgid bool    `negatable:"" group:"Ids" help:"Put the processes back into their own process groups (default: --no-restore-pgid, cr_restart's)."`
+	RestoreSid  bool    `negatable:"" group:"Ids" help:"Put the processes back into their own sessions (default: --no-restore-sid, cr_restart's)."`
+	RestorePid  pidFlag `negatable:"" group:"Ids" help:"Give the processes their original pids and thread ids (default), in a new pid namespace where they cannot be had here (an ordinary user; a pid in use); --restore-pid=strict fails instead of using a namespace; --no-restore-pid gives them new pids."`
 
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
@@ -59,6 +62,11 @@ type cli struct {
 }
 
 func main() {
+	inside, err := namespace.Enter()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cr_restart:", err)
+		os.Exit(1)
+	}
 	agent.CatchSignals()
 	var c cli
 	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
@@ -67,9 +75,20 @@ func main() {
 	if _, err := parser.Parse(os.Args[1:]); err != nil {
 		fail(argsError{err}, quiet(os.Args[1:]))
 	}
-	a, r, err := start(&c)
+	if needNamespace(&c, inside) {
+		inNamespace(&c)
+	}
+	a, r, err := start(&c, inside)
+	if err != nil && fallBack(&c, inside, err) {
+		inNamespace(&c)
+	}
 	if err != nil {
 		fail(err, c.Quiet)
+	}
+	for _, n := range r.Notes {
+		if !c.Quiet {
+			fmt.Fprintln(os.Stderr, "cr_restart: notice:", n)
+		}
 	}
 	if st := runHook(c.RunOnSuccess); st != 0 {
 		// BLCR: cr_restart exits with the hook's status; the restored
@@ -83,6 +102,9 @@ func main() {
 	ws, checkpointed := a.Run(job)
 	if checkpointed {
 		os.Exit(agent.ExitCheckpointed)
+	}
+	if inside != nil {
+		inside.Report(ws)
 	}
 	agent.Exit(ws)
 }
@@ -100,7 +122,7 @@ func quiet(args []string) bool {
 	return false
 }
 
-func start(c *cli) (*agent.Agent, *restart.Restored, error) {
+func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, error) {
 	path := c.Image
 	if c.File != "" {
 		if path != "" {
@@ -108,8 +130,19 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		}
 		path = c.File
 	}
+	if c.Dir != "" {
+		if path != "" || c.Fd != nil {
+			return nil, nil, badArgs("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+		}
+		path = c.Dir
+	}
 	if (path == "") == (c.Fd == nil) {
-		return nil, nil, badArgs("give the image as IMAGE, -f FILE or -F FD (one of them)")
+		return nil, nil, badArgs("give the image as IMAGE, -f FILE, -F FD or -d DIR (one of them)")
+	}
+	st, err := os.Stat(path)
+	dir := err == nil && st.IsDir() && c.Fd == nil // a checkpoint directory
+	if c.Dir != "" && !dir {
+		return nil, nil, badArgs("-d %s: not a directory", c.Dir)
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
@@ -122,7 +155,8 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if blcr.Last(os.Args[1:], map[string]int{"--omit-maybe": 0, "--omit-always": 0, "--omit-never": 1}, 0) == 1 {
 		return nil, nil, badArgs("--omit-never: an image cannot hold cr_restart itself (it is the job's agent, and each restart makes a new one); use --omit-maybe or --omit-always")
 	}
-	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid}
+	cfg.Inside = inside
+	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside)}
 	for _, arg := range c.Relocate {
 		r, ok, err := restart.ParseRelocation(arg)
 		if err != nil {
@@ -144,7 +178,9 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 		if cfg.Image, err = filepath.Abs(path); err != nil {
 			return nil, nil, err
 		}
-		if cfg.File == "" && cfg.Dir == "" {
+		if cfg.File == "" && cfg.Dir == "" && dir {
+			cfg.Dir = cfg.Image // the agent's own checkpoints replace the directory
+		} else if cfg.File == "" && cfg.Dir == "" {
 			cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
 		}
 		if f, err = os.Open(path); err != nil {
@@ -156,8 +192,14 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, opt)
+	var r *restart.Restored
+	if dir {
+		r, err = restart.RestoreDir(ptrace.NewOwner(), path, opt)
+	} else {
+		r, err = restart.Restore(ptrace.NewOwner(), f, opt)
+	}
 	if err != nil {
+		a.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, r, nil

@@ -115,14 +115,17 @@ var ErrNoAgent = errors.New("no agent")
 // process and runs as our user or as root (root may talk to anyone's).
 // The connection is a plain blocking socket, so that a process blocked
 // reading it can be checkpointed and restarted like any other read.
-func Dial(agent int) (*Conn, error) {
+func Dial(agent int) (*Conn, error) { return dial(Addr(agent), agent) }
+
+// dial connects to addr, where the agent with pid agent should listen.
+func dial(addr string, agent int) (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	err = unix.Connect(fd, &unix.SockaddrUnix{Name: Addr(agent)})
+	err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
 	for errors.Is(err, unix.EINTR) {
-		err = unix.Connect(fd, &unix.SockaddrUnix{Name: Addr(agent)})
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -130,7 +133,7 @@ func Dial(agent int) (*Conn, error) {
 			return nil, ErrNoAgent
 		}
 		if errors.Is(err, unix.EAGAIN) {
-			return nil, fmt.Errorf("agent pid %d: its socket %s accepts no more connections", agent, Addr(agent))
+			return nil, fmt.Errorf("agent pid %d: its socket %s accepts no more connections", agent, addr)
 		}
 		return nil, fmt.Errorf("agent pid %d: connect: %w", agent, err)
 	}

@@ -16,7 +16,10 @@ func Describe(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "stasis image, format version %d, arch %d, page size %d, made %s\n",
 		h.Version, h.Arch, h.PageSize, time.Unix(0, h.Created).UTC().Format(time.RFC3339))
-	var pages, data, saved uint64
+	if h.Flags&FlagPart != 0 {
+		fmt.Fprintln(w, "one process of a checkpoint directory (restart the directory)")
+	}
+	var pages, data, saved, same uint64
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
@@ -42,6 +45,14 @@ func Describe(r io.Reader, w io.Writer) error {
 		case RecPages:
 			pages += rec.Len
 			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) at offset %d\n", rec.Arg, rec.Arg+rec.Len, rec.Len>>10, rec.Offset)
+		case RecSame:
+			sm, err := rd.Same()
+			if err != nil {
+				return err
+			}
+			same += sm.Len
+			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) same as pid %d's at %#x\n", rec.Arg, rec.Arg+sm.Len, sm.Len>>10, sm.Pid, sm.Addr)
+			continue
 		case RecSavedFile:
 			m, err := rd.SavedFile()
 			if err != nil {
@@ -58,5 +69,6 @@ func Describe(r io.Reader, w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data, %d bytes of saved files; all checksums good\n", pages>>10, data, saved)
+	fmt.Fprintf(w, "deduplicated: %d pages (%d KiB) stored once, for another process\n", same/PageSize, same>>10)
 	return nil
 }

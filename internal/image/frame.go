@@ -55,12 +55,15 @@ type Writer struct {
 	prev uint32
 }
 
-func NewWriter(w io.Writer, arch uint32) (*Writer, error) {
+func NewWriter(w io.Writer, arch uint32) (*Writer, error) { return newWriter(w, arch, 0) }
+
+func newWriter(w io.Writer, arch, flags uint32) (*Writer, error) {
 	h := make([]byte, headerSize)
 	copy(h, Magic)
 	le.PutUint32(h[8:], Version)
 	le.PutUint32(h[12:], arch)
 	le.PutUint32(h[16:], PageSize)
+	le.PutUint32(h[20:], flags)
 	le.PutUint64(h[24:], uint64(time.Now().UnixNano()))
 	le.PutUint32(h[60:], crc32.Checksum(h[:60], castagnoli))
 	wr := &Writer{w: bufio.NewWriterSize(w, 1<<20), prev: le.Uint32(h[60:])}
@@ -183,6 +186,7 @@ type Reader struct {
 	n      int
 	ended  bool
 	closed bool
+	chain  func() (io.Reader, error) // the images that follow (see Chain)
 }
 
 func NewReader(r io.Reader) (*Reader, Header, error) {
@@ -269,6 +273,11 @@ func (r *Reader) Next() (Record, error) {
 	if rec.Type == RecEnd {
 		if err := r.verify(); err != nil {
 			return Record{}, err
+		}
+		if more, err := r.follow(); err != nil {
+			return Record{}, err
+		} else if more {
+			return r.Next()
 		}
 		r.ended = true
 		return Record{}, io.EOF

@@ -35,6 +35,11 @@ type Process struct {
 	Itimers       [3]Itimer    `json:"itimers"`
 	PosixTimers   []PosixTimer `json:"posix_timers,omitempty"`
 
+	// Clocks are CLOCK_MONOTONIC and CLOCK_BOOTTIME as the process saw
+	// them (in its time namespace) once every process of the image was
+	// frozen: no process of the image ever saw later values.
+	Clocks *Clocks `json:"clocks,omitempty"`
+
 	MM      MM       `json:"mm"`
 	VMAs    []VMA    `json:"vmas"`
 	Threads []Thread `json:"threads"`
@@ -48,6 +53,12 @@ type Process struct {
 	// XcompPerm is the xsave features the process may use
 	// (arch_prctl(ARCH_GET_XCOMP_PERM)): AMX's, once asked for.
 	XcompPerm uint64 `json:"xcomp_perm,omitempty"`
+}
+
+// Clocks are the clocks that must not go backwards across a restart.
+type Clocks struct {
+	Monotonic Timespec `json:"monotonic"`
+	Boottime  Timespec `json:"boottime"`
 }
 
 // Seccomp is the stasis agent's system-call filter (package seccomp),

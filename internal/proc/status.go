@@ -18,6 +18,7 @@ type Status struct {
 	Uid, Gid                               [4]int
 	Groups                                 []int
 	NStgid, NSpid                          []int
+	NSpgid, NSsid                          []int
 	Threads                                int
 	SigQ                                   string
 	ShdPnd, SigBlk, SigIgn, SigCgt         uint64
@@ -75,6 +76,10 @@ func ParseStatus(data []byte) (*Status, error) {
 			s.NStgid, err = intList(val)
 		case "NSpid":
 			s.NSpid, err = intList(val)
+		case "NSpgid":
+			s.NSpgid, err = intList(val)
+		case "NSsid":
+			s.NSsid, err = intList(val)
 		case "Threads":
 			s.Threads, err = strconv.Atoi(val)
 		case "SigQ":

@@ -25,7 +25,7 @@ func TestParseStatus(t *testing.T) {
 	}
 	want := &Status{Name: "  a\\b\nc: d ", Umask: 0o27, HasUmask: true, State: "S (sleeping)",
 		Tgid: 9926, Pid: 9927, PPid: 9920, Uid: [4]int{0, 1, 2, 3}, Gid: [4]int{4, 5, 6, 7},
-		Groups: []int{10, 20}, NStgid: []int{9926, 1}, NSpid: []int{9927, 2}, Threads: 3, SigQ: "0/96365",
+		Groups: []int{10, 20}, NStgid: []int{9926, 1}, NSpid: []int{9927, 2}, NSpgid: []int{9920}, NSsid: []int{1912}, Threads: 3, SigQ: "0/96365",
 		ShdPnd: 0x100, SigBlk: 0x10000, SigIgn: 0x1000, SigCgt: 0x180004002,
 		CapPrm: 0x1fffeffffff, CapEff: 0x1fffeffffff, CapBnd: 0x1ffffffffff, CapAmb: 1,
 		NoNewPrivs: 1, Seccomp: 2, SeccompFilters: 1}

@@ -182,7 +182,9 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 			a.unmapScratch()
 			return nil, err
 		}
-		f.snap, f.snapErr = a.snapshot()
+		if f.snap, f.snapErr = a.snapshot(); f.snap != nil {
+			f.guard.add(pid, f.snap.pid)
+		}
 	}
 	if err := a.unmapScratch(); err != nil {
 		return nil, err

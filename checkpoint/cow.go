@@ -21,9 +21,6 @@ func (s *Set) captureAll(w *image.Writer) ([]*captured, error) {
 	for _, f := range s.procs {
 		f.guard = s.guard
 		c, err := f.capture(w, s.cow)
-		if f.snap != nil {
-			s.guard.add(f.pid, f.snap.pid)
-		}
 		if err != nil {
 			closeAll(caps)
 			return nil, err

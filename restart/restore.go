@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"stasis/internal/compress"
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/proc"
@@ -25,6 +24,10 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// FromFile says that the image is a regular file, given by its path:
+	// its page data is mapped from it (lazy restart), or with NoLazy read
+	// in place (see lazy.go). Otherwise, as for a stream, it is copied.
+	FromFile, NoLazy bool
 }
 
 // builder holds the process being rebuilt.
@@ -45,6 +48,9 @@ type builder struct {
 	forked   bool    // made by fork from its restored parent, not by the stub
 	opt      Options
 	attached map[uint64]bool // System V segments attached, by address
+	img      *imageFile      // the image file, when pages are taken from it in place
+	imgFd    uint64          // the image's fd in the process, plus one (0: none)
+	mapped   int             // pages records mapped from the image
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -81,14 +87,11 @@ func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
 
 // Precondition: called on the owner thread.
 func restore(r io.Reader, opt Options) (*Restored, error) {
-	r, err := compress.Reader(r)
+	ir, img, err := readerFor(r, opt)
 	if err != nil {
 		return nil, err
 	}
-	ir, _, err := image.NewReader(r)
-	if err != nil {
-		return nil, err
-	}
+	defer img.wait()
 	first, err := ir.Next()
 	if err != nil {
 		return nil, err
@@ -146,7 +149,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, img: img}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
@@ -167,7 +170,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			return fail(err)
 		}
 	}
-	if err := errors.Join(sh.shutdown(), sh.removeSysv()); err != nil {
+	if err := errors.Join(sh.shutdown(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}
 	// Phase two, children first: what a fork would have passed on.
@@ -296,7 +299,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
+		func() error { next, err = b.readRecords(ir); b.closeImage(); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -35,6 +35,7 @@ type cli struct {
 
 	RestorePgid bool `help:"Put the processes back into their own process groups (default: cr_restart's)."`
 	RestoreSid  bool `help:"Put the processes back into their own sessions (default: cr_restart's)."`
+	NoLazy      bool `help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
 
 	agent.Flags
 
@@ -107,7 +108,8 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid})
+	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid,
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

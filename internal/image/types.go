@@ -157,6 +157,10 @@ type VMA struct {
 	GrowsDown bool  `json:"grows_down,omitempty"`
 	// Sysv is the System V shared memory segment a VMASysv maps.
 	Sysv *SysvShm `json:"sysv,omitempty"`
+	// FromImage, never stored, tells a checkpoint that this VMAAnon is
+	// mapped from a stasis image by a lazy restart: every page of it holds
+	// the program's data, present in the page tables or not.
+	FromImage bool `json:"-"`
 }
 
 // SysvShm is a System V shared memory segment; it is made again with the

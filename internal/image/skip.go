@@ -1,0 +1,73 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// ErrNotSeekable is returned by Skip when the image is not read from a
+// file that can seek.
+var ErrNotSeekable = errors.New("image is not read from a seekable file")
+
+// Skip passes over what is left of the current record's payload without
+// reading it, by seeking the file the Reader reads; its checksum is not
+// checked. Record headers and padding that follow are read and checked as
+// always. It fails with ErrNotSeekable unless NewReader was given an
+// io.Seeker positioned at the start of the image.
+func (r *Reader) Skip() error {
+	s, ok := r.src.(io.Seeker)
+	if !ok {
+		return ErrNotSeekable
+	}
+	if r.closed || r.left == 0 {
+		r.closed = true
+		return nil
+	}
+	if buf := uint64(r.r.Buffered()); r.left <= buf {
+		r.r.Discard(int(r.left))
+	} else {
+		r.r.Discard(int(buf))
+		if _, err := s.Seek(int64(r.left-buf), io.SeekCurrent); err != nil {
+			return fmt.Errorf("image: skipping record %d: %w", r.n, err)
+		}
+		r.r.Reset(r.src)
+	}
+	r.off += int64(r.left)
+	r.left, r.closed = 0, true
+	return nil
+}
+
+// SkipChecked is Skip, and returns a function that checks the skipped
+// payload's checksum by reading it from ra (the same image, read at
+// offsets), which may run later and on another goroutine. It fails as
+// Skip does, or if part of the payload was read already.
+func (r *Reader) SkipChecked(ra io.ReaderAt) (func() error, error) {
+	if r.left != r.cur.Len || r.closed {
+		return nil, fmt.Errorf("image: record %d: payload partly read", r.n)
+	}
+	rec, start, want, n := r.cur, r.crc, r.prev, r.n
+	if err := r.Skip(); err != nil {
+		return nil, err
+	}
+	return func() error {
+		crc := start
+		buf := make([]byte, min(rec.Len, 1<<20))
+		for off := uint64(0); off < rec.Len; {
+			m := min(uint64(len(buf)), rec.Len-off)
+			if _, err := ra.ReadAt(buf[:m], rec.Offset+int64(off)); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("%w at offset %d: inside record %d", ErrTruncated, rec.Offset+int64(off), n)
+				}
+				return err
+			}
+			crc = crc32.Update(crc, castagnoli, buf[:m])
+			off += m
+		}
+		if crc != want {
+			return fmt.Errorf("record %d (type %d at %#x) at offset %d: %w", n, rec.Type, rec.Arg, rec.Offset, ErrChecksum)
+		}
+		return nil
+	}, nil
+}

@@ -1,0 +1,194 @@
+package restart
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/compress"
+	"stasis/internal/image"
+)
+
+// Page data of an image read from a regular, uncompressed file need not
+// pass through cr_restart. A pages record of anonymous private memory is
+// mapped from the image (MAP_PRIVATE|MAP_FIXED), so it loads as it is
+// touched (lazy); or, with NoLazy, the process reads it itself with one
+// pread64 into its memory, while cr_restart checks the record's checksum
+// beside it. Small records, and memory that is not writable anonymous
+// memory, are copied as from a stream.
+
+const (
+	// mapMin is the smallest record mapped or read in place: below it the
+	// remote system calls cost more than the copy.
+	mapMin = 64 << 10
+	// mapMax bounds the records one process maps, so that its mappings
+	// stay well under vm.max_map_count (each record may split a mapping
+	// in three); the rest is read in place.
+	mapMax = 8192
+)
+
+// imageFile is the image being restored, when it is a regular file read
+// by path; the builders share it.
+type imageFile struct {
+	f    *os.File
+	lazy bool
+
+	mu     sync.Mutex
+	checks chan func() error // checksums of payloads read in place, checked by checker
+	failed error
+	done   chan struct{}
+	closed sync.Once
+}
+
+// openImageFile returns the image reader for f, and the imageFile through
+// which its processes take their pages, or nil when f is not a regular
+// file or is compressed: then pages are copied from a stream.
+func openImageFile(f *os.File, lazy bool) (*image.Reader, *imageFile, error) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, nil, nil
+	}
+	head := make([]byte, len(image.Magic))
+	if n, _ := f.ReadAt(head, 0); n < len(head) || !bytes.Equal(head, []byte(image.Magic)) {
+		return nil, nil, nil // compressed, or not an image: the stream path says which
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, nil
+	}
+	ir, _, err := image.NewReader(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	img := &imageFile{f: f, lazy: lazy, checks: make(chan func() error, 1024), done: make(chan struct{})}
+	go img.checker()
+	return ir, img, nil
+}
+
+// checker runs the checksum checks of the payloads read in place.
+func (img *imageFile) checker() {
+	defer close(img.done)
+	for c := range img.checks {
+		if err := c(); err != nil {
+			img.mu.Lock()
+			img.failed = errors.Join(img.failed, err)
+			img.mu.Unlock()
+		}
+	}
+}
+
+// wait waits for every check and returns what failed; no check may be
+// added after it.
+func (img *imageFile) wait() error {
+	if img == nil {
+		return nil
+	}
+	img.closed.Do(func() { close(img.checks) })
+	<-img.done
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	return img.failed
+}
+
+// readerFor is the image reader for r: from a regular file that can be
+// read at offsets when opt.FromFile, otherwise from a stream.
+func readerFor(r io.Reader, opt Options) (*image.Reader, *imageFile, error) {
+	if f, ok := r.(*os.File); ok && opt.FromFile {
+		ir, img, err := openImageFile(f, !opt.NoLazy)
+		if ir != nil || err != nil {
+			return ir, img, err
+		}
+	}
+	r, err := compress.Reader(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	ir, _, err := image.NewReader(r)
+	return ir, nil, err
+}
+
+// pagesInPlace maps or reads the pages record rec from the image file
+// into the process, and reports whether it did; if not, the caller
+// copies the record.
+//
+// Precondition: called on the owner thread.
+func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error) {
+	v := b.vmaOf(rec.Arg, rec.Len)
+	if b.img == nil || rec.Len < mapMin || v == nil || v.Kind != image.VMAAnon || v.Shared || v.GrowsDown {
+		return false, nil
+	}
+	fd, err := b.imageFd()
+	if err != nil {
+		return false, err
+	}
+	if b.img.lazy && b.mapped < mapMax {
+		// A failure (the image's file system mounted noexec, say) leaves
+		// the anonymous mapping as it was: read the record instead.
+		_, err := b.call(unix.SYS_MMAP, rec.Arg, rec.Len, uint64(v.Prot), unix.MAP_PRIVATE|unix.MAP_FIXED, fd, uint64(rec.Offset))
+		if err == nil {
+			b.mapped++
+			return true, ir.Skip()
+		}
+	}
+	if v.Prot&unix.PROT_WRITE == 0 {
+		return false, nil
+	}
+	check, err := ir.SkipChecked(b.img.f)
+	if err != nil {
+		return false, err
+	}
+	b.img.checks <- check
+	for off := uint64(0); off < rec.Len; {
+		n, err := b.call(unix.SYS_PREAD64, fd, rec.Arg+off, rec.Len-off, uint64(rec.Offset)+off)
+		if err != nil {
+			return true, fmt.Errorf("pid %d: image pages at %#x: pread64: %w", b.pid, rec.Arg+off, err)
+		}
+		if n == 0 {
+			return true, fmt.Errorf("pid %d: image pages at %#x: %w", b.pid, rec.Arg+off, image.ErrTruncated)
+		}
+		off += n
+	}
+	return true, nil
+}
+
+// imageFd is the image's fd in the process, given to it on first use and
+// closed by closeImage.
+//
+// Precondition: called on the owner thread.
+func (b *builder) imageFd() (uint64, error) {
+	if b.imgFd != 0 {
+		return b.imgFd - 1, nil
+	}
+	fd, err := b.receiveFd(b.img.f)
+	if err != nil {
+		return 0, fmt.Errorf("pid %d: giving it the image: %w", b.pid, err)
+	}
+	b.imgFd = fd + 1
+	return fd, nil
+}
+
+// closeImage closes the image's fd in the process: its mappings keep the
+// file open.
+//
+// Precondition: called on the owner thread.
+func (b *builder) closeImage() {
+	if b.imgFd != 0 {
+		b.call(unix.SYS_CLOSE, b.imgFd-1)
+		b.imgFd = 0
+	}
+}
+
+// vmaOf is the image mapping that holds [addr, addr+n), or nil.
+func (b *builder) vmaOf(addr, n uint64) *image.VMA {
+	for i := range b.p.VMAs {
+		v := &b.p.VMAs[i]
+		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
+			return v
+		}
+	}
+	return nil
+}

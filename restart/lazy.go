@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -38,11 +39,12 @@ type imageFile struct {
 	f    *os.File
 	lazy bool
 
-	mu     sync.Mutex
-	checks chan func() error // checksums of payloads read in place, checked by checker
+	checks chan func([]byte) error // checksums of payloads read in place, checked by checker
 	failed error
 	done   chan struct{}
 	closed sync.Once
+	data   []byte // the image mapped read-only, for checker; nil until needed
+	size   int64
 }
 
 // openImageFile returns the image reader for f, and the imageFile through
@@ -64,21 +66,48 @@ func openImageFile(f *os.File, lazy bool) (*image.Reader, *imageFile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	img := &imageFile{f: f, lazy: lazy, checks: make(chan func() error, 1024), done: make(chan struct{})}
+	img := &imageFile{f: f, lazy: lazy, size: st.Size(), checks: make(chan func([]byte) error, 1024), done: make(chan struct{})}
 	go img.checker()
 	return ir, img, nil
 }
 
-// checker runs the checksum checks of the payloads read in place.
+// checker runs the checksum checks of the payloads read in place, over
+// the image mapped into our memory (no copy). A file cut short meanwhile
+// faults: that is a panic here, recovered as an error.
 func (img *imageFile) checker() {
 	defer close(img.done)
+	debug.SetPanicOnFault(true)
+	defer func() {
+		if r := recover(); r != nil {
+			img.failed = errors.Join(img.failed, fmt.Errorf("checking the image: %v (was it changed meanwhile?)", r))
+			for range img.checks {
+			}
+		}
+	}()
 	for c := range img.checks {
-		if err := c(); err != nil {
-			img.mu.Lock()
+		if img.data == nil {
+			d, err := unix.Mmap(int(img.f.Fd()), 0, int(img.size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+			if err != nil {
+				img.failed = fmt.Errorf("mapping the image to check it: %w", os.NewSyscallError("mmap", err))
+				for range img.checks {
+				}
+				return
+			}
+			img.data = d
+		}
+		if err := c(img.data); err != nil {
 			img.failed = errors.Join(img.failed, err)
-			img.mu.Unlock()
 		}
 	}
+}
+
+// check queues a check of the skipped payload of rec.
+func (img *imageFile) check(rec image.Record, c func([]byte) error) error {
+	if rec.Offset < 0 || rec.Offset+int64(rec.Len) > img.size {
+		return fmt.Errorf("pages at %#x: %w", rec.Arg, image.ErrTruncated)
+	}
+	img.checks <- func(data []byte) error { return c(data[rec.Offset : rec.Offset+int64(rec.Len)]) }
+	return nil
 }
 
 // wait waits for every check and returns what failed; no check may be
@@ -87,10 +116,13 @@ func (img *imageFile) wait() error {
 	if img == nil {
 		return nil
 	}
-	img.closed.Do(func() { close(img.checks) })
-	<-img.done
-	img.mu.Lock()
-	defer img.mu.Unlock()
+	img.closed.Do(func() {
+		close(img.checks)
+		<-img.done
+		if img.data != nil {
+			unix.Munmap(img.data)
+		}
+	})
 	return img.failed
 }
 
@@ -137,11 +169,13 @@ func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error)
 	if v.Prot&unix.PROT_WRITE == 0 {
 		return false, nil
 	}
-	check, err := ir.SkipChecked(b.img.f)
+	check, err := ir.SkipChecked()
 	if err != nil {
 		return false, err
 	}
-	b.img.checks <- check
+	if err := b.img.check(rec, check); err != nil {
+		return false, err
+	}
 	for off := uint64(0); off < rec.Len; {
 		n, err := b.call(unix.SYS_PREAD64, fd, rec.Arg+off, rec.Len-off, uint64(rec.Offset)+off)
 		if err != nil {

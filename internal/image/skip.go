@@ -40,10 +40,11 @@ func (r *Reader) Skip() error {
 }
 
 // SkipChecked is Skip, and returns a function that checks the skipped
-// payload's checksum by reading it from ra (the same image, read at
-// offsets), which may run later and on another goroutine. It fails as
-// Skip does, or if part of the payload was read already.
-func (r *Reader) SkipChecked(ra io.ReaderAt) (func() error, error) {
+// payload's checksum, given the payload (read or mapped from the same
+// image: the record's Offset and Len say where it lies); the function may
+// run later and on another goroutine. It fails as Skip does, or if part of
+// the payload was read already.
+func (r *Reader) SkipChecked() (func(payload []byte) error, error) {
 	if r.left != r.cur.Len || r.closed {
 		return nil, fmt.Errorf("image: record %d: payload partly read", r.n)
 	}
@@ -51,21 +52,11 @@ func (r *Reader) SkipChecked(ra io.ReaderAt) (func() error, error) {
 	if err := r.Skip(); err != nil {
 		return nil, err
 	}
-	return func() error {
-		crc := start
-		buf := make([]byte, min(rec.Len, 1<<20))
-		for off := uint64(0); off < rec.Len; {
-			m := min(uint64(len(buf)), rec.Len-off)
-			if _, err := ra.ReadAt(buf[:m], rec.Offset+int64(off)); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = fmt.Errorf("%w at offset %d: inside record %d", ErrTruncated, rec.Offset+int64(off), n)
-				}
-				return err
-			}
-			crc = crc32.Update(crc, castagnoli, buf[:m])
-			off += m
+	return func(b []byte) error {
+		if uint64(len(b)) != rec.Len {
+			return fmt.Errorf("%w at offset %d: inside record %d", ErrTruncated, rec.Offset+int64(len(b)), n)
 		}
-		if crc != want {
+		if crc32.Update(start, castagnoli, b) != want {
 			return fmt.Errorf("record %d (type %d at %#x) at offset %d: %w", n, rec.Type, rec.Arg, rec.Offset, ErrChecksum)
 		}
 		return nil

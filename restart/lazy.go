@@ -157,14 +157,18 @@ func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	if b.img.lazy && b.mapped < mapMax {
-		// A failure (the image's file system mounted noexec, say) leaves
-		// the anonymous mapping as it was: read the record instead.
-		_, err := b.call(unix.SYS_MMAP, rec.Arg, rec.Len, uint64(v.Prot), unix.MAP_PRIVATE|unix.MAP_FIXED, fd, uint64(rec.Offset))
-		if err == nil {
-			b.mapped++
-			return true, ir.Skip()
+	// Executable memory is read: the image's file system may be mounted
+	// noexec.
+	if b.img.lazy && b.mapped < mapMax && v.Prot&unix.PROT_EXEC == 0 {
+		b.maps = append(b.maps, call{unix.SYS_MMAP, [6]uint64{rec.Arg, rec.Len, uint64(v.Prot),
+			unix.MAP_PRIVATE | unix.MAP_FIXED, fd, uint64(rec.Offset)}})
+		b.mapped++
+		if len(b.maps) == batchMax {
+			if err := b.flushMaps(); err != nil {
+				return true, err
+			}
 		}
+		return true, ir.Skip()
 	}
 	if v.Prot&unix.PROT_WRITE == 0 {
 		return false, nil
@@ -205,8 +209,34 @@ func (b *builder) imageFd() (uint64, error) {
 	return fd, nil
 }
 
-// closeImage closes the image's fd in the process: its mappings keep the
-// file open.
+// flushMaps makes the mappings of the image that are waiting.
+//
+// Precondition: called on the owner thread.
+func (b *builder) flushMaps() error {
+	maps := b.maps
+	b.maps = b.maps[:0]
+	if i, err := b.runBatch(maps); err != nil {
+		if i >= 0 {
+			a := maps[i].args
+			err = fmt.Errorf("pid %d: mapping the image at %#x-%#x: %w (cr_restart --no-lazy copies instead)", b.pid, a[0], a[0]+a[1], err)
+		}
+		return err
+	}
+	return nil
+}
+
+// endImage makes the mappings of the image still waiting, after the
+// process's last record, and closes the image's fd in the process: its
+// mappings keep the file open.
+//
+// Precondition: called on the owner thread.
+func (b *builder) endImage() error {
+	err := b.flushMaps()
+	b.closeImage()
+	return err
+}
+
+// closeImage closes the image's fd in the process.
 //
 // Precondition: called on the owner thread.
 func (b *builder) closeImage() {

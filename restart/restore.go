@@ -51,6 +51,7 @@ type builder struct {
 	img      *imageFile      // the image file, when pages are taken from it in place
 	imgFd    uint64          // the image's fd in the process, plus one (0: none)
 	mapped   int             // pages records mapped from the image
+	maps     []call          // mappings of the image waiting to be made, in one batch
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -299,7 +300,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); b.closeImage(); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
+		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -32,12 +32,36 @@ func (r *Reader) Skip() error {
 		if _, err := s.Seek(int64(r.left-buf), io.SeekCurrent); err != nil {
 			return fmt.Errorf("image: skipping record %d: %w", r.n, err)
 		}
-		r.r.Reset(r.src)
+		sk, ok := r.src.(*skipSource)
+		if !ok {
+			sk = &skipSource{rs: r.src.(io.ReadSeeker)}
+			r.src = sk
+		}
+		sk.small = true
+		r.r.Reset(sk)
 	}
 	r.off += int64(r.left)
 	r.left, r.closed = 0, true
 	return nil
 }
+
+// skipSource is the file a Reader reads after a Skip: its first read
+// takes one page, which holds the next record's header and padding, not a
+// whole buffer that the next Skip would throw away.
+type skipSource struct {
+	rs    io.ReadSeeker
+	small bool
+}
+
+func (s *skipSource) Read(p []byte) (int, error) {
+	if s.small && len(p) > PageSize {
+		p = p[:PageSize]
+	}
+	s.small = false
+	return s.rs.Read(p)
+}
+
+func (s *skipSource) Seek(off int64, whence int) (int64, error) { return s.rs.Seek(off, whence) }
 
 // SkipChecked is Skip, and returns a function that checks the skipped
 // payload's checksum, given the payload (read or mapped from the same

@@ -20,8 +20,10 @@ import (
 // mapped from the image (MAP_PRIVATE|MAP_FIXED), so it loads as it is
 // touched (lazy); or, with NoLazy, the process reads it itself with one
 // pread64 into its memory, while cr_restart checks the record's checksum
-// beside it. Small records, and memory that is not writable anonymous
-// memory, are copied as from a stream.
+// beside it. Stacks (MAP_GROWSDOWN) and executable memory are read in
+// place even when lazy; small records, and memory that is not writable
+// anonymous memory, are copied as from a stream. The mappings are made in
+// batches (batch.go).
 
 const (
 	// mapMin is the smallest record mapped or read in place: below it the
@@ -86,7 +88,11 @@ func (img *imageFile) checker() {
 	}()
 	for c := range img.checks {
 		if img.data == nil {
-			d, err := unix.Mmap(int(img.f.Fd()), 0, int(img.size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+			flags := unix.MAP_SHARED | unix.MAP_POPULATE // read ahead all at once: every payload is read
+			if img.lazy {
+				flags = unix.MAP_SHARED // only the few payloads not mapped
+			}
+			d, err := unix.Mmap(int(img.f.Fd()), 0, int(img.size), unix.PROT_READ, flags)
 			if err != nil {
 				img.failed = fmt.Errorf("mapping the image to check it: %w", os.NewSyscallError("mmap", err))
 				for range img.checks {

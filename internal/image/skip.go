@@ -12,31 +12,36 @@ import (
 var ErrNotSeekable = errors.New("image is not read from a seekable file")
 
 // Skip passes over what is left of the current record's payload without
-// reading it, by seeking the file the Reader reads; its checksum is not
+// reading it, where the image is read from a file; its checksum is not
 // checked. Record headers and padding that follow are read and checked as
 // always. It fails with ErrNotSeekable unless NewReader was given an
-// io.Seeker positioned at the start of the image.
+// io.ReaderAt that is also an io.Seeker (an *os.File), positioned at the
+// start of the image; from the first Skip on, the Reader reads it at
+// offsets.
 func (r *Reader) Skip() error {
-	s, ok := r.src.(io.Seeker)
-	if !ok {
-		return ErrNotSeekable
-	}
 	if r.closed || r.left == 0 {
 		r.closed = true
 		return nil
+	}
+	sk, ok := r.src.(*skipSource)
+	if !ok {
+		ra, isRA := r.src.(io.ReaderAt)
+		s, isS := r.src.(io.Seeker)
+		if !isRA || !isS {
+			return ErrNotSeekable
+		}
+		pos, err := s.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return fmt.Errorf("image: skipping record %d: %w", r.n, err)
+		}
+		sk = &skipSource{ra: ra, off: pos}
+		r.src = sk
 	}
 	if buf := uint64(r.r.Buffered()); r.left <= buf {
 		r.r.Discard(int(r.left))
 	} else {
 		r.r.Discard(int(buf))
-		if _, err := s.Seek(int64(r.left-buf), io.SeekCurrent); err != nil {
-			return fmt.Errorf("image: skipping record %d: %w", r.n, err)
-		}
-		sk, ok := r.src.(*skipSource)
-		if !ok {
-			sk = &skipSource{rs: r.src.(io.ReadSeeker)}
-			r.src = sk
-		}
+		sk.off += int64(r.left - buf)
 		sk.small = true
 		r.r.Reset(sk)
 	}
@@ -45,11 +50,13 @@ func (r *Reader) Skip() error {
 	return nil
 }
 
-// skipSource is the file a Reader reads after a Skip: its first read
-// takes one page, which holds the next record's header and padding, not a
-// whole buffer that the next Skip would throw away.
+// skipSource is the file a Reader reads once it skips: read at offsets,
+// so a skip costs no system call, and the first read after a skip takes
+// one page, which holds the next record's header and padding, not a whole
+// buffer that the next skip would throw away.
 type skipSource struct {
-	rs    io.ReadSeeker
+	ra    io.ReaderAt
+	off   int64
 	small bool
 }
 
@@ -58,10 +65,13 @@ func (s *skipSource) Read(p []byte) (int, error) {
 		p = p[:PageSize]
 	}
 	s.small = false
-	return s.rs.Read(p)
+	n, err := s.ra.ReadAt(p, s.off)
+	s.off += int64(n)
+	if n > 0 && err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
-
-func (s *skipSource) Seek(off int64, whence int) (int64, error) { return s.rs.Seek(off, whence) }
 
 // SkipChecked is Skip, and returns a function that checks the skipped
 // payload's checksum, given the payload (read or mapped from the same

@@ -52,8 +52,8 @@ func isImage(pid int, m proc.Mapping) (bool, error) {
 	link := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End)
 	f, err := openMapped(link, m)
 	if errors.Is(err, os.ErrPermission) {
-		return false, fmt.Errorf("the mapped file was removed or replaced, and telling whether it is a lazily restarted image "+
-			"needs %s, which only root (CAP_CHECKPOINT_RESTORE) may open: %w", link, err)
+		return false, fmt.Errorf("the mapped file was removed or replaced, and telling whether it is the image of a lazy restart "+
+			"needs %s, which only root (CAP_CHECKPOINT_RESTORE) may open (restart with cr_restart --no-lazy to avoid this): %w", link, err)
 	}
 	if err != nil {
 		if !m.Deleted {

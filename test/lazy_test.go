@@ -193,3 +193,52 @@ func TestLazyImageReplaced(t *testing.T) {
 	hh.stopRestored(pid, r)
 	hh.verifySeq(out, heapSeq, last+3)
 }
+
+// TestLazyDamagedPages: a flipped byte in a large pages record is caught
+// by cr_restart --no-lazy, which reads the pages in place and checks them
+// beside the copy: it fails naming the checksum, and leaves nothing
+// running.
+func TestLazyDamagedPages(t *testing.T) {
+	hh := newH(t)
+	img := hh.path("1.img")
+	pid, _, _ := hh.heapImage(img)
+	info := hh.run(wait30, bin(t, "cr_info"), img)
+	if info.code != 0 {
+		t.Fatalf("cr_info: %s", info)
+	}
+	var off int64 = -1
+	for _, line := range strings.Split(info.stdout, "\n") {
+		// "  pages 0x...-0x... (8192 KiB) at offset N"
+		f := strings.Fields(line)
+		if len(f) == 7 && f[0] == "pages" && f[2] == "(8192" {
+			if off, _ = strconv.ParseInt(f[6], 10, 64); off > 0 {
+				break
+			}
+		}
+	}
+	if off <= 0 {
+		t.Fatalf("no 8 MiB pages record in cr_info's output:\n%s", info.stdout)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off+4242); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, off+4242); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	r := hh.run(lazyWait, bin(t, "cr_restart"), "--no-lazy", img)
+	if r.code == 0 || !strings.Contains(r.stderr, "checksum mismatch") {
+		t.Fatalf("cr_restart --no-lazy of a damaged image should fail naming the checksum: %s", r)
+	}
+	t.Logf("cr_restart --no-lazy: %s", strings.TrimSpace(r.stderr))
+	if !waitGone(pid, 5*time.Second) {
+		t.Fatalf("pid %d is left after the failed restart", pid)
+	}
+}

@@ -22,6 +22,7 @@ import (
 type Frozen struct {
 	opt    Options
 	shared map[int]image.Fd // fds tied to other processes of its Set
+	files  *mappedFiles     // the files of the image's processes
 	zombie bool             // exited, not reaped: saved as its exit status
 	owner  *ptrace.Owner
 	pid    int
@@ -38,6 +39,8 @@ type Options struct {
 	// AgentFds are, by pid, the fds that are libcr's connection to the
 	// agent.
 	AgentFds map[int]map[int]bool
+	// Save says which mapped files the image carries (--save-*).
+	Save SaveFiles
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
@@ -115,6 +118,12 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	if err := identity(pid, f.stat, f.status, f.opt.Seccomp, p); err != nil {
 		return err
 	}
+	if f.files == nil {
+		f.files = newMappedFiles(f.opt.Save)
+	}
+	if err := f.files.record(pid, maps, vs, p, w); err != nil {
+		return err
+	}
 	var data []fileData
 	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared); err != nil {
 		return err
@@ -161,6 +170,9 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 		return fmt.Errorf("pid %d: brk: %w", a.pid, err)
 	}
 	p.MM.Brk = brk
+	if err := a.xcompPerm(p); err != nil {
+		return err
+	}
 	for _, t := range tasks {
 		th, err := a.threadState(t)
 		if err != nil {

@@ -44,13 +44,13 @@ func (c imageFiles) maps(pid int, m proc.Mapping) (bool, error) {
 // else through /proc/PID/map_files, and reads its magic.
 func isImage(pid int, m proc.Mapping) (bool, error) {
 	if !m.Deleted {
-		if f, err := openMapped(m.Path, m); err == nil {
+		if f, err := openMappedRegular(m.Path, m); err == nil {
 			defer f.Close()
 			return hasMagic(f)
 		}
 	}
 	link := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End)
-	f, err := openMapped(link, m)
+	f, err := openMappedRegular(link, m)
 	if errors.Is(err, os.ErrPermission) {
 		return false, fmt.Errorf("the mapped file was removed or replaced, and telling whether it is the image of a lazy restart "+
 			"needs %s, which only root (CAP_CHECKPOINT_RESTORE) may open (restart with cr_restart --no-lazy to avoid this): %w", link, err)
@@ -65,9 +65,9 @@ func isImage(pid int, m proc.Mapping) (bool, error) {
 	return hasMagic(f)
 }
 
-// openMapped opens path if it is the regular file m maps; it never blocks
+// openMappedRegular opens path if it is the regular file m maps; it never blocks
 // on a device or FIFO.
-func openMapped(path string, m proc.Mapping) (*os.File, error) {
+func openMappedRegular(path string, m proc.Mapping) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,9 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 		case strings.HasPrefix(m.Path, "["):
 			return nil, fmt.Errorf("%s: special mapping: not checkpointable", where)
 		case m.Deleted:
-			return nil, fmt.Errorf("%s: mapping of a deleted file or memfd: not supported yet", where)
+			// A private mapping of an unlinked file or a memfd: its
+			// contents are always saved (savedfiles.go).
+			v.Kind, v.Path = image.VMAFile, m.Path
 		default:
 			v.Kind, v.Path = image.VMAFile, m.Path
 			var st syscall.Stat_t

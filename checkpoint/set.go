@@ -109,8 +109,12 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
+		var files *mappedFiles // one for the image: each file saved once
 		for _, f := range s.procs {
-			f.shared = shared[f.pid]
+			if files == nil {
+				files = newMappedFiles(f.opt.Save)
+			}
+			f.shared, f.files = shared[f.pid], files
 			if err := f.write(w); err != nil {
 				return err
 			}

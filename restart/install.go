@@ -127,6 +127,7 @@ type shared struct {
 	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
 	sysv  map[int]*image.SysvShm  // System V segments made or found, by id
 	made  []int                   // the segments made here, removed if the restore fails
+	saved savedFiles              // the saved files read so far (savedfiles.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues
@@ -152,6 +153,7 @@ func (s *shared) shutdown() error {
 }
 
 func (s *shared) close() {
+	s.saved.close()
 	for _, f := range s.socks {
 		f.Close()
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -61,11 +60,11 @@ func (b *builder) mapVMAs() error {
 			if v.Shared && v.Prot&unix.PROT_WRITE != 0 {
 				mode = unix.O_RDWR
 			}
-			key := fmt.Sprintf("%d:%s", mode, v.Path)
+			key := fmt.Sprintf("%d:%s:%d", mode, v.Path, v.File)
 			var ok bool
 			if fd, ok = files[key]; !ok {
 				var err error
-				if fd, err = b.open(v.Path, mode); err != nil {
+				if fd, err = b.openMapped(v, mode); err != nil {
 					return fmt.Errorf("%s: %s: %w", where, v.Path, err)
 				}
 				files[key] = fd
@@ -143,19 +142,12 @@ func (b *builder) setMM() error {
 	if len(mm.Auxv) > 4096 || len(mm.Auxv)%8 != 0 {
 		return fmt.Errorf("pid %d: auxv of %d bytes: image damaged", b.pid, len(mm.Auxv))
 	}
-	// A child forked from its restored parent may have the executable it
-	// needs already; the kernel refuses to replace an executable that is
-	// mapped, and it is.
-	exe := uint64(0xffffffff) // -1: keep
-	cur, err1 := os.Stat(fmt.Sprintf("/proc/%d/exe", b.pid))
-	want, err2 := os.Stat(b.p.Exe)
-	if err1 != nil || err2 != nil || !os.SameFile(cur, want) {
-		fd, err := b.open(b.p.Exe, unix.O_RDONLY)
-		if err != nil {
-			return fmt.Errorf("pid %d: executable %s: %w", b.pid, b.p.Exe, err)
-		}
-		defer b.call(unix.SYS_CLOSE, fd)
-		exe = fd
+	exe, err := b.exeFd()
+	if err != nil {
+		return err
+	}
+	if exe != keepExe {
+		defer b.call(unix.SYS_CLOSE, exe)
 	}
 	auxv := b.scratch + 2048
 	if err := b.mem.WriteAt(mm.Auxv, auxv); err != nil {

@@ -24,6 +24,9 @@ type Options struct {
 	// their own process groups and sessions (BLCR's --restore-pgid and
 	// --restore-sid) instead of cr_restart's.
 	RestorePgid, RestoreSid bool
+	// Relocate moves the image's files (--relocate); the first that
+	// matches a path wins.
+	Relocate []Relocation
 	// FromFile says that the image is a regular file, given by its path:
 	// its page data is mapped from it (lazy restart), or with NoLazy read
 	// in place (see lazy.go). Otherwise, as for a stream, it is copied.
@@ -93,19 +96,18 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		return nil, err
 	}
 	defer img.wait()
-	first, err := ir.Next()
-	if err != nil {
-		return nil, err
-	}
-	if first.Type != image.RecProcess {
-		return nil, fmt.Errorf("image: first record is of type %d, not a process: image damaged", first.Type)
-	}
-	rec := &first
 	out := &Restored{}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
-		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}}
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, saved: savedFiles{}}
 	defer sh.close() // the processes hold their own ends
+	rec, err := sh.saved.nextProcess(ir)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("image: no process in it: image damaged")
+	}
 
 	fail := func(err error) (*Restored, error) {
 		for _, b := range bs {
@@ -132,6 +134,7 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 		if err != nil {
 			return fail(err)
 		}
+		relocate(p, opt.Relocate)
 		if byPid[p.Pid] != nil {
 			return fail(fmt.Errorf("image: pid %d appears twice: image damaged", p.Pid))
 		}
@@ -139,12 +142,12 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 			if err := zombie(byPid[p.PPid], p); err != nil {
 				return fail(err)
 			}
-			if rec, err = nextProcess(ir); err != nil {
+			if rec, err = sh.saved.nextProcess(ir); err != nil {
 				return fail(err)
 			}
 			continue
 		}
-		if err := precheck(p); err != nil {
+		if err := precheck(p, sh.saved); err != nil {
 			return fail(err)
 		}
 		if err := waitPidFree(p.Pid); err != nil {
@@ -190,8 +193,9 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 }
 
 // precheck finds problems before anything is built: a damaged process
-// record, files that vanished or changed.
-func precheck(p *image.Process) error {
+// record, files that vanished or changed (unless saved), xsave features
+// this CPU lacks.
+func precheck(p *image.Process, saved savedFiles) error {
 	if p.Pid <= 0 || len(p.Threads) == 0 || len(p.Threads) > 1<<16 {
 		return fmt.Errorf("image: process record with pid %d and %d threads: image damaged", p.Pid, len(p.Threads))
 	}
@@ -202,17 +206,16 @@ func precheck(p *image.Process) error {
 	if !leader {
 		return fmt.Errorf("image: pid %d has no main thread: image damaged", p.Pid)
 	}
-	for _, v := range p.VMAs {
-		if v.Kind != image.VMAFile {
-			continue
-		}
-		st, err := os.Stat(v.Path)
-		if err != nil {
-			return fmt.Errorf("pid %d: mapped file %s: %w", p.Pid, v.Path, errors.Unwrap(err))
-		}
-		if st.Size() != v.FileSize {
-			return fmt.Errorf("pid %d: mapped file %s: size %d, was %d at checkpoint: the file changed", p.Pid, v.Path, st.Size(), v.FileSize)
-		}
+	if st, err := os.Stat(p.Cwd); err != nil {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
+	}
+	if err := checkFiles(p, saved); err != nil {
+		return err
+	}
+	if err := checkXstate(p); err != nil {
+		return err
 	}
 	for _, f := range p.Fds {
 		if f.Kind != image.FdFile {
@@ -367,6 +370,10 @@ func (b *builder) readRecords(ir *image.Reader) (*image.Record, error) {
 			d.filled = true
 		case image.RecProcess:
 			return &rec, nil
+		case image.RecSavedFile:
+			if err := b.shared.saved.load(ir); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("image: record type %d: not understood", rec.Type)
 		}

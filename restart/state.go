@@ -14,6 +14,9 @@ import (
 func (b *builder) processState() error {
 	p := b.p
 	fail := func(what string, err error) error { return fmt.Errorf("pid %d: %s: %w", b.pid, what, err) }
+	if err := b.xcompPerm(); err != nil {
+		return err
+	}
 	cwd, err := b.open(p.Cwd, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return fail("working directory "+p.Cwd, err)

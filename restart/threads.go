@@ -90,6 +90,11 @@ func (b *builder) threadState(t *rthread) error {
 			return fail("rseq", err)
 		}
 	}
+	if needsTiles(th.Xstate) {
+		if err := b.enableTiles(t); err != nil {
+			return fail("AMX tile state", err)
+		}
+	}
 	if len(th.Xstate) > 0 {
 		if err := kernel.SetRegSet(t.tid, unix.NT_X86_XSTATE, th.Xstate); err != nil {
 			return fail("xstate (FPU/SSE/AVX registers; does this CPU have the features of the checkpointing one?)", err)

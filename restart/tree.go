@@ -3,7 +3,6 @@ package restart
 import (
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -151,21 +150,6 @@ func zombie(parent *builder, p *image.Process) error {
 		return fmt.Errorf("pid %d: did not end as a zombie", pid)
 	}
 	return fmt.Errorf("pid %d: end as a zombie: %w", pid, err)
-}
-
-// nextProcess skips to the next process record (nil at the end).
-func nextProcess(ir *image.Reader) (*image.Record, error) {
-	rec, err := ir.Next()
-	if err == io.EOF {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if rec.Type != image.RecProcess {
-		return nil, fmt.Errorf("image: a zombie with records of type %d: image damaged", rec.Type)
-	}
-	return &rec, nil
 }
 
 // rootGroups puts a process whose parent the image lacks back into its

@@ -85,8 +85,6 @@ func (c *cli) unsupported() string {
 	switch {
 	case c.Dir != "":
 		return "-d/--dir"
-	case c.SaveExe, c.SavePrivate, c.SaveShared, c.SaveAll:
-		return "--save-*"
 	}
 	return ""
 }
@@ -219,7 +217,7 @@ func run(c *cli) error {
 	if dest.Stream != nil {
 		defer dest.Stream.(*os.File).Close()
 	}
-	if err := checkpoint.Save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{}); err != nil {
+	if err := checkpoint.Save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles()}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -244,7 +242,8 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	}
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
-		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress}
+		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
+		Save: int(saveFiles())}
 	if c.ID == agent {
 		req.Target = 0
 	}
@@ -276,4 +275,19 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 		fmt.Fprintf(os.Stderr, "cr_checkpoint: pid %d saved to %s by agent pid %d\n", c.ID, r.Path, agent)
 	}
 	return nil
+}
+
+// saveFiles is what the --save-* options ask for, read left to right.
+func saveFiles() checkpoint.SaveFiles {
+	var s checkpoint.SaveFiles
+	o := blcr.SaveOptions(os.Args[1:])
+	for _, f := range []struct {
+		on  bool
+		bit checkpoint.SaveFiles
+	}{{o.Exe, checkpoint.SaveExe}, {o.Private, checkpoint.SavePrivate}, {o.Shared, checkpoint.SaveShared}} {
+		if f.on {
+			s |= f.bit
+		}
+	}
+	return s
 }

@@ -33,9 +33,27 @@ type cli struct {
 	Kill   bool `group:"After the restart (the last one given wins)" help:"Send SIGKILL."`
 	Cont   bool `group:"After the restart (the last one given wins)" help:"Send SIGCONT."`
 
-	RestorePgid bool `help:"Put the processes back into their own process groups (default: cr_restart's)."`
-	RestoreSid  bool `help:"Put the processes back into their own sessions (default: cr_restart's)."`
-	NoLazy      bool `help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
+	RestorePgid bool `negatable:"" group:"Ids" help:"Put the processes back into their own process groups (default: --no-restore-pgid, cr_restart's)."`
+	RestoreSid  bool `negatable:"" group:"Ids" help:"Put the processes back into their own sessions (default: --no-restore-sid, cr_restart's)."`
+
+	NoLazy bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
+
+	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
+
+	RunOnSuccess  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD once the processes are rebuilt and running."`
+	RunOnFailArgs string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD when the options or the image cannot be used."`
+	RunOnFailTemp string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD on a failure that may pass by itself (a pid in use, out of memory)."`
+	RunOnFailEnv  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD on a failure of the environment (a missing or changed file, permissions)."`
+	RunOnFailPerm string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD on any other failure (a damaged image, say)."`
+	RunOnFailure  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD on any failure (sets all four --run-on-fail-*; a later one overrides it)."`
+
+	OmitMaybe  bool `group:"Checkpoints of the restarted job" help:"Leave cr_restart out of later checkpoints (default; it is the job's agent, never part of an image)."`
+	OmitAlways bool `group:"Checkpoints of the restarted job" help:"Leave cr_restart out of later checkpoints (the same: the agent is rebuilt by each restart)."`
+	OmitNever  bool `group:"Checkpoints of the restarted job" help:"Refused: an image cannot hold cr_restart itself."`
+
+	KmsgNone    bool `group:"Kernel messages (BLCR; stasis has no kernel part, so there are none)" help:"Accepted and ignored."`
+	KmsgError   bool `group:"Kernel messages (BLCR; stasis has no kernel part, so there are none)" help:"Accepted and ignored (BLCR's default)."`
+	KmsgWarning bool `group:"Kernel messages (BLCR; stasis has no kernel part, so there are none)" help:"Accepted and ignored."`
 
 	agent.Flags
 
@@ -45,14 +63,20 @@ type cli struct {
 func main() {
 	agent.CatchSignals()
 	var c cli
-	kong.Parse(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
-		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent."))
+	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
+		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent. "+
+			"On failure it exits with the errno behind it (BLCR's rule) after running the hook of the failure's class."))
+	if _, err := parser.Parse(os.Args[1:]); err != nil {
+		fail(argsError{err}, quiet(os.Args[1:]))
+	}
 	a, r, err := start(&c)
 	if err != nil {
-		if !c.Quiet {
-			fmt.Fprintln(os.Stderr, "cr_restart:", err)
-		}
-		os.Exit(1)
+		fail(err, c.Quiet)
+	}
+	if st := runHook(c.RunOnSuccess); st != 0 {
+		// BLCR: cr_restart exits with the hook's status; the restored
+		// processes run on without their agent.
+		os.Exit(st)
 	}
 	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners}
 	for _, c := range r.AgentConns {
@@ -65,30 +89,57 @@ func main() {
 	agent.Exit(ws)
 }
 
+// quiet says whether -q was among args, for failures before they parse.
+func quiet(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-q" || a == "--quiet" {
+			return true
+		}
+	}
+	return false
+}
+
 func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	path := c.Image
 	if c.File != "" {
 		if path != "" {
-			return nil, nil, fmt.Errorf("give the image either as -f FILE or as an argument, not both")
+			return nil, nil, badArgs("give the image either as -f FILE or as an argument, not both")
 		}
 		path = c.File
 	}
 	if (path == "") == (c.Fd == nil) {
-		return nil, nil, fmt.Errorf("give the image as IMAGE, -f FILE or -F FD (one of them)")
+		return nil, nil, badArgs("give the image as IMAGE, -f FILE or -F FD (one of them)")
 	}
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, argsError{err}
 	}
 	cfg, err := c.Config("cr_restart")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, argsError{err}
+	}
+	if blcr.Last(os.Args[1:], map[string]int{"--omit-maybe": 0, "--omit-always": 0, "--omit-never": 1}, 0) == 1 {
+		return nil, nil, badArgs("--omit-never: an image cannot hold cr_restart itself (it is the job's agent, and each restart makes a new one); use --omit-maybe or --omit-always")
+	}
+	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid,
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy}
+	for _, arg := range c.Relocate {
+		r, ok, err := restart.ParseRelocation(arg)
+		if err != nil {
+			return nil, nil, argsError{err}
+		}
+		if ok {
+			opt.Relocate = append(opt.Relocate, r)
+		}
 	}
 	var f *os.File
 	if c.Fd != nil {
 		// A stream (a pipe, say): read once, front to back.
 		if _, err := unix.FcntlInt(uintptr(*c.Fd), unix.F_GETFL, 0); err != nil {
-			return nil, nil, fmt.Errorf("-F %d: not an open file descriptor: %w", *c.Fd, err)
+			return nil, nil, badArgs("-F %d: not an open file descriptor: %w", *c.Fd, err)
 		}
 		path = fmt.Sprintf("fd %d", *c.Fd)
 		f = os.NewFile(uintptr(*c.Fd), path)
@@ -100,7 +151,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 			cfg.File = cfg.Image // the agent's own checkpoints replace the image, atomically
 		}
 		if f, err = os.Open(path); err != nil {
-			return nil, nil, err
+			return nil, nil, argsError{err} // BLCR: an image that cannot be opened is a bad argument
 		}
 	}
 	defer f.Close()
@@ -108,8 +159,7 @@ func start(c *cli) (*agent.Agent, *restart.Restored, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := restart.Restore(ptrace.NewOwner(), f, restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid,
-		FromFile: c.Fd == nil, NoLazy: c.NoLazy})
+	r, err := restart.Restore(ptrace.NewOwner(), f, opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -22,7 +22,9 @@ var signalFlags = map[string]unix.Signal{
 var valueOpts = map[string]bool{
 	"-f": true, "--file": true, "-d": true, "--dir": true, "-F": true, "--fd": true, "-t": true, "--time": true,
 	"--checkpoint-signal": true, "--checkpoint-exit-signal": true, "--interval": true,
-	"--checkpoint-file": true, "--checkpoint-dir": true,
+	"--checkpoint-file": true, "--checkpoint-dir": true, "--relocate": true,
+	"--run-on-success": true, "--run-on-fail-args": true, "--run-on-fail-temp": true,
+	"--run-on-fail-env": true, "--run-on-fail-perm": true, "--run-on-failure": true,
 }
 
 // LastSignal returns the signal chosen by the last of --run, --stop,

@@ -47,6 +47,8 @@ type Request struct {
 	Stream bool `json:"stream,omitempty"`
 	// Compress is --compress: "none", "lz4" or "zstd".
 	Compress string `json:"compress,omitempty"`
+	// Save is --save-*, as package checkpoint's SaveFiles bits.
+	Save int `json:"save,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.
 	Ptraced int `json:"ptraced,omitempty"`
 	Ptracer int `json:"ptracer,omitempty"`

@@ -16,7 +16,7 @@ func Describe(r io.Reader, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "stasis image, format version %d, arch %d, page size %d, made %s\n",
 		h.Version, h.Arch, h.PageSize, time.Unix(0, h.Created).UTC().Format(time.RFC3339))
-	var pages, data uint64
+	var pages, data, saved uint64
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
@@ -37,10 +37,18 @@ func Describe(r io.Reader, w io.Writer) error {
 			}
 			fmt.Fprintf(w, "process %d (%s) %s, child of %d: %d threads, %d mappings, %d fds, cwd %s\n",
 				p.Pid, p.Comm, p.Exe, p.PPid, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
+			describeFiles(w, p)
 			continue
 		case RecPages:
 			pages += rec.Len
 			fmt.Fprintf(w, "  pages %#x-%#x (%d KiB) at offset %d\n", rec.Arg, rec.Arg+rec.Len, rec.Len>>10, rec.Offset)
+		case RecSavedFile:
+			m, err := rd.SavedFile()
+			if err != nil {
+				return err
+			}
+			saved += uint64(m.Size)
+			fmt.Fprintf(w, "saved file %d: %s, %d bytes at offset %d\n", m.ID, m.Path, m.Size, rec.Offset+SavedHeader)
 		case RecFileData:
 			data += rec.Len
 			fmt.Fprintf(w, "  file data %d: %d bytes\n", rec.Arg, rec.Len)
@@ -49,6 +57,6 @@ func Describe(r io.Reader, w io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data; all checksums good\n", pages>>10, data)
+	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data, %d bytes of saved files; all checksums good\n", pages>>10, data, saved)
 	return nil
 }

@@ -26,7 +26,10 @@ const (
 	RecProcess  RecordType = 1
 	RecPages    RecordType = 2
 	RecFileData RecordType = 3
-	RecEnd      RecordType = 0x454E44
+	// RecSavedFile is a mapped file's contents (--save-*), page-aligned;
+	// Arg is its MappedFile ID (savedfile.go).
+	RecSavedFile RecordType = 4
+	RecEnd       RecordType = 0x454E44
 )
 
 var (
@@ -200,7 +203,7 @@ func NewReader(r io.Reader) (*Reader, Header, error) {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10), src: r, off: headerSize, prev: le.Uint32(h[60:])}, hd, nil
 }
 
-var recCaps = map[RecordType]uint64{RecProcess: 64 << 20, RecPages: 1 << 30, RecFileData: 16 << 30, RecEnd: 0}
+var recCaps = map[RecordType]uint64{RecProcess: 64 << 20, RecPages: 1 << 30, RecFileData: 16 << 30, RecSavedFile: maxSavedFile, RecEnd: 0}
 
 func (r *Reader) Next() (Record, error) {
 	if r.ended {
@@ -241,6 +244,11 @@ func (r *Reader) Next() (Record, error) {
 	}
 	if rec.Type == RecPages && (r.off%PageSize != 0 || rec.Len%PageSize != 0) {
 		return Record{}, fmt.Errorf("%w: record %d: pages not page-aligned", ErrCorrupt, r.n+1)
+	}
+	if rec.Type == RecSavedFile {
+		if err := checkSavedFile(rec, r.off); err != nil {
+			return Record{}, fmt.Errorf("%w: record %d: %v", ErrCorrupt, r.n+1, err)
+		}
 	}
 	rec.Offset = r.off
 	r.crc = crc32.Update(0, castagnoli, le.AppendUint32(nil, r.prev))

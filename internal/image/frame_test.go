@@ -55,6 +55,8 @@ func readAll(b []byte) ([]Record, *Process, error) {
 			if p, err = r.Process(); err != nil {
 				return nil, nil, err
 			}
+		} else if _, err := r.SavedFile(); rec.Type == RecSavedFile && err != nil {
+			return nil, nil, err
 		} else if _, err := io.Copy(io.Discard, r); err != nil {
 			return nil, nil, err
 		}
@@ -144,6 +146,7 @@ func TestVersionArchSwap(t *testing.T) {
 
 func FuzzReader(f *testing.F) {
 	f.Add(sample(f))
+	f.Add(sampleSaved(f))
 	f.Add([]byte(Magic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, p, err := readAll(b)

@@ -39,6 +39,15 @@ type Process struct {
 	VMAs    []VMA    `json:"vmas"`
 	Threads []Thread `json:"threads"`
 	Fds     []Fd     `json:"fds"`
+
+	// Files are the files the process maps or runs, as they were at
+	// checkpoint; ExeFile is the ID of its executable among them (0:
+	// not recorded).
+	Files   []MappedFile `json:"files,omitempty"`
+	ExeFile int          `json:"exe_file,omitempty"`
+	// XcompPerm is the xsave features the process may use
+	// (arch_prctl(ARCH_GET_XCOMP_PERM)): AMX's, once asked for.
+	XcompPerm uint64 `json:"xcomp_perm,omitempty"`
 }
 
 // Seccomp is the stasis agent's system-call filter (package seccomp),
@@ -155,12 +164,31 @@ type VMA struct {
 	// restart can tell that it changed.
 	FileSize  int64 `json:"file_size,omitempty"`
 	GrowsDown bool  `json:"grows_down,omitempty"`
+	// File is the ID of the mapped file in the process's Files (0: none
+	// recorded).
+	File int `json:"file,omitempty"`
 	// Sysv is the System V shared memory segment a VMASysv maps.
 	Sysv *SysvShm `json:"sysv,omitempty"`
 	// FromImage, never stored, tells a checkpoint that this VMAAnon is
 	// mapped from a stasis image by a lazy restart: every page of it holds
 	// the program's data, present in the page tables or not.
 	FromImage bool `json:"-"`
+}
+
+// MappedFile is a file that processes of the image map or run, as it was
+// at checkpoint. IDs are unique in an image: every process that maps the
+// same file names it by the same ID. When Saved, the file's contents are
+// in the image, in a RecSavedFile record whose Arg is the ID, written
+// before the first process that names it; a restart maps that copy and
+// never looks at Path.
+type MappedFile struct {
+	ID   int    `json:"id"`
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// BuildID is the file's ELF build-id (its NT_GNU_BUILD_ID note), in
+	// hex; "" when it has none.
+	BuildID string `json:"build_id,omitempty"`
+	Saved   bool   `json:"saved,omitempty"`
 }
 
 // SysvShm is a System V shared memory segment; it is made again with the

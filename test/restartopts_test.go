@@ -1,0 +1,182 @@
+package e2e
+
+// cr_restart's BLCR options: --relocate, the --run-on-* hooks with BLCR's
+// failure classes and exit statuses, -q, --omit-*, --kmsg-*.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// restartWith starts cr_restart with args (the image among them) in the
+// background; the restored pid is killed at cleanup.
+func (hh *h) restartWith(name string, origPid int, args ...string) *proc {
+	hh.t.Helper()
+	r := hh.start(name, append([]string{bin(hh.t, "cr_restart")}, args...), startOpts{})
+	hh.t.Cleanup(func() { killRestored(origPid, r.pid) })
+	return r
+}
+
+// mustFail runs cr_restart with args, which must fail with status want
+// and leave no process with pid running; it returns stderr.
+func (hh *h) mustFail(pid, want int, args ...string) string {
+	t := hh.t
+	t.Helper()
+	r := hh.run(wait30, append([]string{bin(t, "cr_restart")}, args...)...)
+	if r.code != want {
+		t.Errorf("want exit %d:\n%s", want, r)
+	}
+	if st, err := readStat(pid); err == nil && st.state != "Z" {
+		t.Errorf("pid %d is running after a failed restart (state %s)", pid, st.state)
+	}
+	return r.stderr
+}
+
+func TestRestartOptions(t *testing.T) {
+	counter := prog(t, "counter")
+	needEngine(t)
+	top := newH(t)
+	seq := seqSpec{tickLine, 1}
+
+	// The counter writes into a data directory, which then moves.
+	data := filepath.Join(top.dir, "run=3")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(data, "counter.out")
+	p := top.startProg("counter", []string{counter}, out)
+	pid := p.pid
+	top.waitSeq(out, seq, 5, wait30, p)
+	img := top.path("c.img")
+	top.checkpoint("--kill", pid, img, wait30)
+	top.waitReaped(p, "after cr_checkpoint --kill")
+	last := top.lastSeq(out, seq)
+	moved := filepath.Join(top.dir, "scratch")
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	marker := top.path("hook-ran")
+	hook := func(what string, status int) string {
+		return "echo " + what + " >> " + marker + "; exit " + strconv.Itoa(status)
+	}
+	ran := func() string {
+		b, _ := os.ReadFile(marker)
+		os.Remove(marker)
+		return strings.TrimSpace(string(b))
+	}
+
+	t.Run("missing-file-env", func(t *testing.T) {
+		hh := newH(t)
+		stderr := hh.mustFail(pid, 2, "--run-on-fail-env="+hook("env", 0), "--run-on-fail-perm="+hook("perm", 0), img)
+		if got := ran(); got != "env" {
+			t.Errorf("hooks run: %q, want the ENV hook only", got)
+		}
+		if !strings.Contains(stderr, "run=3/counter.out") || !strings.Contains(stderr, "use --relocate?") {
+			t.Errorf("the message should name the missing file and suggest --relocate:\n%s", stderr)
+		}
+		hh.mustFail(pid, 7, "--run-on-failure="+hook("any", 7), img)
+		if got := ran(); got != "any" {
+			t.Errorf("--run-on-failure: hooks run: %q", got)
+		}
+		// A later --run-on-fail-env overrides --run-on-failure.
+		hh.mustFail(pid, 9, "--run-on-failure="+hook("any", 7), "--run-on-fail-env", hook("env", 9), img)
+		if got := ran(); got != "env" {
+			t.Errorf("later --run-on-fail-env: hooks run: %q", got)
+		}
+		if stderr := hh.mustFail(pid, 2, "-q", img); stderr != "" {
+			t.Errorf("-q: cr_restart still wrote:\n%s", stderr)
+		}
+	})
+
+	t.Run("args-and-perm", func(t *testing.T) {
+		hh := newH(t)
+		hh.mustFail(pid, 5, "--no-such-option", "--run-on-fail-args="+hook("args", 5), img)
+		hh.mustFail(pid, 22, "--run-on-fail-args="+hook("args", 0), "--relocate=/a", img)
+		hh.mustFail(pid, 22, "--run-on-fail-args="+hook("args", 0), "--omit-never", img)
+		if got := ran(); got != "args\nargs\nargs" {
+			t.Errorf("ARGS hooks run: %q", got)
+		}
+		damaged := hh.path("damaged.img")
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(damaged, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		hh.mustFail(pid, 22, "--run-on-fail-perm="+hook("perm", 0), "--run-on-fail-env="+hook("env", 0),
+			"--relocate="+strings.ReplaceAll(data, "=", `\=`)+"="+moved, damaged)
+		if got := ran(); got != "perm" {
+			t.Errorf("damaged image: hooks run: %q, want the PERM hook only", got)
+		}
+	})
+
+	t.Run("relocate", func(t *testing.T) {
+		hh := newH(t)
+		r := hh.restartWith("restart", pid, "--kmsg-warning", "--omit-always", "--no-restore-pgid",
+			"--run-on-success="+hook("success", 0), `--relocate=/nowhere=/else`,
+			`--relocate=`+strings.ReplaceAll(data, "=", `\=`)+"="+moved, img)
+		newOut := filepath.Join(moved, "counter.out")
+		hh.waitSeq(newOut, seq, last+10, wait30, r)
+		hh.waitRestored(pid, r, wait30)
+		if got := ran(); got != "success" {
+			t.Errorf("--run-on-success: hooks run: %q", got)
+		}
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); err != nil || cwd != top.dir {
+			t.Errorf("cwd after restart: %q, %v; want %s", cwd, err, top.dir)
+		}
+		hh.stopRestored(pid, r)
+		hh.verifySeq(newOut, seq, last+10)
+	})
+
+	t.Run("success-hook-status", func(t *testing.T) {
+		// BLCR: a success hook that exits non-zero becomes cr_restart's
+		// status, and the restored process runs on without it.
+		hh := newH(t)
+		r := hh.run(wait30, bin(t, "cr_restart"), "--relocate="+strings.ReplaceAll(data, "=", `\=`)+"="+moved,
+			"--run-on-success="+hook("success", 3), img)
+		defer killRestored(pid, os.Getpid())
+		if r.code != 3 {
+			t.Fatalf("want exit 3:\n%s", r)
+		}
+		st, err := readStat(pid)
+		if err != nil || st.state == "Z" {
+			t.Fatalf("the restored process is not running after the success hook: %v", err)
+		}
+		// It rewrites what the earlier restart wrote after the checkpoint,
+		// then goes past it.
+		newOut := filepath.Join(moved, "counter.out")
+		hh.waitSeq(newOut, seq, hh.lastSeq(newOut, seq)+5, wait30)
+	})
+
+	t.Run("working-directory", func(t *testing.T) {
+		hh := newH(t)
+		sub := hh.path("wd")
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out := hh.path("wd.out")
+		p := hh.startProg("counter", []string{"/bin/sh", "-c", "cd wd && exec " + counter}, out)
+		hh.waitSeq(out, seq, 3, wait30, p)
+		img := hh.path("wd.img")
+		hh.checkpoint("--kill", p.pid, img, wait30)
+		hh.waitReaped(p, "after cr_checkpoint --kill")
+		last := hh.lastSeq(out, seq)
+		if err := os.Rename(sub, sub+"2"); err != nil {
+			t.Fatal(err)
+		}
+		if stderr := hh.mustFail(p.pid, 2, img); !strings.Contains(stderr, "working directory "+sub) {
+			t.Errorf("the message should name the missing working directory:\n%s", stderr)
+		}
+		r := hh.restartWith("restart", p.pid, "--relocate", sub+"="+sub+"2", img)
+		hh.waitSeq(out, seq, last+5, wait30, r)
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/cwd"); err != nil || cwd != sub+"2" {
+			t.Errorf("cwd after restart: %q, %v; want %s2", cwd, err, sub)
+		}
+		hh.stopRestored(p.pid, r)
+	})
+}

@@ -42,6 +42,10 @@ type Options struct {
 	AgentFds map[int]map[int]bool
 	// Save says which mapped files the image carries (--save-*).
 	Save SaveFiles
+	// Images are files known to be stasis images (those the agent
+	// restarted the job from), so that their mappings are recognised
+	// after they were removed or replaced, without /proc/PID/map_files.
+	Images []image.FileID
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
@@ -117,7 +121,7 @@ func (f *Frozen) write(w *image.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	vs, err := vmas(pid, maps, flags)
+	vs, err := vmas(pid, maps, flags, f.opt.Images)
 	if err != nil {
 		return err
 	}

@@ -23,20 +23,22 @@ import (
 // and inode, for one checkpoint.
 type imageFiles map[string]bool
 
+func key(id image.FileID) string { return fmt.Sprintf("%d:%d:%d", id.Major, id.Minor, id.Ino) }
+
 // maps reports whether m is a private mapping of a stasis image.
 func (c imageFiles) maps(pid int, m proc.Mapping) (bool, error) {
 	if m.Shared || m.Path == "" || m.Path[0] != '/' {
 		return false, nil
 	}
-	key := fmt.Sprintf("%d:%d:%d", m.Major, m.Minor, m.Inode)
-	if is, ok := c[key]; ok {
+	k := key(image.FileID{Major: m.Major, Minor: m.Minor, Ino: m.Inode})
+	if is, ok := c[k]; ok {
 		return is, nil
 	}
 	is, err := isImage(pid, m)
 	if err != nil {
 		return false, err
 	}
-	c[key] = is
+	c[k] = is
 	return is, nil
 }
 

@@ -17,9 +17,12 @@ const pageSize = 4096
 
 // vmas turns the memory map into image VMAs, refusing mappings that an
 // image cannot hold yet.
-func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA, error) {
+func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string, known []image.FileID) ([]image.VMA, error) {
 	var out []image.VMA
 	imgs := imageFiles{}
+	for _, id := range known {
+		imgs[key(id)] = true
+	}
 	for _, m := range maps {
 		v := image.VMA{Start: m.Start, End: m.End, Shared: m.Shared, Offset: m.Offset, Inode: m.Inode,
 			Dev: fmt.Sprintf("%02x:%02x", m.Major, m.Minor)}

@@ -112,6 +112,13 @@ func restore(r io.Reader, opt Options) (*Restored, error) {
 func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, error) {
 	defer img.wait()
 	out := &Restored{}
+	if img != nil && img.lazy {
+		id, err := image.FileIDOf(img.f)
+		if err != nil {
+			return nil, err
+		}
+		out.Images = append(out.Images, id)
+	}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
 		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, saved: savedFiles{}}

@@ -242,3 +242,36 @@ func TestLazyDamagedPages(t *testing.T) {
 		t.Fatalf("pid %d is left after the failed restart", pid)
 	}
 }
+
+// TestLazyUnprivileged: an ordinary user's lazily restarted job is
+// checkpointed twice through its agent into the image it maps; after the
+// first, the mapping shows the image as deleted, which only the agent's
+// knowledge of what it restarted from can tell (map_files needs root).
+// The last image restarts with a heap that checks out.
+func TestLazyUnprivileged(t *testing.T) {
+	hh := newH(t)
+	as := hh.nobody()
+	out := hh.path("out.txt")
+	p := hh.startNobody("heap", []string{prog(t, "heap"), "256"}, out)
+	hh.waitSeq(out, heapSeq, 3, lazyWait, p)
+	img := hh.path("u.img")
+	hh.killCkpt(as, p, img)
+	last := hh.lastSeq(out, heapSeq)
+
+	r := hh.restartAs("cr_restart", as, img)
+	t.Cleanup(func() { r.kill() })
+	last = hh.waitSeq(out, heapSeq, last+2, lazyWait, r)
+	for i := 0; i < 2; i++ {
+		if c := hh.run(lazyWait, append(as, bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(r.pid))...); c.code != 0 {
+			t.Fatalf("checkpoint %d of the lazily restarted job by its user:\n%s", i+1, c)
+		}
+		last = hh.waitSeq(out, heapSeq, last+2, lazyWait, r)
+	}
+	r.kill()
+	r.wait(10 * time.Second)
+	last = hh.lastSeq(out, heapSeq)
+	r2 := hh.restartAs("cr_restart2", as, "--no-lazy", img)
+	t.Cleanup(func() { r2.kill() })
+	hh.waitSeq(out, heapSeq, last+3, lazyWait, r2)
+	hh.verifySeq(out, heapSeq, last+3)
+}

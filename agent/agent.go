@@ -66,6 +66,7 @@ type Agent struct {
 	// never consumes the ptrace stops of a job being checkpointed.
 	mu     sync.Mutex
 	filter *image.Seccomp // the job's filter (nil: none)
+	images []image.FileID // the files the job's memory is mapped from (Job.Images)
 	notes  notes
 
 	clMu    sync.Mutex
@@ -160,6 +161,9 @@ type Job struct {
 	// Conns are libcr connections of restored processes: the agent adopts
 	// them and tells each process it was restarted.
 	Conns []Conn
+	// Images are the image files the job's memory is mapped from (a lazy
+	// restart), recognised as such by its checkpoints even once replaced.
+	Images []image.FileID
 }
 
 // Conn is our end of a restored process's libcr connection.
@@ -172,7 +176,7 @@ type Conn struct {
 // the main process ended, and whether the agent ended the job after a
 // checkpoint on the exit signal.
 func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
-	a.job, a.filter = job.Pids[0], job.Filter
+	a.job, a.filter, a.images = job.Pids[0], job.Filter, job.Images
 	a.live = map[int]bool{}
 	for _, pid := range job.Pids {
 		a.live[pid] = true

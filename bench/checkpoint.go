@@ -366,8 +366,8 @@ func (r *runner) frozen(m *fillMeasurement, p *child, img string) error {
 // is started until pid, the restored program, runs: a child of cr_restart,
 // not traced, and no longer cr_restart's own code. It then kills the
 // program and cr_restart.
-func (r *runner) restart(img string, pid int) (time.Duration, error) {
-	cmd := r.cmd("cr_restart", img)
+func (r *runner) restart(img string, pid int, opts ...string) (time.Duration, error) {
+	cmd := r.cmd("cr_restart", append(opts, img)...)
 	start := time.Now()
 	c, err := r.start(cmd, "cr_restart")
 	if err != nil {

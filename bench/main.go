@@ -22,7 +22,7 @@ import (
 // benchmarks run in this order.
 var benchmarks = append([]benchmark{
 	{"agent overhead", agentOverhead},
-}, checkpointBenchmarks()...)
+}, append(checkpointBenchmarks(), restartBenchmarks()...)...)
 
 type cli struct {
 	Bin     string `default:"bin" placeholder:"DIR" help:"Where cr_run and the other commands are (make build puts them in bin/)."`

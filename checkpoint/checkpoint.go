@@ -47,6 +47,10 @@ type Options struct {
 	AgentFds map[int]map[int]bool
 	// Save says which mapped files the image carries (--save-*).
 	Save SaveFiles
+	// Images are files known to be stasis images (those the agent
+	// restarted the job from), so that their mappings are recognised
+	// after they were removed or replaced, without /proc/PID/map_files.
+	Images []image.FileID
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
@@ -137,7 +141,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	if err != nil {
 		return nil, err
 	}
-	vs, err := vmas(pid, maps, flags)
+	vs, err := vmas(pid, maps, flags, f.opt.Images)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,12 @@ const pageSize = 4096
 
 // vmas turns the memory map into image VMAs, refusing mappings that an
 // image cannot hold yet.
-func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA, error) {
+func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string, known []image.FileID) ([]image.VMA, error) {
 	var out []image.VMA
+	imgs := imageFiles{}
+	for _, id := range known {
+		imgs[key(id)] = true
+	}
 	for _, m := range maps {
 		v := image.VMA{Start: m.Start, End: m.End, Shared: m.Shared, Offset: m.Offset, Inode: m.Inode,
 			Dev: fmt.Sprintf("%02x:%02x", m.Major, m.Minor)}
@@ -35,6 +39,13 @@ func vmas(pid int, maps []proc.Mapping, flags map[uint64][]string) ([]image.VMA,
 			}
 		}
 		where := fmt.Sprintf("pid %d: mapping %#x-%#x %s", pid, m.Start, m.End, m.Path)
+		if lazy, err := imgs.maps(pid, m); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		} else if lazy {
+			v.Kind, v.FromImage, v.Offset, v.Inode, v.Dev = image.VMAAnon, true, 0, 0, ""
+			out = append(out, v)
+			continue
+		}
 		switch {
 		case m.Path == "[vdso]":
 			v.Kind = image.VMAVdso
@@ -93,7 +104,7 @@ func wanted(v *image.VMA, pm uint64) bool {
 		// object can hold data no process has mapped (after fork, say).
 		return true
 	case image.VMAAnon:
-		return pm&(proc.PMPresent|proc.PMSwapped) != 0
+		return v.FromImage || pm&(proc.PMPresent|proc.PMSwapped) != 0
 	case image.VMAFile:
 		if v.Shared {
 			return false

@@ -29,6 +29,10 @@ type Restored struct {
 	// Notes say what could not be restored as it was, where the
 	// processes run on all the same.
 	Notes []string
+	// Images are the image files the processes map their memory from
+	// (a lazy restart), for the agent's later checkpoints to recognise
+	// once they are replaced.
+	Images []image.FileID
 }
 
 // AgentConn is one libcr connection of a restored process.

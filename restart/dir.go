@@ -68,7 +68,7 @@ func RestoreDir(owner *ptrace.Owner, dir string, opt Options) (*Restored, error)
 			return fmt.Errorf("%s: %w", x.Processes[0].File, err)
 		}
 		ir.Chain(next)
-		out, err = restoreFrom(ir, opt)
+		out, err = restoreFrom(ir, nil, opt)
 		return err
 	})
 	return out, err

@@ -107,6 +107,11 @@ func (b *builder) fillPages(rec image.Record, rd io.Reader) error {
 	if !b.inVMA(rec.Arg, rec.Len) {
 		return fmt.Errorf("image: pages %#x-%#x lie outside the process's mappings: image damaged", rec.Arg, rec.Arg+rec.Len)
 	}
+	if ir, ok := rd.(*image.Reader); ok {
+		if done, err := b.pagesInPlace(rec, ir); done || err != nil {
+			return err
+		}
+	}
 	buf := b.buf
 	for off := uint64(0); off < rec.Len; {
 		n := min(uint64(len(buf)), rec.Len-off)

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"stasis/internal/compress"
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/proc"
@@ -30,6 +29,10 @@ type Options struct {
 	// Relocate moves the image's files (--relocate); the first that
 	// matches a path wins.
 	Relocate []Relocation
+	// FromFile says that the image is a regular file, given by its path:
+	// its page data is mapped from it (lazy restart), or with NoLazy read
+	// in place (see lazy.go). Otherwise, as for a stream, it is copied.
+	FromFile, NoLazy bool
 }
 
 // builder holds the process being rebuilt.
@@ -52,6 +55,10 @@ type builder struct {
 	attached map[uint64]bool  // System V segments attached, by address
 	pids     pidMap           // the image's pids and tids to the restored ones, shared by all builders
 	peers    map[int]*builder // the processes rebuilt so far, by image pid (for RecSame)
+	img      *imageFile       // the image file, when pages are taken from it in place
+	imgFd    uint64           // the image's fd in the process, plus one (0: none)
+	mapped   int              // pages records mapped from the image
+	maps     []call           // mappings of the image waiting to be made, in one batch
 }
 
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
@@ -88,25 +95,30 @@ func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
 
 // Precondition: called on the owner thread.
 func restore(r io.Reader, opt Options) (*Restored, error) {
-	r, err := compress.Reader(r)
-	if err != nil {
-		return nil, err
-	}
-	ir, hd, err := image.NewReader(r)
+	ir, hd, img, err := readerFor(r, opt)
 	if err != nil {
 		return nil, err
 	}
 	if hd.Flags&image.FlagPart != 0 {
 		return nil, errPart
 	}
-	return restoreFrom(ir, opt)
+	return restoreFrom(ir, img, opt)
 }
 
-// restoreFrom rebuilds the processes whose records ir reads.
+// restoreFrom rebuilds the processes whose records ir reads; img, when
+// not nil, is the image file their pages may be taken from in place.
 //
 // Precondition: called on the owner thread.
-func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
+func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, error) {
+	defer img.wait()
 	out := &Restored{}
+	if img != nil && img.lazy {
+		id, err := image.FileIDOf(img.f)
+		if err != nil {
+			return nil, err
+		}
+		out.Images = append(out.Images, id)
+	}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
 		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, saved: savedFiles{}}
@@ -170,7 +182,7 @@ func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
 		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
-		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid}
+		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid, img: img}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
 		if parent != nil {
@@ -191,7 +203,7 @@ func restoreFrom(ir *image.Reader, opt Options) (*Restored, error) {
 			return fail(err)
 		}
 	}
-	if err := errors.Join(sh.shutdown(), sh.removeSysv()); err != nil {
+	if err := errors.Join(sh.shutdown(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}
 	// Phase two, children first: what a fork would have passed on.
@@ -343,7 +355,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); return err }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads, b.posixTimers}
+		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads, b.posixTimers}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -54,7 +54,11 @@ func (b *builder) processState() error {
 		}
 	}
 	for which, it := range p.Itimers {
-		if it.Value == (image.Timeval{}) {
+		// A periodic ITIMER_REAL that expired with its SIGALRM still
+		// pending reads as value 0: the kernel re-arms it when the signal
+		// is taken, from the interval, which setitimer stores even with a
+		// zero value. Skip only timers with neither.
+		if it.Value == (image.Timeval{}) && it.Interval == (image.Timeval{}) {
 			continue
 		}
 		v := make([]byte, 32)

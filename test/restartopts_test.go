@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // restartWith starts cr_restart with args (the image among them) in the
@@ -217,5 +219,77 @@ func TestRestartOptions(t *testing.T) {
 			t.Errorf("the success hook did not run for uid 65534 (marker %q)", b)
 		}
 		hh.verifySeq(newOut, seq, last+5)
+	})
+}
+
+// TestRestartSourcesAndSignalsUnprivileged: cr_restart's sources and
+// signal options for an ordinary user (whose restart runs in namespaces of
+// its own): -F 0 from stdin, -f, --stop then SIGCONT, --kill, -S.
+func TestRestartSourcesAndSignalsUnprivileged(t *testing.T) {
+	counter := prog(t, "counter")
+	needEngine(t)
+	hh := newH(t)
+	as := hh.nobody()
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	p := hh.startNobody("counter", []string{counter}, out)
+	hh.waitSeq(out, seq, 5, wait30, p)
+	img := hh.path("c.img")
+	hh.killCkpt(as, p, img)
+	os.Chmod(img, 0o444) // the restarts below read it through stdin too
+
+	restart := func(name string, stdin *os.File, args ...string) *proc {
+		r := hh.start(name, append(append(as[:len(as):len(as)], bin(t, "cr_restart")), args...), startOpts{stdin: stdin})
+		t.Cleanup(func() { r.kill() })
+		return r
+	}
+	// Each restart rewrites what the one before wrote after the
+	// checkpoint; waiting for a tick past the highest so far proves it
+	// counts on.
+	goesOn := func(r *proc) {
+		t.Helper()
+		hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, r)
+		r.kill()
+		r.wait(10 * time.Second)
+	}
+
+	t.Run("stdin", func(t *testing.T) {
+		f, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		goesOn(restart("from-stdin", f, "-F", "0"))
+	})
+	t.Run("file", func(t *testing.T) { goesOn(restart("from-file", nil, "-f", img)) })
+	t.Run("stop", func(t *testing.T) {
+		r := restart("stopped", nil, "--stop", img)
+		var job int
+		for deadline := time.Now().Add(wait30); ; time.Sleep(20 * time.Millisecond) {
+			for _, d := range descendants(r.pid) {
+				if st, err := readStat(d); err == nil && st.state == "T" && st.comm == "counter" {
+					job = d
+				}
+			}
+			if job != 0 {
+				break
+			}
+			if time.Now().After(deadline) || r.exited() {
+				t.Fatalf("no stopped counter below cr_restart --stop\n%s", r.describe())
+			}
+		}
+		before := hh.lastSeq(out, seq)
+		time.Sleep(200 * time.Millisecond)
+		if now := hh.lastSeq(out, seq); now != before {
+			t.Fatalf("the counter counted while stopped (%d, then %d)", before, now)
+		}
+		syscall.Kill(job, syscall.SIGCONT)
+		goesOn(r)
+	})
+	t.Run("kill", func(t *testing.T) {
+		endedBy(t, restart("killed", nil, "--kill", img), syscall.SIGKILL)
+	})
+	t.Run("signal", func(t *testing.T) {
+		endedBy(t, restart("signalled", nil, "-S", strconv.Itoa(int(syscall.SIGTERM)), img), syscall.SIGTERM)
 	})
 }

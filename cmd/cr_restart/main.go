@@ -39,6 +39,8 @@ type cli struct {
 	RestoreSid  bool    `negatable:"" group:"Ids" help:"Put the processes back into their own sessions (default: --no-restore-sid, cr_restart's)."`
 	RestorePid  pidFlag `negatable:"" group:"Ids" help:"Give the processes their original pids and thread ids (default), in a new pid namespace where they cannot be had here (an ordinary user; a pid in use); --restore-pid=strict fails instead of using a namespace; --no-restore-pid gives them new pids."`
 
+	NoLazy bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
+
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
 	RunOnSuccess  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD once the processes are rebuilt and running."`
@@ -95,7 +97,7 @@ func main() {
 		// processes run on without their agent.
 		os.Exit(st)
 	}
-	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners}
+	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners, Images: r.Images}
 	for _, c := range r.AgentConns {
 		job.Conns = append(job.Conns, agent.Conn{Pid: c.Pid, Fd: c.Fd, File: c.File})
 	}
@@ -156,7 +158,8 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 		return nil, nil, badArgs("--omit-never: an image cannot hold cr_restart itself (it is the job's agent, and each restart makes a new one); use --omit-maybe or --omit-always")
 	}
 	cfg.Inside = inside
-	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside)}
+	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy}
 	for _, arg := range c.Relocate {
 		r, ok, err := restart.ParseRelocation(arg)
 		if err != nil {

@@ -178,6 +178,7 @@ type Record struct {
 
 type Reader struct {
 	r      *bufio.Reader
+	src    io.Reader // what r reads from; Skip seeks it when it can
 	off    int64
 	prev   uint32
 	cur    Record
@@ -214,7 +215,7 @@ func NewReader(r io.Reader) (*Reader, Header, error) {
 	if hd.PageSize != PageSize {
 		return nil, hd, fmt.Errorf("%w: page size %d", ErrCorrupt, hd.PageSize)
 	}
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), off: headerSize, prev: le.Uint32(h[60:])}, hd, nil
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), src: r, off: headerSize, prev: le.Uint32(h[60:])}, hd, nil
 }
 
 var recCaps = map[RecordType]uint64{RecProcess: 64 << 20, RecPages: 1 << 30, RecFileData: 16 << 30, RecSavedFile: maxSavedFile, RecEnd: 0}

@@ -180,6 +180,10 @@ type VMA struct {
 	File int `json:"file,omitempty"`
 	// Sysv is the System V shared memory segment a VMASysv maps.
 	Sysv *SysvShm `json:"sysv,omitempty"`
+	// FromImage, never stored, tells a checkpoint that this VMAAnon is
+	// mapped from a stasis image by a lazy restart: every page of it holds
+	// the program's data, present in the page tables or not.
+	FromImage bool `json:"-"`
 }
 
 // MappedFile is a file that processes of the image map or run, as it was

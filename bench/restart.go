@@ -1,0 +1,269 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// restartRuns: each restart figure is the median of this many runs.
+	restartRuns = 3
+
+	// lazyTarget: cr_restart of an image in a file maps its pages instead
+	// of copying them, so restarting the random program takes less than
+	// 20 ms of wall time whatever its size.
+	lazyTarget = 20
+
+	// eagerTarget: cr_restart --no-lazy reads the image at least 80% as
+	// fast as dd reads the same file (dd's time over cr_restart's).
+	eagerTarget = 0.80
+)
+
+// restartBenchmarks are the benchmarks of cr_restart on the random
+// program of progs/fill.c, for each size: lazy (the default) against the
+// start-up of the program run fresh, and --no-lazy against dd reading the
+// image, from the page cache and from the disk.
+func restartBenchmarks() []benchmark {
+	var bs []benchmark
+	for _, mib := range checkpointSizes {
+		f := &restartSize{mib: mib}
+		s := sizeName(mib)
+		bs = append(bs,
+			benchmark{"restart " + s + " lazy", f.report(lazyRestart)},
+			benchmark{"restart " + s + " eager, image cached", f.report(eagerCached)},
+			benchmark{"restart " + s + " eager, image not cached", f.report(eagerCold)},
+		)
+	}
+	return bs
+}
+
+// restartSize measures one size once, for all of its benchmarks.
+type restartSize struct {
+	mib  int
+	once sync.Once
+	m    *restartMeasurement
+	err  error
+}
+
+func (f *restartSize) report(judge func(*restartMeasurement) result) func(*config) (result, error) {
+	return func(cfg *config) (result, error) {
+		f.once.Do(func() { f.m, f.err = f.measure(cfg) })
+		if f.err != nil {
+			return result{}, f.err
+		}
+		if f.m.skipped != "" {
+			return result{skipped: f.m.skipped}, nil
+		}
+		return judge(f.m), nil
+	}
+}
+
+// restartMeasurement is every figure of one size.
+type restartMeasurement struct {
+	mib     int
+	skipped string
+	dir     string
+	image   int64 // bytes
+
+	fresh, small []time.Duration // fill random MIB, and fill random 1, until ready
+	smallRestart []time.Duration // cr_restart of fill random 1
+	lazy         []time.Duration // cr_restart IMAGE until the program runs
+	eager, dd    []time.Duration // cr_restart --no-lazy, dd of the image: cached
+	eagerCold    []time.Duration // the same after the image was dropped from the page cache
+	ddCold       []time.Duration
+}
+
+// measure starts the random program once (the fresh start), checkpoints it
+// to the disk, then restarts it restartRuns times each way.
+func (f *restartSize) measure(cfg *config) (*restartMeasurement, error) {
+	m := &restartMeasurement{mib: f.mib}
+	size := int64(f.mib) << 20
+	avail, err := memAvailable()
+	if err != nil {
+		return nil, err
+	}
+	if f.mib >= bigMiB && avail <= bigMemAvailable {
+		m.skipped = fmt.Sprintf("needs more than %s of available memory, there is %s", gib(bigMemAvailable), gib(avail))
+		return m, nil
+	}
+	root, err := diskRoot()
+	if err != nil {
+		return nil, err
+	}
+	if free, _, err := fsFree(root); err != nil {
+		return nil, err
+	} else if need := size + 512<<20; free < need {
+		m.skipped = fmt.Sprintf("needs %s free in %s, there is %s", gib(need), root, gib(free))
+		return m, nil
+	}
+	work, err := os.MkdirTemp(root, "stasis-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	m.dir = work
+	exe, err := compile(work, "fill")
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{bin: cfg.bin, work: work, exe: exe}
+	defer r.cleanup()
+
+	// The small program: started fresh, and restarted lazily.
+	var small *child
+	for i := 0; i < restartRuns; i++ {
+		if small != nil {
+			small.kill()
+		}
+		var d time.Duration
+		if small, d, err = r.freshFill(1); err != nil {
+			return nil, err
+		}
+		m.small = append(m.small, d)
+	}
+	smallImg := filepath.Join(work, "small.img")
+	if _, _, err = checkpointKill(r, smallImg, small); err != nil {
+		return nil, err
+	}
+	for i := 0; i < restartRuns; i++ {
+		d, err := r.restart(smallImg, small.pid)
+		if err != nil {
+			return nil, err
+		}
+		m.smallRestart = append(m.smallRestart, d)
+	}
+
+	p, d, err := r.freshFill(f.mib)
+	if err != nil {
+		return nil, err
+	}
+	m.fresh = append(m.fresh, d)
+	img := filepath.Join(work, "img")
+	if _, m.image, err = checkpointKill(r, img, p); err != nil {
+		return nil, err
+	}
+	for i := 0; i < restartRuns; i++ {
+		if err := r.restartRound(m, img, p.pid); err != nil {
+			return nil, fmt.Errorf("%s: %w", sizeName(f.mib), err)
+		}
+	}
+	return m, nil
+}
+
+// freshFill starts the random program of mib MiB and returns it and the
+// time until it is ready, polled every pollEvery.
+func (r *runner) freshFill(mib int) (*child, time.Duration, error) {
+	start := time.Now()
+	p, err := r.start(exec.Command(r.exe, "random", strconv.Itoa(mib)), "fill")
+	if err != nil {
+		return nil, 0, err
+	}
+	for deadline := start.Add(cmdTimeout); ; time.Sleep(pollEvery) {
+		if out, err := os.ReadFile(p.stdout); err != nil {
+			return nil, 0, err
+		} else if string(out) == "ready\n" {
+			return p, time.Since(start), nil
+		}
+		if p.exited() || time.Now().After(deadline) {
+			return nil, 0, fmt.Errorf("fill random %d not ready%s", mib, p.describe())
+		}
+	}
+}
+
+// restartRound restarts img lazily, then with --no-lazy next to dd, with
+// the image in the page cache and then dropped from it before each.
+func (r *runner) restartRound(m *restartMeasurement, img string, pid int) error {
+	d, err := r.restart(img, pid)
+	if err != nil {
+		return err
+	}
+	m.lazy = append(m.lazy, d)
+	for _, cold := range []bool{false, true} {
+		var dd, eager time.Duration
+		if cold {
+			if err := dropCache(img); err != nil {
+				return err
+			}
+		}
+		if dd, err = run(exec.Command("dd", "if="+img, "of=/dev/null", "bs=1M", "status=none")); err != nil {
+			return err
+		}
+		if cold {
+			if err := dropCache(img); err != nil {
+				return err
+			}
+		}
+		if eager, err = r.restart(img, pid, "--no-lazy"); err != nil {
+			return err
+		}
+		if cold {
+			m.ddCold, m.eagerCold = append(m.ddCold, dd), append(m.eagerCold, eager)
+		} else {
+			m.dd, m.eager = append(m.dd, dd), append(m.eager, eager)
+		}
+	}
+	return nil
+}
+
+// dropCache drops the clean pages of path from the page cache (and of
+// nothing else: the machine may be shared).
+func dropCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("%s: posix_fadvise: %w", path, err)
+	}
+	return nil
+}
+
+// The reports.
+
+func lazyRestart(m *restartMeasurement) result {
+	lazy := median(m.lazy)
+	return result{
+		figures: fmt.Sprintf("fill 1 MiB: fresh start %s, cr_restart %s; fill %s: fresh start %s, cr_restart %s",
+			ms(median(m.small)), ms(median(m.smallRestart)), sizeName(m.mib), secs(median(m.fresh)), ms(lazy)),
+		ratio:  float64(lazy) / float64(time.Millisecond),
+		unit:   "ms",
+		target: lazyTarget,
+		cmp:    below,
+		notes: []string{fmt.Sprintf("cr_restart IMAGE (pages mapped from it) until the program runs untraced as its child, polled every %v; image %s in %s",
+			pollEvery, mibs(m.image), m.dir)},
+		detail: []string{
+			fmt.Sprintf("%-21s %s", "fresh 1 MiB:", runList(m.small)),
+			fmt.Sprintf("%-21s %s", "cr_restart of 1 MiB:", runList(m.smallRestart)),
+			fmt.Sprintf("%-21s %s", "cr_restart:", runList(m.lazy)),
+		},
+	}
+}
+
+func eagerCached(m *restartMeasurement) result { return eager(m, m.dd, m.eager, "in the page cache") }
+func eagerCold(m *restartMeasurement) result {
+	return eager(m, m.ddCold, m.eagerCold, "dropped from the page cache before each (posix_fadvise DONTNEED)")
+}
+
+func eager(m *restartMeasurement, dd, eager []time.Duration, where string) result {
+	rate := func(d time.Duration) float64 { return float64(m.image) / (1 << 20) / d.Seconds() }
+	return result{
+		figures: fmt.Sprintf("dd %s  cr_restart --no-lazy %s", secs(median(dd)), secs(median(eager))),
+		ratio:   pairedRatio(eager, dd),
+		target:  eagerTarget,
+		cmp:     atLeast,
+		notes: []string{fmt.Sprintf("cr_restart --no-lazy %.0f MiB/s, dd bs=1M to /dev/null %.0f MiB/s; image %s %s",
+			rate(median(eager)), rate(median(dd)), mibs(m.image), where)},
+		detail: []string{
+			fmt.Sprintf("%-12s %s", "dd:", runList(dd)),
+			fmt.Sprintf("%-12s %s", "cr_restart:", runList(eager)),
+		},
+	}
+}

@@ -1,0 +1,265 @@
+package restart
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/compress"
+	"stasis/internal/image"
+)
+
+// Page data of an image read from a regular, uncompressed file need not
+// pass through cr_restart. A pages record of anonymous private memory is
+// mapped from the image (MAP_PRIVATE|MAP_FIXED), so it loads as it is
+// touched (lazy); or, with NoLazy, the process reads it itself with one
+// pread64 into its memory, while cr_restart checks the record's checksum
+// beside it. Stacks (MAP_GROWSDOWN) and executable memory are read in
+// place even when lazy; small records, and memory that is not writable
+// anonymous memory, are copied as from a stream. The mappings are made in
+// batches (batch.go).
+
+const (
+	// mapMin is the smallest record mapped or read in place: below it the
+	// remote system calls cost more than the copy.
+	mapMin = 64 << 10
+	// mapMax bounds the records one process maps, so that its mappings
+	// stay well under vm.max_map_count (each record may split a mapping
+	// in three); the rest is read in place.
+	mapMax = 8192
+)
+
+// imageFile is the image being restored, when it is a regular file read
+// by path; the builders share it.
+type imageFile struct {
+	f    *os.File
+	lazy bool
+
+	checks chan func([]byte) error // checksums of payloads read in place, checked by checker
+	failed error
+	done   chan struct{}
+	closed sync.Once
+	data   []byte // the image mapped read-only, for checker; nil until needed
+	size   int64
+}
+
+// openImageFile returns the image reader for f, and the imageFile through
+// which its processes take their pages, or nil when f is not a regular
+// file or is compressed: then pages are copied from a stream.
+func openImageFile(f *os.File, lazy bool) (*image.Reader, image.Header, *imageFile, error) {
+	var hd image.Header
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, hd, nil, nil
+	}
+	head := make([]byte, len(image.Magic))
+	if n, _ := f.ReadAt(head, 0); n < len(head) || !bytes.Equal(head, []byte(image.Magic)) {
+		return nil, hd, nil, nil // compressed, or not an image: the stream path says which
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, hd, nil, nil
+	}
+	ir, hd, err := image.NewReader(f)
+	if err != nil || hd.Flags&image.FlagPart != 0 {
+		return nil, hd, nil, err
+	}
+	img := &imageFile{f: f, lazy: lazy, size: st.Size(), checks: make(chan func([]byte) error, 1024), done: make(chan struct{})}
+	go img.checker()
+	return ir, hd, img, nil
+}
+
+// checker runs the checksum checks of the payloads read in place, over
+// the image mapped into our memory (no copy). A file cut short meanwhile
+// faults: that is a panic here, recovered as an error.
+func (img *imageFile) checker() {
+	defer close(img.done)
+	debug.SetPanicOnFault(true)
+	defer func() {
+		if r := recover(); r != nil {
+			img.failed = errors.Join(img.failed, fmt.Errorf("checking the image: %v (was it changed meanwhile?)", r))
+			for range img.checks {
+			}
+		}
+	}()
+	for c := range img.checks {
+		if img.data == nil {
+			flags := unix.MAP_SHARED | unix.MAP_POPULATE // read ahead all at once: every payload is read
+			if img.lazy {
+				flags = unix.MAP_SHARED // only the few payloads not mapped
+			}
+			d, err := unix.Mmap(int(img.f.Fd()), 0, int(img.size), unix.PROT_READ, flags)
+			if err != nil {
+				img.failed = fmt.Errorf("mapping the image to check it: %w", os.NewSyscallError("mmap", err))
+				for range img.checks {
+				}
+				return
+			}
+			img.data = d
+		}
+		if err := c(img.data); err != nil {
+			img.failed = errors.Join(img.failed, err)
+		}
+	}
+}
+
+// check queues a check of the skipped payload of rec.
+func (img *imageFile) check(rec image.Record, c func([]byte) error) error {
+	if rec.Offset < 0 || rec.Offset+int64(rec.Len) > img.size {
+		return fmt.Errorf("pages at %#x: %w", rec.Arg, image.ErrTruncated)
+	}
+	img.checks <- func(data []byte) error { return c(data[rec.Offset : rec.Offset+int64(rec.Len)]) }
+	return nil
+}
+
+// wait waits for every check and returns what failed; no check may be
+// added after it.
+func (img *imageFile) wait() error {
+	if img == nil {
+		return nil
+	}
+	img.closed.Do(func() {
+		close(img.checks)
+		<-img.done
+		if img.data != nil {
+			unix.Munmap(img.data)
+		}
+	})
+	return img.failed
+}
+
+// readerFor is the image reader for r: from a regular file that can be
+// read at offsets when opt.FromFile, otherwise from a stream.
+func readerFor(r io.Reader, opt Options) (*image.Reader, image.Header, *imageFile, error) {
+	if f, ok := r.(*os.File); ok && opt.FromFile {
+		ir, hd, img, err := openImageFile(f, !opt.NoLazy)
+		if ir != nil || err != nil || hd.Flags&image.FlagPart != 0 {
+			return ir, hd, img, err
+		}
+	}
+	r, err := compress.Reader(r)
+	if err != nil {
+		return nil, image.Header{}, nil, err
+	}
+	ir, hd, err := image.NewReader(r)
+	return ir, hd, nil, err
+}
+
+// pagesInPlace maps or reads the pages record rec from the image file
+// into the process, and reports whether it did; if not, the caller
+// copies the record.
+//
+// Precondition: called on the owner thread.
+func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error) {
+	v := b.vmaOf(rec.Arg, rec.Len)
+	if b.img == nil || rec.Len < mapMin || v == nil || v.Kind != image.VMAAnon || v.Shared || v.GrowsDown {
+		return false, nil
+	}
+	fd, err := b.imageFd()
+	if err != nil {
+		return false, err
+	}
+	// Executable memory is read: the image's file system may be mounted
+	// noexec.
+	if b.img.lazy && b.mapped < mapMax && v.Prot&unix.PROT_EXEC == 0 {
+		b.maps = append(b.maps, call{unix.SYS_MMAP, [6]uint64{rec.Arg, rec.Len, uint64(v.Prot),
+			unix.MAP_PRIVATE | unix.MAP_FIXED, fd, uint64(rec.Offset)}})
+		b.mapped++
+		if len(b.maps) == batchMax {
+			if err := b.flushMaps(); err != nil {
+				return true, err
+			}
+		}
+		return true, ir.Skip()
+	}
+	if v.Prot&unix.PROT_WRITE == 0 {
+		return false, nil
+	}
+	check, err := ir.SkipChecked()
+	if err != nil {
+		return false, err
+	}
+	if err := b.img.check(rec, check); err != nil {
+		return false, err
+	}
+	for off := uint64(0); off < rec.Len; {
+		n, err := b.call(unix.SYS_PREAD64, fd, rec.Arg+off, rec.Len-off, uint64(rec.Offset)+off)
+		if err != nil {
+			return true, fmt.Errorf("pid %d: image pages at %#x: pread64: %w", b.pid, rec.Arg+off, err)
+		}
+		if n == 0 {
+			return true, fmt.Errorf("pid %d: image pages at %#x: %w", b.pid, rec.Arg+off, image.ErrTruncated)
+		}
+		off += n
+	}
+	return true, nil
+}
+
+// imageFd is the image's fd in the process, given to it on first use and
+// closed by closeImage.
+//
+// Precondition: called on the owner thread.
+func (b *builder) imageFd() (uint64, error) {
+	if b.imgFd != 0 {
+		return b.imgFd - 1, nil
+	}
+	fd, err := b.receiveFd(b.img.f)
+	if err != nil {
+		return 0, fmt.Errorf("pid %d: giving it the image: %w", b.pid, err)
+	}
+	b.imgFd = fd + 1
+	return fd, nil
+}
+
+// flushMaps makes the mappings of the image that are waiting.
+//
+// Precondition: called on the owner thread.
+func (b *builder) flushMaps() error {
+	maps := b.maps
+	b.maps = b.maps[:0]
+	if i, err := b.runBatch(maps); err != nil {
+		if i >= 0 {
+			a := maps[i].args
+			err = fmt.Errorf("pid %d: mapping the image at %#x-%#x: %w (cr_restart --no-lazy copies instead)", b.pid, a[0], a[0]+a[1], err)
+		}
+		return err
+	}
+	return nil
+}
+
+// endImage makes the mappings of the image still waiting, after the
+// process's last record, and closes the image's fd in the process: its
+// mappings keep the file open.
+//
+// Precondition: called on the owner thread.
+func (b *builder) endImage() error {
+	err := b.flushMaps()
+	b.closeImage()
+	return err
+}
+
+// closeImage closes the image's fd in the process.
+//
+// Precondition: called on the owner thread.
+func (b *builder) closeImage() {
+	if b.imgFd != 0 {
+		b.call(unix.SYS_CLOSE, b.imgFd-1)
+		b.imgFd = 0
+	}
+}
+
+// vmaOf is the image mapping that holds [addr, addr+n), or nil.
+func (b *builder) vmaOf(addr, n uint64) *image.VMA {
+	for i := range b.p.VMAs {
+		v := &b.p.VMAs[i]
+		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
+			return v
+		}
+	}
+	return nil
+}

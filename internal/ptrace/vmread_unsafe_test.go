@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -30,7 +31,11 @@ func TestReadSpans(t *testing.T) {
 		want = append(want, src[off:off+l]...)
 	}
 	got := make([]byte, len(want))
-	if err := ReadSpans(os.Getpid(), spans, got); err != nil {
+	err := ReadSpans(os.Getpid(), spans, got)
+	// src is known to the kernel only by address: keep the collector
+	// from freeing (and the allocator from reusing) it before the read.
+	runtime.KeepAlive(src)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
@@ -48,7 +53,7 @@ func TestReadSpans(t *testing.T) {
 	unix.Syscall(unix.SYS_MUNMAP, at+page, page, 0) // the second page is no longer mapped
 	defer unix.Syscall(unix.SYS_MUNMAP, at, page, 0)
 	buf := make([]byte, 2*page)
-	err := ReadSpans(os.Getpid(), []Span{{uint64(at), uint64(at) + 2*page}}, buf)
+	err = ReadSpans(os.Getpid(), []Span{{uint64(at), uint64(at) + 2*page}}, buf)
 	if !errors.Is(err, unix.EFAULT) || !bytes.Contains([]byte(err.Error()), []byte("0x")) {
 		t.Fatalf("reading across an unmapped page: %v, want EFAULT naming the address", err)
 	}

@@ -112,7 +112,7 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	if err != nil {
 		return 0, err
 	}
-	if s.Status.StopSignal() != unix.SIGSTOP && s.Status.TrapCause() != unix.PTRACE_EVENT_STOP {
+	if s.Status.StopSignal() != unix.SIGSTOP && s.Event() != unix.PTRACE_EVENT_STOP {
 		return 0, fmt.Errorf("tid %d: %v at start", child, s)
 	}
 	return child, nil

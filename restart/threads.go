@@ -193,9 +193,14 @@ func (b *builder) release(sig unix.Signal) error {
 			return fmt.Errorf("pid %d tid %d: %w", b.pid, t.tid, err)
 		}
 	}
-	if sig != 0 {
-		if err := unix.Kill(b.pid, sig); err != nil {
-			return fmt.Errorf("pid %d: kill(%v): %w", b.pid, sig, err)
+	// Queued now, taken once detached: a process that was stopped stops
+	// again, and a SIGCONT after it (--cont) cancels that.
+	for _, s := range []unix.Signal{b.stopSignal(), sig} {
+		if s == 0 {
+			continue
+		}
+		if err := unix.Kill(b.pid, s); err != nil {
+			return fmt.Errorf("pid %d: kill(%v): %w", b.pid, s, err)
 		}
 	}
 	for _, t := range b.threads {
@@ -204,4 +209,13 @@ func (b *builder) release(sig unix.Signal) error {
 		}
 	}
 	return nil
+}
+
+// stopSignal is SIGSTOP for a process that was stopped by job control
+// when checkpointed, else 0.
+func (b *builder) stopSignal() unix.Signal {
+	if b.p.Stopped {
+		return unix.SIGSTOP
+	}
+	return 0
 }

@@ -15,8 +15,12 @@ type Process struct {
 	// Zombie: the process had exited and its parent (in the image) had not
 	// reaped it; ExitCode is the wait status the parent will get. A zombie
 	// has nothing else.
-	Zombie      bool   `json:"zombie,omitempty"`
-	ExitCode    int    `json:"exit_code,omitempty"`
+	Zombie   bool `json:"zombie,omitempty"`
+	ExitCode int  `json:"exit_code,omitempty"`
+	// Stopped: the process was stopped by job control (SIGSTOP, SIGTSTP)
+	// when checkpointed; it is restored stopped (cr_restart --cont
+	// lets it run, as in BLCR).
+	Stopped     bool   `json:"stopped,omitempty"`
 	Comm        string `json:"comm"`
 	Exe         string `json:"exe"`
 	Cwd         string `json:"cwd"`

@@ -30,7 +30,10 @@ func Freeze(tid int) error {
 		if err != nil {
 			return err
 		}
-		if s.Status.TrapCause() == unix.PTRACE_EVENT_STOP {
+		if s.Event() == unix.PTRACE_EVENT_STOP {
+			// The interrupt, or the group stop of a process that was
+			// stopped (SIGSTOP) before we came: it stays stopped, and
+			// goes back to that stop when we detach.
 			return nil
 		}
 		// A signal-delivery stop: let the signal through, as the kernel

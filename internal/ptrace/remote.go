@@ -57,13 +57,13 @@ func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
 		switch {
 		case s.Syscall():
 			phase++
-		case s.Status.TrapCause() > 0:
+		case s.Event() > 0:
 			if r.OnEvent != nil {
 				msg, err := kernel.GetEventMsg(r.Tid)
 				if err != nil {
 					return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
 				}
-				r.OnEvent(s.Status.TrapCause(), int(msg))
+				r.OnEvent(s.Event(), int(msg))
 			}
 		default:
 			return 0, fmt.Errorf("tid %d: remote syscall %d: unexpected %v", r.Tid, nr, s)

@@ -20,17 +20,25 @@ func (s Stop) Syscall() bool {
 	return s.Status.Stopped() && s.Status.StopSignal() == unix.SIGTRAP|0x80
 }
 
-// Event returns the PTRACE_EVENT_* of an event stop, or 0.
+// Event returns the PTRACE_EVENT_* of an event stop, or 0. A group stop
+// of a seized tracee is a PTRACE_EVENT_STOP whose stop signal is the
+// stopping signal, not SIGTRAP (which is all unix.WaitStatus.TrapCause
+// knows).
 func (s Stop) Event() int {
-	if !s.Status.Stopped() || s.Status.StopSignal()&0x7f != unix.SIGTRAP && s.Status.TrapCause() != unix.PTRACE_EVENT_STOP {
+	if !s.Status.Stopped() {
 		return 0
 	}
-	return s.Status.TrapCause()
+	return int(uint32(s.Status)>>16) & 0xff
+}
+
+// GroupStop reports a seized tracee's group stop (SIGSTOP and its kin).
+func (s Stop) GroupStop() bool {
+	return s.Event() == unix.PTRACE_EVENT_STOP && s.Status.StopSignal() != unix.SIGTRAP
 }
 
 // Signal returns the signal of a signal-delivery stop, or 0.
 func (s Stop) Signal() unix.Signal {
-	if !s.Status.Stopped() || s.Syscall() || s.Status.TrapCause() > 0 {
+	if !s.Status.Stopped() || s.Syscall() || s.Event() != 0 {
 		return 0
 	}
 	return s.Status.StopSignal()
@@ -45,8 +53,10 @@ func (s Stop) String() string {
 		return fmt.Sprintf("killed by %v", ws.Signal())
 	case s.Syscall():
 		return "syscall stop"
-	case ws.TrapCause() > 0:
-		return fmt.Sprintf("ptrace event %d stop", ws.TrapCause())
+	case s.GroupStop():
+		return fmt.Sprintf("group stop by %v", ws.StopSignal())
+	case s.Event() > 0:
+		return fmt.Sprintf("ptrace event %d stop", s.Event())
 	case ws.Stopped():
 		return fmt.Sprintf("stopped by %v", ws.StopSignal())
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDedupForkedWorkers: a parent fills 64 MiB and forks four workers
@@ -48,6 +49,7 @@ func dedupForkedWorkers(t *testing.T, mode string) {
 		p.kill()
 	}
 	hh.waitReaped(p, "after cr_checkpoint "+mode)
+	waitGroupGone(p.pid, 10*time.Second) // the workers too: their group bears the parent's pid
 	reapZombies()
 	st, err := os.Stat(img)
 	if err != nil {

@@ -286,6 +286,23 @@ func TestRestartSourcesAndSignalsUnprivileged(t *testing.T) {
 		syscall.Kill(job, syscall.SIGCONT)
 		goesOn(r)
 	})
+	t.Run("restore-pgid", func(t *testing.T) {
+		// The counter led its process group; with --restore-pgid it leads
+		// one again (in the restart's pid namespace; seen from here, its
+		// group bears its pid as we see it).
+		r := restart("groups", nil, "--restore-pgid", "--restore-sid", img)
+		hh.waitSeq(out, seq, hh.lastSeq(out, seq)+2, wait30, r)
+		var job int
+		for _, d := range descendants(r.pid) {
+			if st, err := readStat(d); err == nil && st.comm == "counter" {
+				job = d
+			}
+		}
+		if st, err := readStat(job); err != nil || st.pgid != job {
+			t.Errorf("restored counter %d: pgid %d (%v), want its own group", job, st.pgid, err)
+		}
+		goesOn(r)
+	})
 	t.Run("kill", func(t *testing.T) {
 		endedBy(t, restart("killed", nil, "--kill", img), syscall.SIGKILL)
 	})

@@ -245,19 +245,17 @@ func (f *Frozen) Release(sig unix.Signal) error {
 	}
 	err := f.owner.Do(func() error { return thaw(f.tasks) })
 	if sig == unix.SIGKILL {
-		waitDying(f.pid, 5*time.Second)
+		waitGone(f.pid, 5*time.Second)
 	}
 	return err
 }
 
-// waitDying waits until pid runs no more: it is in exit (the kernel may
-// still be freeing its memory, about 65 ms per GiB here, which we do not
-// wait for; cr_restart waits for it when it needs the pid), a zombie, or
-// gone.
-func waitDying(pid int, limit time.Duration) {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(time.Millisecond) {
+// waitGone waits until pid no longer runs (it may stay a zombie until its
+// parent reaps it).
+func waitGone(pid int, limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		st, err := proc.ReadStat(pid)
-		if err != nil || st.Exiting() {
+		if err != nil || st.State == 'Z' || st.State == 'X' {
 			return
 		}
 	}

@@ -151,7 +151,7 @@ func (s *Set) tie(shared map[int]map[int]image.Fd) {
 }
 
 // Release sends sig (0: none) to every process while all are still
-// frozen, then lets them go; with SIGKILL it waits until they run no more.
+// frozen, then lets them go; with SIGKILL it waits until they are gone.
 func (s *Set) Release(sig unix.Signal) error {
 	var errs []error
 	if sig != 0 {
@@ -177,7 +177,7 @@ func (s *Set) Release(sig unix.Signal) error {
 	s.guard = nil
 	if sig == unix.SIGKILL {
 		for _, f := range s.procs {
-			waitDying(f.pid, 5*time.Second)
+			waitGone(f.pid, 5*time.Second)
 		}
 	}
 	return errors.Join(errs...)

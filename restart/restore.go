@@ -264,15 +264,12 @@ func waitPidFree(pid int, mode PidMode) error {
 	if mode == PidsNew {
 		return nil
 	}
-	// A process in exit (cr_checkpoint --kill returns once it is, while
-	// the kernel frees its memory) or a zombie about to be reaped frees
-	// its pid soon: wait a little for it.
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := proc.ReadStat(pid)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if err == nil && !st.Exiting() || time.Now().After(end) {
+		if err == nil && st.State != 'Z' && st.State != 'X' || time.Now().After(end) {
 			e := &PidInUseError{Pid: pid}
 			if err == nil && st.State == 'Z' {
 				e.Holder = fmt.Sprintf("a zombie (%s) that its parent, pid %d, has not reaped", st.Comm, st.PPid)

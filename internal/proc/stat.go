@@ -10,16 +10,6 @@ import (
 // PF_KTHREAD is the task flag (Stat.Flags) of a kernel thread.
 const PF_KTHREAD = 0x00200000
 
-// PF_EXITING is the task flag (Stat.Flags) of a task in exit: it runs no
-// more user code, and is freeing what it held.
-const PF_EXITING = 0x00000004
-
-// Exiting reports a process that is dying or dead: in exit, a zombie, or
-// being reaped.
-func (s *Stat) Exiting() bool {
-	return s.Flags&PF_EXITING != 0 || s.State == 'Z' || s.State == 'X'
-}
-
 // Stat holds the fields of /proc/pid/stat that stasis uses. Comm is raw:
 // unlike status, stat does not escape the task name.
 type Stat struct {

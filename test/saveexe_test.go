@@ -436,6 +436,7 @@ func TestSaveTree(t *testing.T) {
 	img := hh.path("a.img")
 	hh.mustCkpt(img, "--save-all", "--kill", strconv.Itoa(job))
 	endedBy(t, run, syscall.SIGKILL)
+	reapWhenDead(kids[0]) // orphaned to us, the subreaper: its pid must be free for the restart
 	info := hh.run(wait30, bin(t, "cr_info"), img)
 	for _, f := range []string{exe, filepath.Join(bdir, "libstep.so")} {
 		if n := strings.Count(info.stdout, "saved file "); n == 0 || strings.Count(info.stdout, ": "+f+", ") != 1 {
@@ -457,6 +458,7 @@ func TestSaveTree(t *testing.T) {
 		}
 		hh.mustCkpt(hh.path("b.img"), "--kill", strconv.Itoa(r.pid))
 		endedBy(t, r, syscall.SIGKILL)
+		reapWhenDead(kids[0])
 		info := hh.run(wait30, bin(t, "cr_info"), hh.path("b.img"))
 		if !strings.Contains(info.stdout, "saved file 1: "+exe) {
 			t.Fatalf("the second image should carry the executable the restart mapped from the first:\n%s", info)

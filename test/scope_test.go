@@ -179,6 +179,17 @@ func pipelineGoesOn(t *testing.T, script string) {
 	hh.verifySeq(out, seq, 30)
 }
 
+// reapWhenDead waits until pid is a zombie or gone, then reaps the
+// zombies we hold (pid among them, if it was orphaned to us).
+func reapWhenDead(pid int) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if st, err := readStat(pid); err != nil || st.state == "Z" {
+			break
+		}
+	}
+	reapZombies()
+}
+
 // reapZombies reaps our children that have exited: processes orphaned by a
 // killed test process are reparented to us, the subreaper, and keep their
 // pids until reaped, which a restart needs free.

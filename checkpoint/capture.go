@@ -72,8 +72,8 @@ func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string, d *dedup
 	}
 	c.early, c.earlyBuf = runs, make([]byte, size)
 	off := uint64(0)
-	for _, bt := range batches(early, runs) {
-		if err := readBatch(c.pid, c.mem, bt, c.earlyBuf[off:off+bt.size]); err != nil {
+	for _, bt := range batches(runs) {
+		if err := readBatch(c.mem, bt, c.earlyBuf[off:off+bt.size]); err != nil {
 			return err
 		}
 		off += bt.size

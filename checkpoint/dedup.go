@@ -26,12 +26,17 @@ type dedup struct {
 	last     int  // the pid of the image's last process: no one looks for its pages
 	register bool // remember this process's pages for the processes after it
 	ents     []uint64
+	sources  map[int]*proc.Pagemap // pagemaps of the processes pages were saved from, to check a match
+	one      []uint64
+	confirm  func(at pageAt, pfn uint64) bool // stillAt; tests replace it
 }
 
-// pageAt is a page of a process of the image.
+// pageAt is a page of a process of the image; pm is the process whose
+// pagemap showed it (the process, or its snapshot).
 type pageAt struct {
 	pid  int
 	addr uint64
+	pm   int
 }
 
 // objPage is a page of a shared memory object: the object's device and
@@ -123,7 +128,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 		}
 		for i, e := range d.ents {
 			addr := r.start + uint64(i)*pageSize
-			from, dup := d.find(pid, v, addr, e)
+			from, dup := d.find(pid, pm, v, addr, e)
 			if !dup {
 				flush()
 				continue
@@ -149,15 +154,22 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 
 // find says where an earlier process saved the page at addr of v (whose
 // pagemap entry is e); if none did, it remembers this one.
-func (d *dedup) find(pid int, v *image.VMA, addr, e uint64) (pageAt, bool) {
-	here := pageAt{pid, addr}
+func (d *dedup) find(pid, pm int, v *image.VMA, addr, e uint64) (pageAt, bool) {
+	here := pageAt{pid, addr, pm}
 	if pfn := e & proc.PMPFNMask; e&proc.PMPresent != 0 && pfn != 0 && pfn != d.zeroPFN {
-		if at, ok := d.byPFN[pfn]; !ok {
+		at, ok := d.byPFN[pfn]
+		if ok && at.pid != pid && d.confirmed(at, pfn) {
+			return at, true
+		}
+		if !ok || at.pid != pid {
+			// A frame number names a page only while the page holds the
+			// frame: one the earlier process no longer has (migrated,
+			// swapped, freed) may be any page now.
 			if d.register {
 				d.byPFN[pfn] = here
+			} else {
+				delete(d.byPFN, pfn)
 			}
-		} else if at.pid != pid {
-			return at, true
 		}
 	}
 	if v.Kind == image.VMAShmem || v.Kind == image.VMASysv {
@@ -171,6 +183,48 @@ func (d *dedup) find(pid int, v *image.VMA, addr, e uint64) (pageAt, bool) {
 		}
 	}
 	return pageAt{}, false
+}
+
+func (d *dedup) confirmed(at pageAt, pfn uint64) bool {
+	if d.confirm != nil {
+		return d.confirm(at, pfn)
+	}
+	return d.stillAt(at, pfn)
+}
+
+// stillAt says whether the page an earlier process saved at at.addr is
+// still frame pfn in it (or its snapshot, which never runs): then the
+// page that shows pfn now holds what was saved. Both entries are read at
+// this moment, so a frame that moved since cannot be taken for another.
+func (d *dedup) stillAt(at pageAt, pfn uint64) bool {
+	pm := d.sources[at.pm]
+	if pm == nil {
+		var err error
+		if pm, err = proc.OpenPagemap(at.pm); err != nil {
+			return false
+		}
+		if d.sources == nil {
+			d.sources = map[int]*proc.Pagemap{}
+		}
+		d.sources[at.pm] = pm
+	}
+	var err error
+	if d.one, err = pm.Read(at.addr, at.addr+pageSize, d.one); err != nil || len(d.one) != 1 {
+		return false
+	}
+	e := d.one[0]
+	return e&proc.PMPresent != 0 && e&proc.PMPFNMask == pfn
+}
+
+// close closes the pagemaps stillAt opened. A nil dedup has none.
+func (d *dedup) close() {
+	if d == nil {
+		return
+	}
+	for _, pm := range d.sources {
+		pm.Close()
+	}
+	d.sources = nil
 }
 
 // vmaOf is the mapping of vs that holds addr.

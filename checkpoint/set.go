@@ -120,16 +120,25 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
+		defer func() {
+			for _, f := range s.procs {
+				f.dedup.close()
+			}
+		}()
 		for i, f := range s.procs {
-			err := caps[i].emit(w, f.snap, f.dedup)
-			if err == nil && f.snap != nil {
+			if err := caps[i].emit(w, f.snap, f.dedup); err != nil {
+				closeAll(caps[i+1:])
+				return err
+			}
+		}
+		// The snapshots live until every process is written: dedup checks
+		// that a page a later process shares is still the frame an earlier
+		// one saved, in that one's snapshot.
+		for _, f := range s.procs {
+			if f.snap != nil {
 				if err := f.endSnapshot(); err != nil {
 					s.notef("%v", err) // the image is whole all the same
 				}
-			}
-			if err != nil {
-				closeAll(caps[i+1:])
-				return err
 			}
 		}
 		return w.Close()

@@ -335,6 +335,21 @@ func TestNsPidClash(t *testing.T) {
 	if _, cols := nsPid(t, rs.pid, before.pid, rs); len(cols) != 2 {
 		t.Fatalf("the copy is not in a pid namespace of its own: NSpid %v", cols)
 	}
+	rs.kill()
+	rs.wait(10 * time.Second)
+
+	// From an image on stdin (-F 0), which the fallback reads again.
+	in, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	rs = hh.start("cr_restart-F", []string{bin(t, "cr_restart"), "-F", "0"}, startOpts{stdin: in})
+	t.Cleanup(func() { rs.kill() })
+	hh.waitSeq(out, seq, hh.lastSeq(out, seq)+5, wait30, rs)
+	if d := rs.describe(); !strings.Contains(d, "restarting in a new pid namespace") {
+		t.Errorf("-F 0: no notice of the fallback:\n%s", d)
+	}
 }
 
 // TestNsClocks: a program whose clocks run far ahead (in a time namespace

@@ -176,7 +176,13 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 			return nil, nil, badArgs("-F %d: not an open file descriptor: %w", *c.Fd, err)
 		}
 		path = fmt.Sprintf("fd %d", *c.Fd)
-		f = os.NewFile(uintptr(*c.Fd), path)
+		// Read a duplicate: the caller's fd stays open, for a restart in
+		// a new pid namespace to read it again (fallBack).
+		dup, err := unix.FcntlInt(uintptr(*c.Fd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-F %d: dup: %w", *c.Fd, err)
+		}
+		f = os.NewFile(uintptr(dup), path)
 	} else {
 		if cfg.Image, err = filepath.Abs(path); err != nil {
 			return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"syscall"
 
+	"stasis/internal/proc"
 	"stasis/internal/ptrace"
 )
 
@@ -43,6 +44,7 @@ func startGuard() (*guard, error) {
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Env = append(os.Environ(), guardEnv+"=1")
 	cmd.ExtraFiles = []*os.File{r} // fd 3
+	cmd.Stderr = os.Stderr         // what it could not clean up
 	// Its own process group: a terminal's ^C to ours does not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -64,11 +66,18 @@ func (g *guard) outside(resolve func() ([]int, error)) func() ([]int, error) {
 	}
 }
 
-// add tells the guard of snapshot snap of process parent.
+// add tells the guard of snapshot snap of process parent, with its start
+// time, by which the guard tells it from a process that took its pid after
+// it was reaped.
 func (g *guard) add(parent, snap int) {
-	if g != nil {
-		fmt.Fprintf(g.w, "+%d %d\n", parent, snap)
+	if g == nil {
+		return
 	}
+	var start uint64
+	if st, err := proc.ReadStat(snap); err == nil {
+		start = st.StartTime
+	}
+	fmt.Fprintf(g.w, "+%d %d %d\n", parent, snap, start)
 }
 
 // remove tells the guard that snapshot snap is ended.
@@ -93,12 +102,17 @@ func (g *guard) stop() {
 func guardMain() int {
 	os.Unsetenv(guardEnv)
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	left := map[int]int{} // snapshot: its parent
+	type of struct {
+		parent int
+		start  uint64
+	}
+	left := map[int]of{} // snapshot: its parent and start time
 	sc := bufio.NewScanner(os.NewFile(3, "snapshot guard pipe"))
 	for sc.Scan() {
 		var parent, snap int
-		if n, _ := fmt.Sscanf(sc.Text(), "+%d %d", &parent, &snap); n == 2 {
-			left[snap] = parent
+		var start uint64
+		if n, _ := fmt.Sscanf(sc.Text(), "+%d %d %d", &parent, &snap, &start); n == 3 {
+			left[snap] = of{parent, start}
 		} else if n, _ := fmt.Sscanf(sc.Text(), "-%d", &snap); n == 1 {
 			delete(left, snap)
 		}
@@ -108,8 +122,13 @@ func guardMain() int {
 	}
 	owner := ptrace.NewOwner()
 	status := 0
-	for snap, parent := range left {
-		s := &snapshot{pid: snap, parent: parent}
+	for snap, o := range left {
+		// Already reaped (by a parent that waits with __WALL, or by a
+		// reaper after the parent died), its pid may be another's now.
+		if st, err := proc.ReadStat(snap); err != nil || st.StartTime != o.start || st.PPid != o.parent {
+			continue
+		}
+		s := &snapshot{pid: snap, parent: o.parent}
 		if err := owner.Do(func() error { return s.end(nil) }); err != nil {
 			fmt.Fprintf(os.Stderr, "stasis snapshot guard: %v\n", err)
 			status = 1

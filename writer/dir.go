@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -168,6 +169,12 @@ func (d *Dir) place(tmp string) error {
 	}
 	os.RemoveAll(backup)
 	if err := os.Rename(tmp, backup); err != nil {
+		// Out of the way of removeStale, which would take it for the
+		// leftover of a killed writer.
+		kept := filepath.Join(filepath.Dir(d.path), "."+filepath.Base(d.path)+".previous-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+		if os.Rename(tmp, kept) == nil {
+			tmp = kept
+		}
 		d.kept = tmp
 		return fmt.Errorf("the new directory is in place, but the backup to %s failed: %w (the previous one is %s)", backup, err, tmp)
 	}
@@ -196,7 +203,7 @@ func removeStale(path string) {
 	ents, _ := os.ReadDir(parent)
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), tmpPrefix(path))
-		if pid, err := strconv.Atoi(rest); ok && err == nil && unix.Kill(pid, 0) == unix.ESRCH {
+		if pid, err := strconv.Atoi(rest); ok && err == nil && e.IsDir() && unix.Kill(pid, 0) == unix.ESRCH {
 			os.RemoveAll(filepath.Join(parent, e.Name()))
 		}
 	}

@@ -145,14 +145,14 @@ func (s *snapshot) end(frozen *task) error {
 	}
 	t := frozen
 	if t == nil {
-		if err := ptrace.Freeze(s.parent); err != nil {
-			if errors.Is(err, unix.ESRCH) {
-				return nil // the parent is gone: its reaper reaps the child
-			}
+		tid, err := s.stopAThread()
+		if errors.Is(err, unix.ESRCH) {
+			return nil // the parent is gone: its reaper reaps the child
+		}
+		if err != nil {
 			return fmt.Errorf("pid %d: to reap its snapshot pid %d: %w", s.parent, s.pid, err)
 		}
-		t = &task{tid: s.parent}
-		var err error
+		t = &task{tid: tid}
 		if t.regs, err = kernel.GetRegs(t.tid); err == nil {
 			t.sigmask, err = kernel.GetSigmask(t.tid)
 		}
@@ -169,21 +169,48 @@ func (s *snapshot) end(frozen *task) error {
 	return err
 }
 
+// stopAThread stops a live thread of the snapshot's parent, the main one
+// if it can: any thread of a process may reap the process's children, and
+// the main thread may have ended (pthread_exit) while the pages were read.
+//
+// Precondition: called on the owner thread.
+func (s *snapshot) stopAThread() (int, error) {
+	err := ptrace.Freeze(s.parent)
+	if err == nil {
+		return s.parent, nil
+	}
+	tids, terr := proc.Tasks(s.parent)
+	if terr != nil {
+		return 0, errors.Join(err, terr)
+	}
+	for _, tid := range tids {
+		if tid == s.parent {
+			continue
+		}
+		if ferr := ptrace.Freeze(tid); ferr == nil {
+			return tid, nil
+		}
+	}
+	return 0, err
+}
+
 // reapIn has the stopped thread t of the snapshot's parent reap it.
 //
 // Precondition: called on the owner thread.
 func (s *snapshot) reapIn(t *task) error {
-	maps, err := proc.ReadMaps(s.parent)
+	// Through the thread's own /proc entry: the process's fails once its
+	// main thread has ended.
+	maps, err := proc.ReadMaps(t.tid)
 	if err != nil {
 		return err
 	}
-	mem, err := ptrace.OpenMem(s.parent, false)
+	mem, err := ptrace.OpenMem(t.tid, false)
 	if err != nil {
 		return err
 	}
 	defer mem.Close()
-	a := &asker{pid: s.parent, mem: mem, leader: t}
-	if a.gate, err = findGate(s.parent, maps, mem); err != nil {
+	a := &asker{pid: t.tid, mem: mem, leader: t}
+	if a.gate, err = findGate(t.tid, maps, mem); err != nil {
 		return err
 	}
 	got, err := a.call(t, unix.SYS_WAIT4, uint64(s.pid), 0, unix.WNOHANG|unix.WALL, 0)

@@ -320,3 +320,24 @@ func TestCowForkFails(t *testing.T) {
 		t.Fatalf("the image does not read back:\n%s", info)
 	}
 }
+
+// TestCowMainThreadExits: the main thread ends (pthread_exit) while a
+// --run checkpoint reads the memory of its snapshot; the snapshot, a
+// child of the main thread, is still reaped, through the thread left.
+func TestCowMainThreadExits(t *testing.T) {
+	hh := newH(t)
+	out := hh.path("out.txt")
+	p := hh.startProg("mainexit", []string{prog(t, "mainexit")}, out)
+	hh.waitSeq(out, seqSpec{tickLine, 1}, 3, wait30, p)
+	hh.checkpoint("--run", p.pid, hh.path("1.img"), wait30)
+	if st, err := readStat(p.pid); err != nil || st.state != "Z" {
+		t.Fatalf("the main thread did not end during the checkpoint (%v %v): the test did not test", st.state, err)
+	}
+	hh.waitSeq(out, seqSpec{tickLine, 1}, hh.lastSeq(out, seqSpec{tickLine, 1})+3, wait30, p)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.pid))
+	for _, f := range tasks {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != "" {
+			t.Fatalf("%s: %q: the snapshot was left behind", f, b)
+		}
+	}
+}

@@ -114,6 +114,7 @@ var cPrograms = []struct {
 	{"sockpair", "sockpair.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
 	{"sharers", "sharers.c", nil},
+	{"mainexit", "mainexit.c", []string{"-pthread"}},
 	{"cowheap", "cowheap.c", nil},
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},

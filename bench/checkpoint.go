@@ -11,9 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"stasis/internal/proc"
 )
 
 const (
@@ -67,7 +68,7 @@ var checkpointSizes = []int{256, 1024, bigMiB}
 func checkpointBenchmarks() []benchmark {
 	var bs []benchmark
 	for _, mib := range checkpointSizes {
-		f := &fillSize{mib: mib}
+		f := newFillSize(mib)
 		s := sizeName(mib)
 		bs = append(bs,
 			benchmark{"checkpoint " + s + " random, disk", f.report(throughputDisk)},
@@ -90,24 +91,17 @@ func sizeName(mib int) string {
 
 // fillSize measures one size once, for all of its benchmarks.
 type fillSize struct {
-	mib  int
-	once sync.Once
-	m    *fillMeasurement
-	err  error
+	mib int
+	measuredOnce[*fillMeasurement]
 }
 
-func (f *fillSize) report(judge func(*fillMeasurement) result) func(*config) (result, error) {
-	return func(cfg *config) (result, error) {
-		f.once.Do(func() { f.m, f.err = f.measure(cfg) })
-		if f.err != nil {
-			return result{}, f.err
-		}
-		if f.m.skipped != "" {
-			return result{skipped: f.m.skipped}, nil
-		}
-		return judge(f.m), nil
-	}
+func newFillSize(mib int) *fillSize {
+	f := &fillSize{mib: mib}
+	f.measuredOnce.measure = f.measure
+	return f
 }
+
+func (m *fillMeasurement) skip() string { return m.skipped }
 
 // fillMeasurement is every figure of one size.
 type fillMeasurement struct {
@@ -147,13 +141,13 @@ func (f *fillSize) measure(cfg *config) (*fillMeasurement, error) {
 	m := &fillMeasurement{mib: f.mib, ckpt: map[string][]time.Duration{}, dd: map[string][]time.Duration{},
 		size: map[string]int64{}, dirs: map[string]string{}}
 	size := int64(f.mib) << 20
+	var err error
+	if m.skipped, err = tooBig(f.mib); err != nil || m.skipped != "" {
+		return m, err
+	}
 	avail, err := memAvailable()
 	if err != nil {
 		return nil, err
-	}
-	if f.mib >= bigMiB && avail <= bigMemAvailable {
-		m.skipped = fmt.Sprintf("needs more than %s of available memory, there is %s", gib(bigMemAvailable), gib(avail))
-		return m, nil
 	}
 	for _, name := range []string{"cr_checkpoint", "cr_restart"} {
 		if _, err := exec.LookPath(filepath.Join(cfg.bin, name)); err != nil {
@@ -263,7 +257,7 @@ func (r *runner) round(m *fillMeasurement, place string, ddFirst bool) error {
 	if err != nil {
 		return err
 	}
-	rss, err := vmRSS(p.pid)
+	rss, err := proc.ResidentBytes(p.pid)
 	if err != nil {
 		return err
 	}
@@ -318,9 +312,9 @@ func (r *runner) frozen(m *fillMeasurement, p *child, img string) error {
 				return
 			default:
 			}
-			st, err := readProcStat(p.pid)
+			st, err := proc.ReadStat(p.pid)
 			now := time.Now()
-			if err == nil && (st.state == "t" || st.state == "T") {
+			if err == nil && (st.State == 't' || st.State == 'T') {
 				total += now.Sub(prev)
 				seen = true
 			}
@@ -349,15 +343,15 @@ func (r *runner) frozen(m *fillMeasurement, p *child, img string) error {
 	}
 	// It must run on: sleeping in pause(), not stopped, not dead.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(pollEvery) {
-		st, err := readProcStat(p.pid)
+		st, err := proc.ReadStat(p.pid)
 		if err != nil || p.exited() {
 			return fmt.Errorf("pid %d did not survive cr_checkpoint --run%s", p.pid, p.describe())
 		}
-		if st.state == "S" {
+		if st.State == 'S' {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("pid %d is in state %s 5s after cr_checkpoint --run", p.pid, st.state)
+			return fmt.Errorf("pid %d is in state %c 5s after cr_checkpoint --run", p.pid, st.State)
 		}
 	}
 }
@@ -391,11 +385,11 @@ func (r *runner) restart(img string, pid int, opts ...string) (time.Duration, er
 // (parent): not the restorer still being traced or running cr_restart's
 // code from bin or from a memfd.
 func restored(pid, parent int, bin string) bool {
-	st, err := readProcStat(pid)
-	if err != nil || st.ppid != parent || st.state == "Z" {
+	st, err := proc.ReadStat(pid)
+	if err != nil || st.PPid != parent || st.State == 'Z' {
 		return false
 	}
-	if statusValue(pid, "TracerPid") != "0" {
+	if status, err := proc.ReadStatus(pid); err != nil || status.TracerPid != 0 {
 		return false
 	}
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
@@ -408,7 +402,7 @@ func (r *runner) zero(m *fillMeasurement) error {
 	if err != nil {
 		return err
 	}
-	if m.zeroRSS, err = vmRSS(p.pid); err != nil {
+	if m.zeroRSS, err = proc.ResidentBytes(p.pid); err != nil {
 		return err
 	}
 	img := filepath.Join(m.dirs[disk], "zero.img")
@@ -538,7 +532,7 @@ func (c *child) kill() {
 // c's child, so that c exits; then kills c's process group, which the
 // program is in, and waits until pid is gone.
 func (c *child) stopRestart(pid int) {
-	if st, err := readProcStat(pid); err == nil && st.ppid == c.pid {
+	if st, err := proc.ReadStat(pid); err == nil && st.PPid == c.pid {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	c.wait(10 * time.Second)
@@ -716,15 +710,6 @@ func memAvailable() (int64, error) {
 	return 0, errors.New("/proc/meminfo has no MemAvailable")
 }
 
-// vmRSS is VmRSS of /proc/pid/status, in bytes.
-func vmRSS(pid int) (int64, error) {
-	v := statusValue(pid, "VmRSS")
-	if v == "" {
-		return 0, fmt.Errorf("pid %d: no VmRSS in /proc/%d/status", pid, pid)
-	}
-	return kB(v)
-}
-
 // kB parses "  1049964 kB" into bytes.
 func kB(v string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
@@ -732,42 +717,4 @@ func kB(v string) (int64, error) {
 		return 0, fmt.Errorf("not a size in kB: %q", v)
 	}
 	return n << 10, nil
-}
-
-// statusValue is the value of key in /proc/pid/status, trimmed, or "".
-func statusValue(pid int, key string) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-type procStat struct {
-	state string
-	ppid  int
-}
-
-// readProcStat reads the state and parent of pid from /proc/pid/stat.
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, err
-	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 2 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: cannot parse %q", pid, b)
-	}
-	ppid, err := strconv.Atoi(f[1])
-	if err != nil {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: cannot parse %q", pid, b)
-	}
-	return procStat{state: f[0], ppid: ppid}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +32,7 @@ const (
 func restartBenchmarks() []benchmark {
 	var bs []benchmark
 	for _, mib := range checkpointSizes {
-		f := &restartSize{mib: mib}
+		f := newRestartSize(mib)
 		s := sizeName(mib)
 		bs = append(bs,
 			benchmark{"restart " + s + " lazy", f.report(lazyRestart)},
@@ -46,24 +45,17 @@ func restartBenchmarks() []benchmark {
 
 // restartSize measures one size once, for all of its benchmarks.
 type restartSize struct {
-	mib  int
-	once sync.Once
-	m    *restartMeasurement
-	err  error
+	mib int
+	measuredOnce[*restartMeasurement]
 }
 
-func (f *restartSize) report(judge func(*restartMeasurement) result) func(*config) (result, error) {
-	return func(cfg *config) (result, error) {
-		f.once.Do(func() { f.m, f.err = f.measure(cfg) })
-		if f.err != nil {
-			return result{}, f.err
-		}
-		if f.m.skipped != "" {
-			return result{skipped: f.m.skipped}, nil
-		}
-		return judge(f.m), nil
-	}
+func newRestartSize(mib int) *restartSize {
+	f := &restartSize{mib: mib}
+	f.measuredOnce.measure = f.measure
+	return f
 }
+
+func (m *restartMeasurement) skip() string { return m.skipped }
 
 // restartMeasurement is every figure of one size.
 type restartMeasurement struct {
@@ -85,13 +77,9 @@ type restartMeasurement struct {
 func (f *restartSize) measure(cfg *config) (*restartMeasurement, error) {
 	m := &restartMeasurement{mib: f.mib}
 	size := int64(f.mib) << 20
-	avail, err := memAvailable()
-	if err != nil {
-		return nil, err
-	}
-	if f.mib >= bigMiB && avail <= bigMemAvailable {
-		m.skipped = fmt.Sprintf("needs more than %s of available memory, there is %s", gib(bigMemAvailable), gib(avail))
-		return m, nil
+	var err error
+	if m.skipped, err = tooBig(f.mib); err != nil || m.skipped != "" {
+		return m, err
 	}
 	root, err := diskRoot()
 	if err != nil {

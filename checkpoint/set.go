@@ -93,13 +93,9 @@ func (s *Set) Pids() []int {
 func (s *Set) Resident() int64 {
 	var n int64
 	for _, f := range s.procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", f.pid))
-		if err != nil {
-			continue
+		if rss, err := proc.ResidentBytes(f.pid); err == nil {
+			n += rss
 		}
-		var size, rss int64
-		fmt.Sscan(string(b), &size, &rss)
-		n += rss * int64(os.Getpagesize())
 	}
 	return n
 }

@@ -147,16 +147,7 @@ func TestCowInvisible(t *testing.T) {
 		hh.noSnapshotLeft(p.pid, 0, "cr_checkpoint --run has exited")
 		last = hh.waitSeq(out, rounds, last+2, wait30, p)
 	}
-	p.kill()
-	hh.waitReaped(p, "SIGKILL")
-	waitGroupGone(p.pid, 10*time.Second)
-	reapOrphans() // its child, whose group would keep the pid in use
-	at := hh.lastSeq(out, rounds)
-	rs := hh.restart("cr_restart", img, p.pid, nil)
-	hh.waitRestored(p.pid, rs, wait30)
-	hh.waitSeq(out, rounds, at+5, wait30, rs)
-	hh.killJob(rs)
-	hh.verifySeq(out, rounds, at+5)
+	hh.killRestart(p, img, out, rounds, 5)
 }
 
 // TestCowShared: two processes taking turns over 32 MiB of shared memory,
@@ -179,6 +170,13 @@ func TestCowShared(t *testing.T) {
 	for _, pid := range append(children(p.pid), p.pid) {
 		hh.noSnapshotLeft(pid, 0, "cr_checkpoint --run has exited")
 	}
+	hh.killRestart(p, img, out, rounds, 3)
+}
+
+// killRestart kills p and its children, restarts img, and checks that the
+// sequence in out goes on, after more, with no gap.
+func (hh *h) killRestart(p *proc, img, out string, rounds seqSpec, after int64) {
+	hh.t.Helper()
 	p.kill()
 	hh.waitReaped(p, "SIGKILL")
 	waitGroupGone(p.pid, 10*time.Second)
@@ -186,9 +184,9 @@ func TestCowShared(t *testing.T) {
 	at := hh.lastSeq(out, rounds)
 	rs := hh.restart("cr_restart", img, p.pid, nil)
 	hh.waitRestored(p.pid, rs, wait30)
-	hh.waitSeq(out, rounds, at+3, wait30, rs)
+	hh.waitSeq(out, rounds, at+after, wait30, rs)
 	hh.killJob(rs)
-	hh.verifySeq(out, rounds, at+3)
+	hh.verifySeq(out, rounds, at+after)
 }
 
 // TestCowAbandoned: a --run checkpoint abandoned once the job runs on

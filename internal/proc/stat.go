@@ -3,6 +3,7 @@ package proc
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -106,4 +107,18 @@ func ReadStat(pid int) (*Stat, error) {
 		return nil, fileErr(pid, path(pid, "stat"), err)
 	}
 	return s, nil
+}
+
+// ResidentBytes is the resident set size of pid (/proc/pid/statm, second
+// field), in bytes.
+func ResidentBytes(pid int) (int64, error) {
+	b, err := readFile(pid, "statm")
+	if err != nil {
+		return 0, err
+	}
+	var size, rss int64
+	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
+		return 0, fileErr(pid, path(pid, "statm"), err)
+	}
+	return rss * int64(os.Getpagesize()), nil
 }

@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"fmt"
-	"os"
 
 	"stasis/internal/image"
 	"stasis/internal/proc"
@@ -26,8 +25,8 @@ type dedup struct {
 	last     int  // the pid of the image's last process: no one looks for its pages
 	register bool // remember this process's pages for the processes after it
 	ents     []uint64
-	sources  map[int]*proc.Pagemap // pagemaps of the processes pages were saved from, to check a match
-	one      []uint64
+	sources  map[int]*proc.Pagemap            // pagemaps of the processes pages were saved from, to check a match
+	win      window                           // entries of a source's pagemap, read for the current run
 	confirm  func(at pageAt, pfn uint64) bool // stillAt; tests replace it
 }
 
@@ -38,6 +37,17 @@ type pageAt struct {
 	addr uint64
 	pm   int
 }
+
+// window is entries of the pagemap of process pm from address start on.
+type window struct {
+	pm    int
+	start uint64
+	ents  []uint64
+}
+
+// winPages bounds a window: the pages of an earlier process that a run of
+// a later one shares lie mostly one after another, so one read serves many.
+const winPages = 512
 
 // objPage is a page of a shared memory object: the object's device and
 // inode, and the page's number in it.
@@ -60,10 +70,8 @@ func (s *Set) newDedup() *dedup {
 		last = s.procs[len(s.procs)-1].pid
 	}
 	for _, f := range s.procs[:max(len(s.procs)-1, 0)] {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", f.pid)); err == nil {
-			var size, rss int
-			fmt.Sscan(string(b), &size, &rss)
-			n += rss
+		if rss, err := proc.ResidentBytes(f.pid); err == nil {
+			n += int(rss / pageSize)
 		}
 	}
 	d := newDedup(min(n, 1<<20)) // a hint: beyond it the map grows
@@ -117,6 +125,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 		if d.ents, err = pmf.Read(r.start, r.end, d.ents); err != nil {
 			return nil, nil, err
 		}
+		d.win.pm = 0    // read the sources again, after this run's entries
 		keep := r.start // the first page of the run not yet known to be a duplicate
 		var same image.Same
 		var at uint64
@@ -208,11 +217,19 @@ func (d *dedup) stillAt(at pageAt, pfn uint64) bool {
 		}
 		d.sources[at.pm] = pm
 	}
-	var err error
-	if d.one, err = pm.Read(at.addr, at.addr+pageSize, d.one); err != nil || len(d.one) != 1 {
-		return false
+	w := &d.win
+	if w.pm != at.pm || at.addr < w.start || at.addr >= w.start+uint64(len(w.ents))*pageSize {
+		var err error
+		w.pm, w.start = at.pm, at.addr
+		if w.ents, err = pm.Read(at.addr, at.addr+winPages*pageSize, w.ents); err != nil {
+			// Near the end of the address space: this page alone.
+			if w.ents, err = pm.Read(at.addr, at.addr+pageSize, w.ents); err != nil {
+				w.pm = 0
+				return false
+			}
+		}
 	}
-	e := d.one[0]
+	e := w.ents[(at.addr-w.start)/pageSize]
 	return e&proc.PMPresent != 0 && e&proc.PMPFNMask == pfn
 }
 

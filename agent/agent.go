@@ -132,7 +132,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(name), Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", control.Addr(name), err)
+		// A name we cannot bind (held by another process, perhaps another
+		// user's) must not stop the job: it runs, unreachable by clients.
+		a.logf("agent pid %d: control socket %s: %v: the job runs but cannot be checkpointed through its agent",
+			a.self, control.Addr(name), err)
 	}
 	a.ln = ln
 	if cfg.Inside != nil {
@@ -141,7 +144,7 @@ func New(cfg Config) (*Agent, error) {
 			a.nsln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
 		}
 		if err != nil {
-			ln.Close()
+			a.Close()
 			return nil, fmt.Errorf("control socket for the job's pid namespace: %w", err)
 		}
 	}
@@ -193,7 +196,7 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 	if a.cfg.Inside != nil {
 		go a.serve(a.nsln)
 		go a.serveRelayed()
-	} else {
+	} else if a.ln != nil {
 		go a.serve(a.ln)
 	}
 	go a.reaper()
@@ -214,7 +217,9 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 // Close gives up the control socket of an agent that will supervise no
 // job (its cr_restart goes on in new namespaces instead).
 func (a *Agent) Close() {
-	a.ln.Close()
+	if a.ln != nil {
+		a.ln.Close()
+	}
 	if a.nsln != nil {
 		a.nsln.Close()
 	}

@@ -14,6 +14,9 @@ import (
 // the peer's uid as it sees it (package namespace); we serve them as if
 // we had accepted them. Clients still see us as the socket's owner.
 func (a *Agent) serveRelayed() {
+	if a.ln == nil {
+		return // New said why: no control socket outside the namespace
+	}
 	raw, err := a.ln.File()
 	if err == nil {
 		err = a.cfg.Inside.HandOver(raw)

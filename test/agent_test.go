@@ -604,3 +604,32 @@ func TestAgentWholeJob(t *testing.T) {
 	}
 	syscall.Kill(-r.pid, syscall.SIGKILL)
 }
+
+// TestAgentSquattedName: another process holding the control socket names
+// of the next pids must not stop cr_run's job; it runs and cr_run says it
+// cannot be checkpointed through its agent. (Old code: exit 127, no job.)
+func TestAgentSquattedName(t *testing.T) {
+	needEngine(t)
+	hh := newH(t)
+	raw, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pid := last + 1; pid < last+400; pid++ {
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@stasis-agent-" + strconv.Itoa(pid), Net: "unix"})
+		if err == nil {
+			defer ln.Close()
+		}
+	}
+	r := hh.run(wait30, bin(t, "cr_run"), "/bin/echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("a squatted control socket name stopped the job:\n%v", r)
+	}
+	if !strings.Contains(r.stderr, "cannot be checkpointed through its agent") {
+		t.Fatalf("cr_run did not say its job is unreachable:\n%v", r)
+	}
+}

@@ -611,14 +611,7 @@ func TestAgentWholeJob(t *testing.T) {
 func TestAgentSquattedName(t *testing.T) {
 	needEngine(t)
 	hh := newH(t)
-	raw, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	last := sysctlInt(t, "kernel/ns_last_pid")
 	for pid := last + 1; pid < last+400; pid++ {
 		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@stasis-agent-" + strconv.Itoa(pid), Net: "unix"})
 		if err == nil {

@@ -646,14 +646,7 @@ func descendants(root int) []int {
 
 // unusedPid returns a pid that no process or thread has right now.
 func unusedPid(t *testing.T) int {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
-	if err != nil {
-		t.Fatal(err)
-	}
-	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	max := sysctlInt(t, "kernel/pid_max")
 	for pid := max - 1; pid > max/2; pid-- {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
 			return pid
@@ -661,6 +654,19 @@ func unusedPid(t *testing.T) int {
 	}
 	t.Fatal("no unused pid found")
 	return 0
+}
+
+// sysctlInt reads the integer /proc/sys/NAME.
+func sysctlInt(t *testing.T, name string) int {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("/proc/sys/%s: %v", name, err)
+	}
+	return n
 }
 
 // waitSyscall waits until thread tid of pid is blocked in one of the

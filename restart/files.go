@@ -17,13 +17,19 @@ const (
 	tfdIocSetTicks = 0x40085400 // TFD_IOC_SET_TICKS
 )
 
-// prepareFds parks the fds the new process inherited from us (our stdin,
-// stdout, stderr) above every fd number of the image, closes everything
-// else, and creates the memfds that receive file contents from the image.
+// prepareFds closes every fd the new process inherited from us but our
+// stdin, stdout and stderr, parks those above every fd number of the
+// image, and creates the memfds that receive file contents from the image.
 //
 // Precondition: called on the owner thread.
 func (b *builder) prepareFds() error {
 	top := b.top
+	// First everything but stdio: what cr_restart's caller leaked to us,
+	// the restorer's own file. The dups below then land on top, top+1 and
+	// top+2 exactly, and the second close leaves nothing else.
+	if _, err := b.call(unix.SYS_CLOSE_RANGE, 3, none>>33, 0); err != nil {
+		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
+	}
 	for i := range b.stdio {
 		fd, err := b.call(unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
 		if err != nil {
@@ -32,9 +38,6 @@ func (b *builder) prepareFds() error {
 		b.stdio[i] = fd
 	}
 	if _, err := b.call(unix.SYS_CLOSE_RANGE, 0, uint64(top-1), 0); err != nil {
-		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
-	}
-	if _, err := b.call(unix.SYS_CLOSE_RANGE, uint64(top+3), none>>33, 0); err != nil {
 		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
 	}
 	b.data = map[uint64]*dataFile{}

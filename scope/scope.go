@@ -126,6 +126,9 @@ func (s *Snapshot) Resolve(kind Kind, id int, pol Policies) ([]int, error) {
 		if s.Procs[id] == nil {
 			return nil, fmt.Errorf("pid %d: no such process", id)
 		}
+		if kind == Tree && id != s.Self && s.ancestor(id, s.Self) {
+			return nil, fmt.Errorf("pid %d is an ancestor of cr_checkpoint (pid %d): its tree holds the checkpointer", id, s.Self)
+		}
 		if err := add(id, kind == Tree); err != nil {
 			return nil, err
 		}
@@ -151,6 +154,19 @@ func (s *Snapshot) Resolve(kind Kind, id int, pol Policies) ([]int, error) {
 		return nil, fmt.Errorf("%s %d: %w (every process was left out)", kind, id, ErrEmpty)
 	}
 	return out, nil
+}
+
+// ancestor says whether a is an ancestor of pid.
+func (s *Snapshot) ancestor(a, pid int) bool {
+	for p, n := s.Procs[pid], 0; p != nil && n < 1<<16; p, n = s.Procs[p.PPid], n+1 {
+		if p.PPid == a {
+			return true
+		}
+		if p.PPid <= 0 || p.PPid == p.Pid {
+			return false
+		}
+	}
+	return false
 }
 
 // check refuses a process that may never be saved.

@@ -16,6 +16,7 @@ import (
 
 	"stasis/checkpoint"
 	"stasis/internal/blcr"
+	stcli "stasis/internal/cli"
 	"stasis/internal/control"
 	"stasis/internal/ptrace"
 	"stasis/scope"
@@ -72,20 +73,27 @@ type cli struct {
 	KmsgError   bool `group:"Kernel messages (there are none: stasis has no kernel module)" help:"Accepted for BLCR compatibility."`
 	KmsgWarning bool `group:"Kernel messages (there are none: stasis has no kernel module)" help:"Accepted for BLCR compatibility."`
 
-	Time int `short:"t" placeholder:"SEC" help:"Give up if the checkpoint takes longer than SEC seconds."`
+	Time int `short:"t" placeholder:"SEC" help:"Give up if the checkpoint takes longer than SEC seconds (0, the default: no limit)."`
 
 	Compress string `enum:"none,lz4,zstd" default:"none" help:"Compress the image (none, lz4, zstd; on every core). cr_restart and cr_info recognise compressed images by themselves."`
 
-	ID int `arg:"" help:"Process id (or group or session id) to checkpoint."`
+	Target string `arg:"" name:"id" help:"Process id (or group or session id) to checkpoint."`
+	ID     int    `kong:"-"`
 }
 
 func main() {
 	var c cli
+	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], nil)...)
 	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
-		kong.Description("Checkpoint a process (BLCR-compatible)."))
+		kong.Description("Checkpoint a process (BLCR-compatible)."), stcli.Exit())
 	_, err := parser.Parse(blcr.NormalizeArgs(os.Args[1:]))
 	parser.FatalIfErrorf(err)
-	if err := run(&c); err != nil {
+	if c.ID, err = strconv.Atoi(c.Target); err != nil {
+		err = usage("ID must be a number, not %q", c.Target)
+	} else {
+		err = run(&c)
+	}
+	if err != nil {
 		if !c.Quiet {
 			fmt.Fprintln(os.Stderr, "cr_checkpoint:", err)
 		}
@@ -145,7 +153,7 @@ func (c *cli) dest(path string) (checkpoint.Dest, error) {
 		d.Note = func(s string) { fmt.Fprintln(os.Stderr, "cr_checkpoint: "+s) }
 	}
 	if c.Time < 0 {
-		return d, fmt.Errorf("-t %d: not a number of seconds", c.Time)
+		return d, usage("-t %d: not a number of seconds", c.Time)
 	}
 	if c.Time > 0 {
 		d.Deadline = time.Now().Add(time.Duration(c.Time) * time.Second)
@@ -172,6 +180,11 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.msg }
 
+// usage is a usage error: exit status 22 (EINVAL), as for every command.
+func usage(format string, a ...any) error {
+	return &statusError{fmt.Sprintf(format, a...), stcli.UsageStatus}
+}
+
 func run(c *cli) error {
 	sig, err := blcr.LastSignal(os.Args[1:])
 	if err != nil {
@@ -180,9 +193,12 @@ func run(c *cli) error {
 	path := c.File
 	if c.Dir != "" {
 		if c.File != "" || c.Fd != nil {
-			return fmt.Errorf("-d DIR: give one destination, not -d with -f or -F")
+			return usage("-d DIR: give one destination, not -d with -f or -F")
 		}
 		path = c.Dir
+	}
+	if c.File != "" && c.Fd != nil {
+		return usage("-f %s and -F %d: give one destination, not both", c.File, *c.Fd)
 	}
 	if path == "" {
 		path = "context." + strconv.Itoa(c.ID)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	stcli "stasis/internal/cli"
+
 	"stasis/internal/compress"
 	"stasis/internal/image"
 )
@@ -19,8 +21,9 @@ type cli struct {
 
 func main() {
 	var c cli
+	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], nil)...)
 	kong.Parse(&c, kong.Name("cr_info"), kong.Vars{"version": "stasis 0.1"},
-		kong.Description("Describe a checkpoint image and verify its checksums."))
+		kong.Description("Describe a checkpoint image and verify its checksums."), stcli.Exit())
 	var err error
 	if st, serr := os.Stat(c.Image); serr == nil && st.IsDir() {
 		err = describeDir(c.Image)

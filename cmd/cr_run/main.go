@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"stasis/agent"
+	stcli "stasis/internal/cli"
 	"stasis/internal/kernel"
 )
 
@@ -28,14 +29,22 @@ type cli struct {
 	Args []string `arg:"" optional:"" passthrough:"" help:"Its arguments, passed untouched."`
 }
 
+// valued are cr_run's options that take the next argument as their value:
+// the first argument after the options that is not one is PROG, and
+// everything from it on is PROG's.
+var valued = map[string]bool{"-f": true, "-d": true, "--file": true, "--dir": true,
+	"--checkpoint-signal": true, "--checkpoint-exit-signal": true, "--interval": true,
+	"--checkpoint-file": true, "--checkpoint-dir": true}
+
 func main() {
 	if len(os.Args) > 0 && os.Args[0] == agent.ShimName {
 		agent.Shim(os.Args[1:])
 	}
 	agent.CatchSignals()
 	var c cli
+	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], valued)...)
 	kong.Parse(&c, kong.Name("cr_run"), kong.Vars{"version": version},
-		kong.Description("Run a program under the stasis agent, so that it can be checkpointed."))
+		kong.Description("Run a program under the stasis agent, so that it can be checkpointed."), stcli.Exit())
 	if c.File != "" {
 		c.CheckpointFile = c.File
 	}
@@ -45,7 +54,7 @@ func main() {
 	cfg, err := c.Config("cr_run")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_run:", err)
-		os.Exit(2)
+		os.Exit(stcli.UsageStatus)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/blcr"
 )
 
@@ -27,6 +29,14 @@ func (f *Flags) Config(name string) (Config, error) {
 	}
 	if cfg.ExitSignal, err = blcr.ParseSignal(f.CheckpointExitSignal); err != nil {
 		return cfg, fmt.Errorf("--checkpoint-exit-signal: %w", err)
+	}
+	for _, s := range []struct {
+		flag string
+		sig  unix.Signal
+	}{{"--checkpoint-signal", cfg.CheckpointSignal}, {"--checkpoint-exit-signal", cfg.ExitSignal}} {
+		if s.sig == unix.SIGKILL || s.sig == unix.SIGSTOP {
+			return cfg, fmt.Errorf("%s %v: no process can catch %v, so the agent could never act on it", s.flag, unix.SignalName(s.sig), unix.SignalName(s.sig))
+		}
 	}
 	if cfg.CheckpointSignal != 0 && cfg.CheckpointSignal == cfg.ExitSignal {
 		return cfg, fmt.Errorf("--checkpoint-signal and --checkpoint-exit-signal are both %v", cfg.ExitSignal)

@@ -30,12 +30,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
 	if runtime.GOOS != "linux" {
 		fmt.Println("e2e: stasis runs on Linux only; skipping")
 		os.Exit(0)
+	}
+	// Whatever started us may have leaked descriptors (a CI runner's
+	// pipe on fd 251): Go passes inherited fds without close-on-exec to
+	// every child, and a target holding one could not be checkpointed.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: close_range:", err)
+		os.Exit(1)
 	}
 	work, err := os.MkdirTemp("", "stasis-e2e-")
 	if err != nil {

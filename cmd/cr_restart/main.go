@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 
 	"stasis/agent"
 	"stasis/internal/blcr"
+	stcli "stasis/internal/cli"
 	"stasis/internal/ptrace"
 	"stasis/namespace"
 	"stasis/restart"
@@ -21,6 +23,7 @@ const version = "stasis 0.1"
 
 type cli struct {
 	Quiet   bool             `short:"q" help:"Suppress error and warning messages."`
+	Verbose bool             `short:"v" help:"Say what was restored: the image, the processes' pids, how long it took."`
 	Version kong.VersionFlag `help:"Print version information and exit."`
 
 	File string `short:"f" placeholder:"FILE" help:"Restart from FILE."`
@@ -74,9 +77,10 @@ func main() {
 	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
 		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent. "+
 			"On failure it exits with the errno behind it (BLCR's rule) after running the hook of the failure's class."))
-	if _, err := parser.Parse(os.Args[1:]); err != nil {
+	if _, err := parser.Parse(stcli.Args(os.Args[1:], nil)); err != nil {
 		fail(argsError{err}, quiet(os.Args[1:]))
 	}
+	began := time.Now()
 	if needNamespace(&c, inside) {
 		inNamespace(&c)
 	}
@@ -86,6 +90,9 @@ func main() {
 	}
 	if err != nil {
 		fail(err, c.Quiet)
+	}
+	if c.Verbose {
+		fmt.Fprintf(os.Stderr, "cr_restart: restored %s in %v: pids %v\n", imageName(&c), time.Since(began).Round(time.Millisecond), r.Pids)
 	}
 	for _, n := range r.Notes {
 		if !c.Quiet {
@@ -109,6 +116,19 @@ func main() {
 		inside.Report(ws)
 	}
 	agent.Exit(ws)
+}
+
+// imageName is the image as the command line gave it.
+func imageName(c *cli) string {
+	switch {
+	case c.Fd != nil:
+		return fmt.Sprintf("fd %d", *c.Fd)
+	case c.File != "":
+		return c.File
+	case c.Dir != "":
+		return c.Dir
+	}
+	return c.Image
 }
 
 // quiet says whether -q was among args, for failures before they parse.

@@ -130,22 +130,16 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Inside != nil {
 		name = cfg.Inside.Pid
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(name), Net: "unix"})
+	ln, err := control.Listen(name)
 	if err != nil {
-		// A name we cannot bind (held by another process, perhaps another
-		// user's) must not stop the job: it runs, unreachable by clients.
-		a.logf("agent pid %d: control socket %s: %v: the job runs but cannot be checkpointed through its agent",
-			a.self, control.Addr(name), err)
+		// A socket we cannot make must not stop the job: it runs,
+		// unreachable by clients.
+		a.logf("agent pid %d: %v: the job runs but cannot be checkpointed through its agent", a.self, err)
 	}
 	a.ln = ln
 	if cfg.Inside != nil {
-		addr, err := control.NamespaceAddr()
-		if err == nil {
-			a.nsln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
-		}
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("control socket for the job's pid namespace: %w", err)
+		if a.nsln, err = control.ListenNamespace(); err != nil {
+			a.logf("agent pid %d: %v: the job's own libcr calls cannot reach its agent", a.self, err)
 		}
 	}
 	return a, nil
@@ -196,7 +190,7 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 	if a.cfg.Inside != nil {
 		go a.serve(a.nsln)
 		go a.serveRelayed()
-	} else if a.ln != nil {
+	} else {
 		go a.serve(a.ln)
 	}
 	go a.reaper()

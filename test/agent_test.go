@@ -359,7 +359,8 @@ func TestAgentControlSocket(t *testing.T) {
 	hh := newH(t)
 	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, hh.path("out.txt"))
 	job := hh.jobOf(run)
-	c, err := net.Dial("unix", "@stasis-agent-"+strconv.Itoa(run.pid))
+	addr := agentSocket(t, run.pid, job)
+	c, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestAgentControlSocket(t *testing.T) {
 	}
 
 	// A hello must name the fd that is this connection.
-	c2, err := net.Dial("unix", "@stasis-agent-"+strconv.Itoa(run.pid))
+	c2, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,24 +606,111 @@ func TestAgentWholeJob(t *testing.T) {
 	syscall.Kill(-r.pid, syscall.SIGKILL)
 }
 
-// TestAgentSquattedName: another process holding the control socket names
-// of the next pids must not stop cr_run's job; it runs and cr_run says it
-// cannot be checkpointed through its agent. (Old code: exit 127, no job.)
+// TestAgentSquattedName: uid 65534 takes every control socket name it
+// can predict (the plain @stasis-agent-PID of the next pids, the same with
+// the known prefix and a made-up suffix, and names whose SO_PEERCRED shows
+// pids that are free again, which root's next agent may get), and yet
+// root's cr_run starts its job, root checkpoints that job through its
+// agent, restarts it and checkpoints it again through the new agent, and
+// 65534's own client is turned away by root's agent. (Old code: exit 127,
+// no job; then a job nobody could checkpoint through its agent.)
 func TestAgentSquattedName(t *testing.T) {
-	needEngine(t)
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
+	}
+	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	os.Chmod(filepath.Dir(progDir), 0o755)
+	os.Chmod(progDir, 0o755)
 	hh := newH(t)
-	last := sysctlInt(t, "kernel/ns_last_pid")
-	for pid := last + 1; pid < last+400; pid++ {
-		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@stasis-agent-" + strconv.Itoa(pid), Net: "unix"})
-		if err == nil {
-			defer ln.Close()
+	sq := hh.start("squat", append(as, squat, "40", "300"), startOpts{})
+	var first, last, held int
+	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) {
+		_, err := fmt.Sscanf(string(d), "ready %d %d %d", &first, &last, &held)
+		return err == nil, nil
+	}, sq)
+	t.Logf("uid 65534 holds %d names ahead and 40 stale ones for pids %d-%d", held, first, last)
+
+	r := hh.run(wait30, bin(t, "cr_run"), "/bin/echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" || r.stderr != "" {
+		t.Fatalf("squatted names must not touch the job:\n%v", r)
+	}
+
+	// Give root's next agent one of the pids a stale name claims, if no
+	// one else takes it first.
+	os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(first-1)), 0)
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, out)
+	job := hh.jobOf(run)
+	t.Logf("agent pid %d (stale names claim %d-%d)", run.pid, first, last)
+	agentSocket(t, run.pid, job)
+	hh.waitSeq(out, seq, 5, wait30, run)
+
+	img2 := "/tmp/stasis-squatter-" + strconv.Itoa(job) + ".img"
+	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job))...)
+	if r.code == 0 || !strings.Contains(r.stderr, "uid 65534 may not use the agent of uid 0") {
+		t.Fatalf("uid 65534 must be turned away by root's agent:\n%s", r)
+	}
+	if _, err := os.Stat(img2); err == nil {
+		os.Remove(img2)
+		t.Fatalf("uid 65534's request wrote %s", img2)
+	}
+
+	img := hh.path("job.img")
+	r = hh.ckpt("-v", "--kill", "-f", img, strconv.Itoa(job))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+		t.Fatalf("root's checkpoint through its agent:\n%s", r)
+	}
+	endedBy(t, run, syscall.SIGKILL)
+	last1 := hh.lastSeq(out, seq)
+	rs := hh.restart("cr_restart", img, job, nil)
+	hh.waitSeq(out, seq, last1+5, wait30, rs)
+	agentSocket(t, rs.pid, job)
+	r = hh.ckpt("-v", "-f", hh.path("job2.img"), strconv.Itoa(job))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", rs.pid)) {
+		t.Fatalf("root's checkpoint of the restarted job through its new agent:\n%s", r)
+	}
+	hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, rs)
+	hh.stopRestored(job, rs)
+}
+
+// agentSocket returns the name of the control socket that agent listens
+// on, the one of that prefix it holds (others may be squatters'), and
+// requires it to have a random part and job, its job, not to hold it.
+func agentSocket(t *testing.T, agent, job int) string {
+	t.Helper()
+	held := func(pid int, ino string) bool {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l == "socket:["+ino+"]" {
+				return true
+			}
+		}
+		return false
+	}
+	data, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "@stasis-agent-" + strconv.Itoa(agent) + "-"
+	var name string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[7], prefix) || !held(agent, f[6]) {
+			continue
+		}
+		if name != "" {
+			t.Fatalf("agent pid %d listens on %s and %s", agent, name, f[7])
+		}
+		name = f[7]
+		if job > 0 && held(job, f[6]) {
+			t.Fatalf("the job pid %d holds its agent's socket %s", job, name)
 		}
 	}
-	r := hh.run(wait30, bin(t, "cr_run"), "/bin/echo", "hi")
-	if r.code != 0 || r.stdout != "hi\n" {
-		t.Fatalf("a squatted control socket name stopped the job:\n%v", r)
+	if !regexp.MustCompile(`^` + prefix + `[0-9a-f]{32}$`).MatchString(name) {
+		t.Fatalf("agent pid %d: control socket %q, want %s and 32 random hex digits", agent, name, prefix)
 	}
-	if !strings.Contains(r.stderr, "cannot be checkpointed through its agent") {
-		t.Fatalf("cr_run did not say its job is unreachable:\n%v", r)
-	}
+	return name
 }

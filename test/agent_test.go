@@ -714,3 +714,22 @@ func agentSocket(t *testing.T, agent, job int) string {
 	}
 	return name
 }
+
+// TestAgentNoSocket: an agent that cannot make its control socket (here a
+// seccomp filter makes socket(AF_UNIX) fail) still starts its job, which
+// runs to its end and exit status, and says it cannot be checkpointed
+// through its agent. (The filter, inherited by the job, also makes the job
+// uncheckpointable, so the agent's own checkpoints are not tried here.)
+func TestAgentNoSocket(t *testing.T) {
+	counter, nosocket := prog(t, "counter"), prog(t, "nosocket")
+	hh := newH(t)
+	msg := regexp.MustCompile(`^cr_run: agent pid \d+: control socket @stasis-agent-\d+-[0-9a-f]{32}: socket: permission denied: the job runs but cannot be checkpointed through its agent\n$`)
+	r := hh.run(wait30, nosocket, bin(t, "cr_run"), "/bin/echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" || !msg.MatchString(r.stderr) {
+		t.Fatalf("without a control socket the job must run, and cr_run say so:\n%v", r)
+	}
+	r = hh.run(wait30, nosocket, bin(t, "cr_run"), counter, "20", "3")
+	if r.code != 3 || !strings.HasSuffix(r.stdout, "tick 19\ntick 20\n") || !msg.MatchString(r.stderr) {
+		t.Fatalf("without a control socket the job must run to its end and exit status 3:\n%v", r)
+	}
+}

@@ -120,6 +120,7 @@ var cPrograms = []struct {
 	{"cowshm", "cowshm.c", nil},
 	{"alarm", "alarm.c", nil},
 	{"squat", "squat.c", nil},
+	{"nosocket", "nosocket.c", nil},
 }
 
 func buildPrograms(work string) {

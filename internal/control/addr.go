@@ -69,6 +69,10 @@ func listen(p string) (*net.UnixListener, error) {
 		if ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"}); err == nil {
 			return ln, nil
 		}
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err // "socket: permission denied", not the name again
+		}
 		err = fmt.Errorf("control socket %s: %w", name, err)
 	}
 	return nil, err

@@ -36,8 +36,9 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 			return fail(1, err)
 		}
 	}
-	if target == 0 || target == a.self {
-		target = a.job
+	target, err := a.target(req.Scope, target)
+	if err != nil {
+		return fail(1, err)
 	}
 	pids, err := a.resolve(req, target, nil)
 	if err != nil {
@@ -108,6 +109,34 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		then()
 	}
 	return control.Reply{OK: true, Path: path}
+}
+
+// target is what a request's target means. For a tree or a process, 0
+// or our own pid names the job (its main process). For a group or a
+// session the target is that group's or session's id, taken as given: a
+// shell with job control makes `cr_run ./app &` lead a group that the job
+// is in, and `cr_checkpoint -g $!` means that group (without the agent,
+// which is no part of its job); 0 means the job's own group or session.
+func (a *Agent) target(kind string, target int) (int, error) {
+	switch kind {
+	case control.ScopeGroup, control.ScopeSession:
+		if target != 0 {
+			return target, nil
+		}
+		get := unix.Getpgid
+		if kind == control.ScopeSession {
+			get = unix.Getsid
+		}
+		id, err := get(a.job)
+		if err != nil {
+			return 0, fmt.Errorf("the job's main process pid %d: its %s: %w", a.job, kind, err)
+		}
+		return id, nil
+	}
+	if target == 0 || target == a.self {
+		return a.job, nil
+	}
+	return target, nil
 }
 
 // prepare tells the libcr processes a checkpoint is coming and collects

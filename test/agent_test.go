@@ -733,3 +733,41 @@ func TestAgentNoSocket(t *testing.T) {
 		t.Fatalf("without a control socket the job must run to its end and exit status 3:\n%v", r)
 	}
 }
+
+// TestAgentGroupSession: BLCR's examples under an agent. A shell with job
+// control makes `cr_run ./app &` lead a process group (and `setsid cr_run
+// ./app` a session) that the job is in; `cr_checkpoint -g -f groupie PGID`
+// and `cr_checkpoint -s -d my_checkpoints SID` save the job through its
+// agent, and it restarts from either and counts on. (Old code: the agent
+// took PGID for its job's pid, "group N: no such process group".)
+func TestAgentGroupSession(t *testing.T) {
+	counter := prog(t, "counter")
+	seq := seqSpec{tickLine, 1}
+	for _, tc := range []struct {
+		name   string
+		setsid bool
+		args   []string
+		image  string
+	}{
+		{"group", false, []string{"-g", "-f", "groupie"}, "groupie"},
+		{"session", true, []string{"-s", "-d", "my_checkpoints"}, "my_checkpoints"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out.txt")
+			run := hh.start("cr_run", []string{bin(t, "cr_run"), counter}, startOpts{stdout: out, setsid: tc.setsid})
+			job := hh.jobOf(run)
+			hh.waitSeq(out, seq, 5, wait30, run)
+			args := append([]string{"-v", "--kill"}, tc.args...)
+			r := hh.ckpt(append(args, strconv.Itoa(run.pid))...)
+			if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+				t.Fatalf("BLCR's %s example through the agent:\n%s", tc.name, r)
+			}
+			endedBy(t, run, syscall.SIGKILL)
+			last := hh.lastSeq(out, seq)
+			rs := hh.restart("cr_restart", hh.path(tc.image), job, nil)
+			hh.waitSeq(out, seq, last+5, wait30, rs)
+			hh.stopRestored(job, rs)
+		})
+	}
+}

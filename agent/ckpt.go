@@ -80,7 +80,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		}
 		return fail(status, err)
 	}
-	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images}
+	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images, AgentAs: a.was}
 	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
 	dest := checkpoint.Dest{Path: asSeenBy(requester, path), Policy: writer.Options{Policy: writer.Policy(req.Policy), Sync: !req.NoSync}}
 	if req.Backup != "" {
@@ -133,7 +133,7 @@ func (a *Agent) target(kind string, target int) (int, error) {
 		}
 		return id, nil
 	}
-	if target == 0 || target == a.self {
+	if a.isJob(target) {
 		return a.job, nil
 	}
 	return target, nil
@@ -232,7 +232,7 @@ func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) (
 	delete(snap.Procs, a.self) // the agent is not part of its job
 	pol := scope.Policies{Ptraced: scope.Policy(req.Ptraced), Ptracer: scope.Policy(req.Ptracer)}
 	roots := []int{target}
-	if (req.Target == 0 || req.Target == a.self) && kind == scope.Tree {
+	if a.isJob(req.Target) && kind == scope.Tree {
 		// The whole job: every child of ours, the orphans that came to us
 		// as subreaper included, with their trees.
 		roots = nil

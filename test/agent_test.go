@@ -771,3 +771,72 @@ func TestAgentGroupSession(t *testing.T) {
 		})
 	}
 }
+
+// jobIDScript is a BLCR user's script: it keeps the job's $!, checkpoints
+// it now and then, and after each restart goes on using the same $!, which
+// names the restarted job (through its agent, which answers for it).
+const jobIDScript = `set -e
+grow() { # wait for the counter to count 5 more
+	n=$(wc -l < out.txt)
+	while [ "$(wc -l < out.txt)" -lt $((n + 5)) ]; do sleep 0.05; done
+}
+: > out.txt
+"$BIN/cr_run" "$COUNTER" >> out.txt &
+PID=$!
+echo "pid $PID"
+grow
+"$BIN/cr_checkpoint" $PID
+grow
+"$BIN/cr_checkpoint" --kill $PID
+wait $PID || true
+for gen in 1 2; do
+	"$BIN/cr_restart" context.$PID &
+	R=$!
+	echo "restart $gen pid $R"
+	grow
+	"$BIN/cr_checkpoint" $PID
+	grow
+	"$BIN/cr_checkpoint" --kill $PID
+	wait $R || true
+done
+"$BIN/cr_restart" context.$PID &
+R=$!
+grow
+"$BIN/cr_checkpoint" --kill -f last.img $PID
+wait $R || true
+echo done
+`
+
+// TestAgentJobID: the $! that a script keeps names its job across
+// restarts: jobIDScript checkpoints $PID, kills the job, restarts it
+// from context.$PID and checkpoints $PID again, twice, and the counter
+// counts on through all of it. uid 65534 holds names that answer for
+// every pid it can predict, which root's cr_checkpoint never talks to.
+// (Old code: "pid N: no such process" after the first restart.)
+func TestAgentJobID(t *testing.T) {
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
+	}
+	os.Chmod(filepath.Dir(progDir), 0o755)
+	os.Chmod(progDir, 0o755)
+	hh := newH(t)
+	sq := hh.start("squat", []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", squat, "0", "300"}, startOpts{})
+	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
+	script := hh.path("blcr.sh")
+	if err := os.WriteFile(script, []byte(jobIDScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := hh.run(2*wait30, "env", "BIN="+binDir, "COUNTER="+counter, "sh", script)
+	if r.code != 0 || !strings.HasSuffix(r.stdout, "done\n") {
+		t.Fatalf("the BLCR script:\n%s", r)
+	}
+	hh.verifySeq(hh.path("out.txt"), seqSpec{tickLine, 1}, 30)
+	if _, err := os.Stat(hh.path("last.img")); err != nil {
+		t.Fatalf("the third restart's checkpoint through $PID: %v", err)
+	}
+	var pid int
+	fmt.Sscanf(r.stdout, "pid %d", &pid)
+	t.Logf("$PID %d; uid 65534 answered for pids %d-%d\n%s", pid, sq.pid+1, sq.pid+300, r.stdout)
+}

@@ -57,6 +57,15 @@ func ListenNamespace() (*net.UnixListener, error) {
 	return listen(p)
 }
 
+// ListenFor binds the socket with which a restarted agent also answers
+// for pid was, the pid its job was known by before: the pid of the agent
+// that took the image, which a script kept as $!. Clients use it only
+// while no process has pid was (Find).
+func ListenFor(was int) (*net.UnixListener, error) { return listen(standInPrefix(was)) }
+
+// standInPrefix is how the names of the agents answering for was begin.
+func standInPrefix(was int) string { return namePrefix + "was-" + strconv.Itoa(was) + "-" }
+
 func listen(p string) (*net.UnixListener, error) {
 	var err error
 	for try := 0; try < 3; try++ { // a clash of 128 random bits is someone replaying a name

@@ -43,6 +43,12 @@ func (e *SquatterError) Error() string {
 // blocking socket, so that a process blocked reading it can be
 // checkpointed and restarted like any other read.
 func dial(s sock, agent int) (*Conn, error) {
+	return connect(s, agent, func(cred unix.Ucred) error { return trust(s.name, cred, agent) })
+}
+
+// connect connects to s and passes the peer's credentials to check before
+// anything is sent; agent names the agent in messages.
+func connect(s sock, agent int, check func(unix.Ucred) error) (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -70,7 +76,7 @@ func dial(s sock, agent int) (*Conn, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("getsockopt(SO_PEERCRED)", err)
 	}
-	if err := trust(s.name, *cred, agent); err != nil {
+	if err := check(*cred); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -94,6 +100,27 @@ func trust(name string, cred unix.Ucred, agent int) error {
 		return e
 	}
 	if e.ClientUid != 0 && !Allowed(cred, e.ClientUid) {
+		e.notAllowed = true
+		return e
+	}
+	return nil
+}
+
+// trustStandIn checks that cred, the peer on socket s of the agent that
+// answers for pid was, is an agent we may ask: a live process listening
+// with the uid it runs as, holding s where we may look, and running as
+// our own user. Unlike an agent found by its own pid, even root asks only
+// its own stand-ins: nothing but the name ties one to the job.
+func trustStandIn(s sock, cred unix.Ucred, was int) error {
+	e := &SquatterError{Name: s.name, Agent: was, Pid: int(cred.Pid), Uid: int(cred.Uid), AgentUid: -1, ClientUid: os.Getuid()}
+	st, err := proc.ReadStatus(e.Pid)
+	if e.Pid <= 0 || err != nil || st.Uid[1] != e.Uid {
+		return e
+	}
+	if held, ok := heldSockets(e.Pid); ok && !held[s.ino] {
+		return e
+	}
+	if e.Uid != e.ClientUid {
 		e.notAllowed = true
 		return e
 	}

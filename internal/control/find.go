@@ -2,9 +2,12 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"stasis/internal/proc"
 )
@@ -16,6 +19,9 @@ func Find(pid int) (conn *Conn, agent int, err error) {
 	all, err := listNames()
 	if err != nil {
 		return nil, 0, err
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); errors.Is(err, os.ErrNotExist) {
+		return all.standIn(pid)
 	}
 	p := pid
 	for p > 1 {
@@ -111,4 +117,29 @@ func heldSockets(pid int) (held map[uint64]bool, ok bool) {
 		}
 	}
 	return held, true
+}
+
+// standIn connects to the agent that answers for pid was, which is no
+// process now: the agent of a job restarted from an image that the agent
+// with pid was took (or that an agent answering for was took). Two such
+// agents (the image restarted twice) are an error naming both.
+func (n names) standIn(was int) (*Conn, int, error) {
+	var conns []*Conn
+	var agents []int
+	for _, s := range n.with(standInPrefix(was)) {
+		c, err := connect(s, was, func(cred unix.Ucred) error { return trustStandIn(s, cred, was) })
+		if err == nil {
+			conns, agents = append(conns, c), append(agents, int(c.Peer.Pid))
+		}
+	}
+	switch len(conns) {
+	case 0:
+		return nil, 0, ErrNoAgent
+	case 1:
+		return conns[0], agents[0], nil
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return nil, 0, fmt.Errorf("pid %d is gone, and agents %v each answer for it (each restarted a job from its images): name one of them", was, agents)
 }

@@ -9,7 +9,8 @@
  * SO_PEERCRED on that socket still names it (an agent that later gets the
  * pid would look like the listener). Then, for each of the AHEAD pids after
  * the last one the kernel gave, listens on "@stasis-agent-PID" (the old,
- * plain name) and "@stasis-agent-PID-0...0" (the known prefix). Prints
+ * plain name), "@stasis-agent-PID-0...0" (the known prefix) and
+ * "@stasis-agent-was-PID-0...0" (an agent answering for PID). Prints
  * "ready FIRST LAST" (the pids of the first and last child) on stdout.
  */
 #include <stddef.h>
@@ -91,6 +92,8 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof name, "stasis-agent-%d", pid);
 		held += listen_on(name) >= 0;
 		snprintf(name, sizeof name, "stasis-agent-%d-%s", pid, zeros);
+		held += listen_on(name) >= 0;
+		snprintf(name, sizeof name, "stasis-agent-was-%d-%s", pid, zeros);
 		held += listen_on(name) >= 0;
 	}
 	printf("ready %d %d %d\n", first, last, held);

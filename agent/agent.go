@@ -231,10 +231,11 @@ func (a *Agent) Close() {
 	}
 }
 
-// standFor makes us answer for pid was too (see Job.Was). Not in a pid
-// namespace of the job's own, whose pids are not the caller's.
+// standFor makes us answer for pid was too (see Job.Was). As pid 1 of
+// the job's pid namespace we answer for a pid outside it, and clients see
+// us by our pid outside.
 func (a *Agent) standFor(was int) {
-	if was <= 1 || was == a.self || a.cfg.Inside != nil {
+	if was <= 1 || was == a.self || a.cfg.Inside != nil && was == a.cfg.Inside.Pid {
 		return
 	}
 	ln, err := control.ListenFor(was)

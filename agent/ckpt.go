@@ -29,6 +29,9 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		return control.Reply{Error: err.Error(), Status: status}
 	}
 	target := req.Target
+	if a.isJob(target) && (req.Scope == control.ScopeTree || req.Scope == control.ScopeProcess) {
+		target = 0 // the pid we answer for is no process, here or outside
+	}
 	if requester == 0 && a.cfg.Inside != nil {
 		// From outside our pid namespace: its pids are not ours.
 		var err error

@@ -808,35 +808,52 @@ echo done
 `
 
 // TestAgentJobID: the $! that a script keeps names its job across
-// restarts: jobIDScript checkpoints $PID, kills the job, restarts it
-// from context.$PID and checkpoints $PID again, twice, and the counter
-// counts on through all of it. uid 65534 holds names that answer for
-// every pid it can predict, which root's cr_checkpoint never talks to.
-// (Old code: "pid N: no such process" after the first restart.)
+// restarts: jobIDScript checkpoints $PID, kills the job, restarts it from
+// context.$PID and checkpoints $PID again, twice, and the counter counts
+// on through all of it; as root, and as uid 65534 (whose cr_restart puts
+// the job in a pid namespace of its own). uid 65533 holds names that
+// answer for every pid it can predict, which neither user's cr_checkpoint
+// talks to. (Old code: "pid N: no such process" after the first restart.)
 func TestAgentJobID(t *testing.T) {
 	counter, squat := prog(t, "counter"), prog(t, "squat")
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
 	}
+	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
 	os.Chmod(filepath.Dir(progDir), 0o755)
 	os.Chmod(progDir, 0o755)
-	hh := newH(t)
-	sq := hh.start("squat", []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", squat, "0", "300"}, startOpts{})
-	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
-	script := hh.path("blcr.sh")
-	if err := os.WriteFile(script, []byte(jobIDScript), 0o755); err != nil {
-		t.Fatal(err)
+	for _, user := range []string{"root", "nobody"} {
+		t.Run(user, func(t *testing.T) {
+			hh := newH(t)
+			// Another user than either of ours: a stand-in of one's own
+			// user is trusted (nothing is gained by squatting oneself).
+			sq := hh.start("squat", []string{setpriv, "--reuid=65533", "--regid=65533", "--clear-groups", squat, "0", "300"}, startOpts{})
+			hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
+			dir, env := hh.dir, []string{"env"}
+			if user == "nobody" {
+				if dir, err = os.MkdirTemp("", "stasis-nobody-"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(dir) })
+				os.Chmod(dir, 0o777)
+				env = append(as, "env")
+			}
+			script := filepath.Join(dir, "blcr.sh")
+			if err := os.WriteFile(script, []byte(jobIDScript), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			r := hh.run(2*wait30, append(env, "BIN="+binDir, "COUNTER="+counter, "sh", "-c", "cd "+dir+" && exec sh blcr.sh")...)
+			if r.code != 0 || !strings.HasSuffix(r.stdout, "done\n") {
+				t.Fatalf("the BLCR script as %s:\n%s", user, r)
+			}
+			hh.verifySeq(filepath.Join(dir, "out.txt"), seqSpec{tickLine, 1}, 30)
+			if _, err := os.Stat(filepath.Join(dir, "last.img")); err != nil {
+				t.Fatalf("the third restart's checkpoint through $PID: %v", err)
+			}
+			var pid int
+			fmt.Sscanf(r.stdout, "pid %d", &pid)
+			t.Logf("$PID %d; uid 65533 answered for pids %d-%d\n%s", pid, sq.pid+1, sq.pid+300, r.stdout)
+		})
 	}
-	r := hh.run(2*wait30, "env", "BIN="+binDir, "COUNTER="+counter, "sh", script)
-	if r.code != 0 || !strings.HasSuffix(r.stdout, "done\n") {
-		t.Fatalf("the BLCR script:\n%s", r)
-	}
-	hh.verifySeq(hh.path("out.txt"), seqSpec{tickLine, 1}, 30)
-	if _, err := os.Stat(hh.path("last.img")); err != nil {
-		t.Fatalf("the third restart's checkpoint through $PID: %v", err)
-	}
-	var pid int
-	fmt.Sscanf(r.stdout, "pid %d", &pid)
-	t.Logf("$PID %d; uid 65534 answered for pids %d-%d\n%s", pid, sq.pid+1, sq.pid+300, r.stdout)
 }

@@ -857,3 +857,54 @@ func TestAgentJobID(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentSquattedNameNobody: the same squatting by uid 65533 against an
+// ordinary user's (65534's) jobs: they start, 65534 checkpoints its job
+// through its agent, restarts it (in a pid namespace) and checkpoints it
+// through the new agent, and 65533's client is turned away.
+// (Old code: 65534's jobs could not be checkpointed through their agent.)
+func TestAgentSquattedNameNobody(t *testing.T) {
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	hh := newH(t)
+	as := hh.nobody()
+	other := []string{as[0], "--reuid=65533", "--regid=65533", "--clear-groups"}
+	sq := hh.start("squat", append(other, squat, "20", "300"), startOpts{})
+	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
+
+	r := hh.run(wait30, append(as, bin(t, "cr_run"), "/bin/echo", "hi")...)
+	if r.code != 0 || r.stdout != "hi\n" || r.stderr != "" {
+		t.Fatalf("squatted names must not touch uid 65534's job:\n%v", r)
+	}
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	run := hh.startNobody("cr_run", []string{bin(t, "cr_run"), counter}, out)
+	job := hh.jobOf(run)
+	agentSocket(t, run.pid, job)
+	hh.waitSeq(out, seq, 5, wait30, run)
+	// 65533's cr_checkpoint does not ask another user's agent (and the
+	// agent would refuse it); nor may it checkpoint the job itself.
+	img3 := "/tmp/stasis-65533-" + strconv.Itoa(job) + ".img"
+	r = hh.run(wait30, append(other, bin(t, "cr_checkpoint"), "-f", img3, strconv.Itoa(job))...)
+	if r.code == 0 || !strings.Contains(r.stderr, "belongs to uid 65534: not yours to checkpoint") {
+		t.Fatalf("uid 65533 must be turned away:\n%s", r)
+	}
+	if _, err := os.Stat(img3); err == nil {
+		os.Remove(img3)
+		t.Fatalf("uid 65533's request wrote %s", img3)
+	}
+	img := hh.path("job.img")
+	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--kill", "-f", img, strconv.Itoa(job))...)
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+		t.Fatalf("uid 65534's checkpoint through its agent:\n%s", r)
+	}
+	endedBy(t, run, syscall.SIGKILL)
+	last := hh.lastSeq(out, seq)
+	rs := hh.start("cr_restart", append(as, bin(t, "cr_restart"), img), startOpts{})
+	t.Cleanup(func() { killRestored(job, rs.pid) })
+	hh.waitSeq(out, seq, last+5, wait30, rs)
+	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--kill", "-f", hh.path("job2.img"), strconv.Itoa(rs.pid))...)
+	if r.code != 0 || !strings.Contains(r.stderr, "asking agent pid") {
+		t.Fatalf("uid 65534's checkpoint of the restarted job through its new agent:\n%s", r)
+	}
+	endedBy(t, rs, syscall.SIGKILL)
+}

@@ -404,15 +404,7 @@ func TestAgentControlSocket(t *testing.T) {
 	if err != nil {
 		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
 	}
-	img2 := "/tmp/stasis-other-user-" + strconv.Itoa(job) + ".img"
-	r := hh.run(wait30, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job))
-	if r.code == 0 || !strings.Contains(r.stderr, "uid 65534 may not use the agent of uid 0") {
-		t.Fatalf("another user must be turned away by the agent:\n%s", r)
-	}
-	if _, err := os.Stat(img2); err == nil {
-		os.Remove(img2)
-		t.Fatalf("another user's request wrote %s", img2)
-	}
+	hh.turnedAway([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}, job, "uid 65534 may not use the agent of uid 0")
 }
 
 // TestAgentUnprivileged: an ordinary user runs a job under cr_run and
@@ -648,15 +640,7 @@ func TestAgentSquattedName(t *testing.T) {
 	agentSocket(t, run.pid, job)
 	hh.waitSeq(out, seq, 5, wait30, run)
 
-	img2 := "/tmp/stasis-squatter-" + strconv.Itoa(job) + ".img"
-	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job))...)
-	if r.code == 0 || !strings.Contains(r.stderr, "uid 65534 may not use the agent of uid 0") {
-		t.Fatalf("uid 65534 must be turned away by root's agent:\n%s", r)
-	}
-	if _, err := os.Stat(img2); err == nil {
-		os.Remove(img2)
-		t.Fatalf("uid 65534's request wrote %s", img2)
-	}
+	hh.turnedAway(as, job, "uid 65534 may not use the agent of uid 0")
 
 	img := hh.path("job.img")
 	r = hh.ckpt("-v", "--kill", "-f", img, strconv.Itoa(job))
@@ -883,15 +867,7 @@ func TestAgentSquattedNameNobody(t *testing.T) {
 	hh.waitSeq(out, seq, 5, wait30, run)
 	// 65533's cr_checkpoint does not ask another user's agent (and the
 	// agent would refuse it); nor may it checkpoint the job itself.
-	img3 := "/tmp/stasis-65533-" + strconv.Itoa(job) + ".img"
-	r = hh.run(wait30, append(other, bin(t, "cr_checkpoint"), "-f", img3, strconv.Itoa(job))...)
-	if r.code == 0 || !strings.Contains(r.stderr, "belongs to uid 65534: not yours to checkpoint") {
-		t.Fatalf("uid 65533 must be turned away:\n%s", r)
-	}
-	if _, err := os.Stat(img3); err == nil {
-		os.Remove(img3)
-		t.Fatalf("uid 65533's request wrote %s", img3)
-	}
+	hh.turnedAway(other, job, "belongs to uid 65534: not yours to checkpoint")
 	img := hh.path("job.img")
 	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--kill", "-f", img, strconv.Itoa(job))...)
 	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
@@ -907,4 +883,20 @@ func TestAgentSquattedNameNobody(t *testing.T) {
 		t.Fatalf("uid 65534's checkpoint of the restarted job through its new agent:\n%s", r)
 	}
 	endedBy(t, rs, syscall.SIGKILL)
+}
+
+// turnedAway requires cr_checkpoint of job, run as the user as says, to
+// fail saying why, and to write no image.
+func (hh *h) turnedAway(as []string, job int, why string) {
+	t := hh.t
+	t.Helper()
+	img := fmt.Sprintf("/tmp/stasis-%s-%d.img", strings.TrimPrefix(as[1], "--reuid="), job)
+	r := hh.run(wait30, append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(job))...)
+	if r.code == 0 || !strings.Contains(r.stderr, why) {
+		t.Fatalf("another user must be turned away (%q):\n%s", why, r)
+	}
+	if _, err := os.Stat(img); err == nil {
+		os.Remove(img)
+		t.Fatalf("another user's request wrote %s", img)
+	}
 }

@@ -56,6 +56,8 @@ type Agent struct {
 	uid   int
 	ln    *net.UnixListener
 	nsln  *net.UnixListener // pid 1 of the job's namespace: the name the job finds (nil: none)
+	was   int               // the pid the job was known by, which we answer for too (0: none)
+	wasln *net.UnixListener // the socket for was (nil: none)
 	owner *ptrace.Owner
 	job   int   // the job's main process
 	roots []int // the job's processes that are our children (job first)
@@ -130,22 +132,16 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Inside != nil {
 		name = cfg.Inside.Pid
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(name), Net: "unix"})
+	ln, err := control.Listen(name)
 	if err != nil {
-		// A name we cannot bind (held by another process, perhaps another
-		// user's) must not stop the job: it runs, unreachable by clients.
-		a.logf("agent pid %d: control socket %s: %v: the job runs but cannot be checkpointed through its agent",
-			a.self, control.Addr(name), err)
+		// A socket we cannot make must not stop the job: it runs,
+		// unreachable by clients.
+		a.logf("agent pid %d: %v: the job runs but cannot be checkpointed through its agent", a.self, err)
 	}
 	a.ln = ln
 	if cfg.Inside != nil {
-		addr, err := control.NamespaceAddr()
-		if err == nil {
-			a.nsln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
-		}
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("control socket for the job's pid namespace: %w", err)
+		if a.nsln, err = control.ListenNamespace(); err != nil {
+			a.logf("agent pid %d: %v: the job's own libcr calls cannot reach its agent", a.self, err)
 		}
 	}
 	return a, nil
@@ -167,6 +163,12 @@ type Job struct {
 	// Images are the image files the job's memory is mapped from (a lazy
 	// restart), recognised as such by its checkpoints even once replaced.
 	Images []image.FileID
+	// Was is the pid the job was known by when its image was taken (the
+	// parent its image records: the agent that took it, or the pid that
+	// agent answered for). We answer for it too while no process has it,
+	// and record it as the job's parent in our checkpoints, so that a
+	// script's $! names the job across restarts.
+	Was int
 }
 
 // Conn is our end of a restored process's libcr connection.
@@ -188,6 +190,7 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 	for _, l := range job.Listeners {
 		go a.listen(l)
 	}
+	a.standFor(job.Was)
 	for _, c := range job.Conns {
 		if err := a.adoptRestored(c.Pid, c.Fd, c.File); err != nil {
 			a.logf("%v", err)
@@ -196,7 +199,7 @@ func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
 	if a.cfg.Inside != nil {
 		go a.serve(a.nsln)
 		go a.serveRelayed()
-	} else if a.ln != nil {
+	} else {
 		go a.serve(a.ln)
 	}
 	go a.reaper()
@@ -223,6 +226,31 @@ func (a *Agent) Close() {
 	if a.nsln != nil {
 		a.nsln.Close()
 	}
+	if a.wasln != nil {
+		a.wasln.Close()
+	}
+}
+
+// standFor makes us answer for pid was too (see Job.Was). As pid 1 of
+// the job's pid namespace we answer for a pid outside it, and clients see
+// us by our pid outside.
+func (a *Agent) standFor(was int) {
+	if was <= 1 || was == a.self || a.cfg.Inside != nil && was == a.cfg.Inside.Pid {
+		return
+	}
+	ln, err := control.ListenFor(was)
+	if err != nil {
+		a.logf("agent pid %d: %v: pid %d no longer names the job; use %d", a.self, err, was, a.self)
+		return
+	}
+	a.was, a.wasln = was, ln
+	go a.serve(ln)
+}
+
+// isJob says whether a request's target pid names the whole job: 0, our
+// pid, or the pid we answer for.
+func (a *Agent) isJob(pid int) bool {
+	return pid == 0 || pid == a.self || a.was != 0 && pid == a.was
 }
 
 // Exit ends the calling process as ws says the job ended: with its exit

@@ -29,6 +29,9 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		return control.Reply{Error: err.Error(), Status: status}
 	}
 	target := req.Target
+	if a.isJob(target) && (req.Scope == control.ScopeTree || req.Scope == control.ScopeProcess) {
+		target = 0 // the pid we answer for is no process, here or outside
+	}
 	if requester == 0 && a.cfg.Inside != nil {
 		// From outside our pid namespace: its pids are not ours.
 		var err error
@@ -36,8 +39,9 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 			return fail(1, err)
 		}
 	}
-	if target == 0 || target == a.self {
-		target = a.job
+	target, err := a.target(req.Scope, target)
+	if err != nil {
+		return fail(1, err)
 	}
 	pids, err := a.resolve(req, target, nil)
 	if err != nil {
@@ -79,7 +83,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		}
 		return fail(status, err)
 	}
-	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images}
+	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images, AgentAs: a.was}
 	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
 	dest := checkpoint.Dest{Path: asSeenBy(requester, path), Policy: writer.Options{Policy: writer.Policy(req.Policy), Sync: !req.NoSync}}
 	if req.Backup != "" {
@@ -108,6 +112,34 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		then()
 	}
 	return control.Reply{OK: true, Path: path}
+}
+
+// target is what a request's target means. For a tree or a process, 0
+// or our own pid names the job (its main process). For a group or a
+// session the target is that group's or session's id, taken as given: a
+// shell with job control makes `cr_run ./app &` lead a group that the job
+// is in, and `cr_checkpoint -g $!` means that group (without the agent,
+// which is no part of its job); 0 means the job's own group or session.
+func (a *Agent) target(kind string, target int) (int, error) {
+	switch kind {
+	case control.ScopeGroup, control.ScopeSession:
+		if target != 0 {
+			return target, nil
+		}
+		get := unix.Getpgid
+		if kind == control.ScopeSession {
+			get = unix.Getsid
+		}
+		id, err := get(a.job)
+		if err != nil {
+			return 0, fmt.Errorf("the job's main process pid %d: its %s: %w", a.job, kind, err)
+		}
+		return id, nil
+	}
+	if a.isJob(target) {
+		return a.job, nil
+	}
+	return target, nil
 }
 
 // prepare tells the libcr processes a checkpoint is coming and collects
@@ -203,7 +235,7 @@ func (a *Agent) resolve(req control.Request, target int, omitted map[int]bool) (
 	delete(snap.Procs, a.self) // the agent is not part of its job
 	pol := scope.Policies{Ptraced: scope.Policy(req.Ptraced), Ptracer: scope.Policy(req.Ptracer)}
 	roots := []int{target}
-	if (req.Target == 0 || req.Target == a.self) && kind == scope.Tree {
+	if a.isJob(req.Target) && kind == scope.Tree {
 		// The whole job: every child of ours, the orphans that came to us
 		// as subreaper included, with their trees.
 		roots = nil

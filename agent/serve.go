@@ -23,8 +23,12 @@ type client struct {
 	gone    chan struct{}
 }
 
-// serve accepts control connections until ln is closed.
+// serve accepts control connections until ln is closed; nil: there is
+// no socket (New said why).
 func (a *Agent) serve(ln *net.UnixListener) {
+	if ln == nil {
+		return
+	}
 	for {
 		c, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {

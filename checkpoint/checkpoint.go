@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,10 @@ type Options struct {
 	// restarted the job from), so that their mappings are recognised
 	// after they were removed or replaced, without /proc/PID/map_files.
 	Images []image.FileID
+	// AgentAs, if not 0, is recorded as the parent of the processes whose
+	// parent is the caller (the agent): the pid the job is known by,
+	// which a restarted agent answers for again (package agent).
+	AgentAs int
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
@@ -200,6 +205,9 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	}
 	if err := nsPids(p, f.status); err != nil {
 		return nil, err
+	}
+	if f.opt.AgentAs != 0 && f.stat.PPid == os.Getpid() {
+		p.PPid = f.opt.AgentAs
 	}
 	return c, nil
 }

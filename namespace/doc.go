@@ -26,19 +26,19 @@
 //
 // The outer cr_restart stays outside as a relay: it forwards the signals
 // it receives to the inner one (which forwards them to the job), accepts
-// the control connections made to its own socket (@stasis-agent-OUTERPID)
+// the control connections made to its own socket (@stasis-agent-OUTERPID-*)
 // and to the inner agent's, which the inner one hands it, and passes them
 // to the inner agent with the peer's uid as seen outside (where root is
 // root, not the overflow uid of a user namespace), and exits as the inner
 // one exits (if the outer one is
 // killed, the kernel kills the inner one, and with it the whole pid
 // namespace). The inner agent's socket is named by its pid outside
-// (@stasis-agent-PID, PID being the job's parent as seen outside), so
+// (@stasis-agent-PID-*, PID being the job's parent as seen outside), so
 // cr_checkpoint finds it by walking up from the job's pid as seen outside;
 // pids in requests from outside are translated through the outside /proc
 // (the last NSpid column), which the inner agent keeps open. The job sees
 // the inner agent as pid 1; it also listens at a name made of its pid
-// namespace's identity (control.NamespaceAddr), where libcr looks when
+// namespace's identity (control.ListenNamespace), where libcr looks when
 // its walk up the process tree ends at pid 1. Pid 1 of a namespace cannot
 // die by its own signal, so the inner cr_restart reports the job's wait
 // status to the outer one, which ends the same way.

@@ -37,6 +37,8 @@ type Outer struct {
 	cmd   *exec.Cmd
 	ln    *net.UnixListener
 	conns *os.File // our end of the socket connections go through
+	// NoSocket is why we have no control socket of our own (nil: we have).
+	NoSocket error
 }
 
 // Start re-executes the running binary, with the same arguments, as pid 1
@@ -48,11 +50,9 @@ func Start(spec Spec) (*Outer, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(sp[0]), "relay"), os.NewFile(uintptr(sp[1]), "relay")
 	defer theirs.Close()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: control.Addr(os.Getpid()), Net: "unix"})
-	if err != nil {
-		ours.Close()
-		return nil, fmt.Errorf("control socket %s: %w", control.Addr(os.Getpid()), err)
-	}
+	// Without our socket the job still runs: NoSocket says why it is
+	// reachable only through the inner agent's.
+	ln, noSocket := control.Listen(os.Getpid())
 	var extra []*os.File
 	if spec.Keep > 2 {
 		extra = make([]*os.File, spec.Keep-2)
@@ -77,11 +77,13 @@ func Start(spec Spec) (*Outer, error) {
 	}
 	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		ours.Close()
 		return nil, fmt.Errorf("new namespaces: %w%s", err, hint(spec, err))
 	}
-	return &Outer{cmd: cmd, ln: ln, conns: ours}, nil
+	return &Outer{cmd: cmd, ln: ln, conns: ours, NoSocket: noSocket}, nil
 }
 
 func hint(spec Spec, err error) string {
@@ -179,6 +181,9 @@ func (o *Outer) listen(reported chan<- unix.WaitStatus) {
 // relay passes each connection made to ln to the inner agent, with the
 // peer's uid as we see it.
 func (o *Outer) relay(ln *net.UnixListener) {
+	if ln == nil {
+		return
+	}
 	for {
 		c, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {

@@ -33,6 +33,10 @@ type Restored struct {
 	// (a lazy restart), for the agent's later checkpoints to recognise
 	// once they are replaced.
 	Images []image.FileID
+	// Parent is the parent pid the image records for its first process:
+	// for a job checkpointed under an agent, the pid the job was known
+	// by (that agent's, or the one it answered for).
+	Parent int
 }
 
 // AgentConn is one libcr connection of a restored process.

@@ -189,6 +189,9 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
 		} else if b.pid, err = spawn(b.want(p.Pid), tns); err == nil {
+			if len(out.Pids) == 0 {
+				out.Parent = p.PPid
+			}
 			out.Pids = append(out.Pids, b.pid)
 		}
 		if err != nil {

@@ -359,7 +359,8 @@ func TestAgentControlSocket(t *testing.T) {
 	hh := newH(t)
 	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, hh.path("out.txt"))
 	job := hh.jobOf(run)
-	c, err := net.Dial("unix", "@stasis-agent-"+strconv.Itoa(run.pid))
+	addr := agentSocket(t, run.pid, job)
+	c, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestAgentControlSocket(t *testing.T) {
 	}
 
 	// A hello must name the fd that is this connection.
-	c2, err := net.Dial("unix", "@stasis-agent-"+strconv.Itoa(run.pid))
+	c2, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,15 +404,7 @@ func TestAgentControlSocket(t *testing.T) {
 	if err != nil {
 		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
 	}
-	img2 := "/tmp/stasis-other-user-" + strconv.Itoa(job) + ".img"
-	r := hh.run(wait30, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin(t, "cr_checkpoint"), "-f", img2, strconv.Itoa(job))
-	if r.code == 0 || !strings.Contains(r.stderr, "uid 65534 may not use the agent of uid 0") {
-		t.Fatalf("another user must be turned away by the agent:\n%s", r)
-	}
-	if _, err := os.Stat(img2); err == nil {
-		os.Remove(img2)
-		t.Fatalf("another user's request wrote %s", img2)
-	}
+	hh.turnedAway([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}, job, "uid 65534 may not use the agent of uid 0")
 }
 
 // TestAgentUnprivileged: an ordinary user runs a job under cr_run and
@@ -605,24 +598,305 @@ func TestAgentWholeJob(t *testing.T) {
 	syscall.Kill(-r.pid, syscall.SIGKILL)
 }
 
-// TestAgentSquattedName: another process holding the control socket names
-// of the next pids must not stop cr_run's job; it runs and cr_run says it
-// cannot be checkpointed through its agent. (Old code: exit 127, no job.)
+// TestAgentSquattedName: uid 65534 takes every control socket name it
+// can predict (the plain @stasis-agent-PID of the next pids, the same with
+// the known prefix and a made-up suffix, and names whose SO_PEERCRED shows
+// pids that are free again, which root's next agent may get), and yet
+// root's cr_run starts its job, root checkpoints that job through its
+// agent, restarts it and checkpoints it again through the new agent, and
+// 65534's own client is turned away by root's agent. (Old code: exit 127,
+// no job; then a job nobody could checkpoint through its agent.)
 func TestAgentSquattedName(t *testing.T) {
-	needEngine(t)
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
+	}
+	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	os.Chmod(filepath.Dir(progDir), 0o755)
+	os.Chmod(progDir, 0o755)
 	hh := newH(t)
-	last := sysctlInt(t, "kernel/ns_last_pid")
-	for pid := last + 1; pid < last+400; pid++ {
-		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@stasis-agent-" + strconv.Itoa(pid), Net: "unix"})
-		if err == nil {
-			defer ln.Close()
+	sq := hh.start("squat", append(as, squat, "40", "300"), startOpts{})
+	var first, last, held int
+	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) {
+		_, err := fmt.Sscanf(string(d), "ready %d %d %d", &first, &last, &held)
+		return err == nil, nil
+	}, sq)
+	t.Logf("uid 65534 holds %d names ahead and 40 stale ones for pids %d-%d", held, first, last)
+
+	r := hh.run(wait30, bin(t, "cr_run"), "/bin/echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" || r.stderr != "" {
+		t.Fatalf("squatted names must not touch the job:\n%v", r)
+	}
+
+	// Give root's next agent one of the pids a stale name claims, if no
+	// one else takes it first.
+	os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(first-1)), 0)
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	run := hh.startProg("cr_run", []string{bin(t, "cr_run"), counter}, out)
+	job := hh.jobOf(run)
+	t.Logf("agent pid %d (stale names claim %d-%d)", run.pid, first, last)
+	agentSocket(t, run.pid, job)
+	hh.waitSeq(out, seq, 5, wait30, run)
+
+	hh.turnedAway(as, job, "uid 65534 may not use the agent of uid 0")
+
+	img := hh.path("job.img")
+	r = hh.ckpt("-v", "--kill", "-f", img, strconv.Itoa(job))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+		t.Fatalf("root's checkpoint through its agent:\n%s", r)
+	}
+	endedBy(t, run, syscall.SIGKILL)
+	last1 := hh.lastSeq(out, seq)
+	rs := hh.restart("cr_restart", img, job, nil)
+	hh.waitSeq(out, seq, last1+5, wait30, rs)
+	agentSocket(t, rs.pid, job)
+	r = hh.ckpt("-v", "-f", hh.path("job2.img"), strconv.Itoa(job))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", rs.pid)) {
+		t.Fatalf("root's checkpoint of the restarted job through its new agent:\n%s", r)
+	}
+	hh.waitSeq(out, seq, hh.lastSeq(out, seq)+3, wait30, rs)
+	hh.stopRestored(job, rs)
+}
+
+// agentSocket returns the name of the control socket that agent listens
+// on, the one of that prefix it holds (others may be squatters'), and
+// requires it to have a random part and job, its job, not to hold it.
+func agentSocket(t *testing.T, agent, job int) string {
+	t.Helper()
+	held := func(pid int, ino string) bool {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l == "socket:["+ino+"]" {
+				return true
+			}
+		}
+		return false
+	}
+	data, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "@stasis-agent-" + strconv.Itoa(agent) + "-"
+	var name string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[7], prefix) || !held(agent, f[6]) {
+			continue
+		}
+		if name != "" {
+			t.Fatalf("agent pid %d listens on %s and %s", agent, name, f[7])
+		}
+		name = f[7]
+		if job > 0 && held(job, f[6]) {
+			t.Fatalf("the job pid %d holds its agent's socket %s", job, name)
 		}
 	}
-	r := hh.run(wait30, bin(t, "cr_run"), "/bin/echo", "hi")
-	if r.code != 0 || r.stdout != "hi\n" {
-		t.Fatalf("a squatted control socket name stopped the job:\n%v", r)
+	if !regexp.MustCompile(`^` + prefix + `[0-9a-f]{32}$`).MatchString(name) {
+		t.Fatalf("agent pid %d: control socket %q, want %s and 32 random hex digits", agent, name, prefix)
 	}
-	if !strings.Contains(r.stderr, "cannot be checkpointed through its agent") {
-		t.Fatalf("cr_run did not say its job is unreachable:\n%v", r)
+	return name
+}
+
+// TestAgentNoSocket: an agent that cannot make its control socket (here a
+// seccomp filter makes socket(AF_UNIX) fail) still starts its job, which
+// runs to its end and exit status, and says it cannot be checkpointed
+// through its agent. (The filter, inherited by the job, also makes the job
+// uncheckpointable, so the agent's own checkpoints are not tried here.)
+func TestAgentNoSocket(t *testing.T) {
+	counter, nosocket := prog(t, "counter"), prog(t, "nosocket")
+	hh := newH(t)
+	msg := regexp.MustCompile(`^cr_run: agent pid \d+: control socket @stasis-agent-\d+-[0-9a-f]{32}: socket: permission denied: the job runs but cannot be checkpointed through its agent\n$`)
+	r := hh.run(wait30, nosocket, bin(t, "cr_run"), "/bin/echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" || !msg.MatchString(r.stderr) {
+		t.Fatalf("without a control socket the job must run, and cr_run say so:\n%v", r)
+	}
+	r = hh.run(wait30, nosocket, bin(t, "cr_run"), counter, "20", "3")
+	if r.code != 3 || !strings.HasSuffix(r.stdout, "tick 19\ntick 20\n") || !msg.MatchString(r.stderr) {
+		t.Fatalf("without a control socket the job must run to its end and exit status 3:\n%v", r)
+	}
+}
+
+// TestAgentGroupSession: BLCR's examples under an agent. A shell with job
+// control makes `cr_run ./app &` lead a process group (and `setsid cr_run
+// ./app` a session) that the job is in; `cr_checkpoint -g -f groupie PGID`
+// and `cr_checkpoint -s -d my_checkpoints SID` save the job through its
+// agent, and it restarts from either and counts on. (Old code: the agent
+// took PGID for its job's pid, "group N: no such process group".)
+func TestAgentGroupSession(t *testing.T) {
+	counter := prog(t, "counter")
+	seq := seqSpec{tickLine, 1}
+	for _, tc := range []struct {
+		name   string
+		setsid bool
+		args   []string
+		image  string
+	}{
+		{"group", false, []string{"-g", "-f", "groupie"}, "groupie"},
+		{"session", true, []string{"-s", "-d", "my_checkpoints"}, "my_checkpoints"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out.txt")
+			run := hh.start("cr_run", []string{bin(t, "cr_run"), counter}, startOpts{stdout: out, setsid: tc.setsid})
+			job := hh.jobOf(run)
+			hh.waitSeq(out, seq, 5, wait30, run)
+			args := append([]string{"-v", "--kill"}, tc.args...)
+			r := hh.ckpt(append(args, strconv.Itoa(run.pid))...)
+			if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+				t.Fatalf("BLCR's %s example through the agent:\n%s", tc.name, r)
+			}
+			endedBy(t, run, syscall.SIGKILL)
+			last := hh.lastSeq(out, seq)
+			rs := hh.restart("cr_restart", hh.path(tc.image), job, nil)
+			hh.waitSeq(out, seq, last+5, wait30, rs)
+			hh.stopRestored(job, rs)
+		})
+	}
+}
+
+// jobIDScript is a BLCR user's script: it keeps the job's $!, checkpoints
+// it now and then, and after each restart goes on using the same $!, which
+// names the restarted job (through its agent, which answers for it).
+const jobIDScript = `set -e
+grow() { # wait for the counter to count 5 more
+	n=$(wc -l < out.txt)
+	while [ "$(wc -l < out.txt)" -lt $((n + 5)) ]; do sleep 0.05; done
+}
+: > out.txt
+"$BIN/cr_run" "$COUNTER" >> out.txt &
+PID=$!
+echo "pid $PID"
+grow
+"$BIN/cr_checkpoint" $PID
+grow
+"$BIN/cr_checkpoint" --kill $PID
+wait $PID || true
+for gen in 1 2; do
+	"$BIN/cr_restart" context.$PID &
+	R=$!
+	echo "restart $gen pid $R"
+	grow
+	"$BIN/cr_checkpoint" $PID
+	grow
+	"$BIN/cr_checkpoint" --kill $PID
+	wait $R || true
+done
+"$BIN/cr_restart" context.$PID &
+R=$!
+grow
+"$BIN/cr_checkpoint" --kill -f last.img $PID
+wait $R || true
+echo done
+`
+
+// TestAgentJobID: the $! that a script keeps names its job across
+// restarts: jobIDScript checkpoints $PID, kills the job, restarts it from
+// context.$PID and checkpoints $PID again, twice, and the counter counts
+// on through all of it; as root, and as uid 65534 (whose cr_restart puts
+// the job in a pid namespace of its own). uid 65533 holds names that
+// answer for every pid it can predict, which neither user's cr_checkpoint
+// talks to. (Old code: "pid N: no such process" after the first restart.)
+func TestAgentJobID(t *testing.T) {
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv is not installed (%v): cannot act as another user", err)
+	}
+	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	os.Chmod(filepath.Dir(progDir), 0o755)
+	os.Chmod(progDir, 0o755)
+	for _, user := range []string{"root", "nobody"} {
+		t.Run(user, func(t *testing.T) {
+			hh := newH(t)
+			// Another user than either of ours: a stand-in of one's own
+			// user is trusted (nothing is gained by squatting oneself).
+			sq := hh.start("squat", []string{setpriv, "--reuid=65533", "--regid=65533", "--clear-groups", squat, "0", "300"}, startOpts{})
+			hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
+			dir, env := hh.dir, []string{"env"}
+			if user == "nobody" {
+				if dir, err = os.MkdirTemp("", "stasis-nobody-"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(dir) })
+				os.Chmod(dir, 0o777)
+				env = append(as, "env")
+			}
+			script := filepath.Join(dir, "blcr.sh")
+			if err := os.WriteFile(script, []byte(jobIDScript), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			r := hh.run(2*wait30, append(env, "BIN="+binDir, "COUNTER="+counter, "sh", "-c", "cd "+dir+" && exec sh blcr.sh")...)
+			if r.code != 0 || !strings.HasSuffix(r.stdout, "done\n") {
+				t.Fatalf("the BLCR script as %s:\n%s", user, r)
+			}
+			hh.verifySeq(filepath.Join(dir, "out.txt"), seqSpec{tickLine, 1}, 30)
+			if _, err := os.Stat(filepath.Join(dir, "last.img")); err != nil {
+				t.Fatalf("the third restart's checkpoint through $PID: %v", err)
+			}
+			var pid int
+			fmt.Sscanf(r.stdout, "pid %d", &pid)
+			t.Logf("$PID %d; uid 65533 answered for pids %d-%d\n%s", pid, sq.pid+1, sq.pid+300, r.stdout)
+		})
+	}
+}
+
+// TestAgentSquattedNameNobody: the same squatting by uid 65533 against an
+// ordinary user's (65534's) jobs: they start, 65534 checkpoints its job
+// through its agent, restarts it (in a pid namespace) and checkpoints it
+// through the new agent, and 65533's client is turned away.
+// (Old code: 65534's jobs could not be checkpointed through their agent.)
+func TestAgentSquattedNameNobody(t *testing.T) {
+	counter, squat := prog(t, "counter"), prog(t, "squat")
+	hh := newH(t)
+	as := hh.nobody()
+	other := []string{as[0], "--reuid=65533", "--regid=65533", "--clear-groups"}
+	sq := hh.start("squat", append(other, squat, "20", "300"), startOpts{})
+	hh.waitOutput(sq.stdout, wait30, "squat ready", func(d []byte) (bool, error) { return strings.HasPrefix(string(d), "ready"), nil }, sq)
+
+	r := hh.run(wait30, append(as, bin(t, "cr_run"), "/bin/echo", "hi")...)
+	if r.code != 0 || r.stdout != "hi\n" || r.stderr != "" {
+		t.Fatalf("squatted names must not touch uid 65534's job:\n%v", r)
+	}
+	seq := seqSpec{tickLine, 1}
+	out := hh.path("out.txt")
+	run := hh.startNobody("cr_run", []string{bin(t, "cr_run"), counter}, out)
+	job := hh.jobOf(run)
+	agentSocket(t, run.pid, job)
+	hh.waitSeq(out, seq, 5, wait30, run)
+	// 65533's cr_checkpoint does not ask another user's agent (and the
+	// agent would refuse it); nor may it checkpoint the job itself.
+	hh.turnedAway(other, job, "belongs to uid 65534: not yours to checkpoint")
+	img := hh.path("job.img")
+	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--kill", "-f", img, strconv.Itoa(job))...)
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("asking agent pid %d\n", run.pid)) {
+		t.Fatalf("uid 65534's checkpoint through its agent:\n%s", r)
+	}
+	endedBy(t, run, syscall.SIGKILL)
+	last := hh.lastSeq(out, seq)
+	rs := hh.start("cr_restart", append(as, bin(t, "cr_restart"), img), startOpts{})
+	t.Cleanup(func() { killRestored(job, rs.pid) })
+	hh.waitSeq(out, seq, last+5, wait30, rs)
+	r = hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "-v", "--kill", "-f", hh.path("job2.img"), strconv.Itoa(rs.pid))...)
+	if r.code != 0 || !strings.Contains(r.stderr, "asking agent pid") {
+		t.Fatalf("uid 65534's checkpoint of the restarted job through its new agent:\n%s", r)
+	}
+	endedBy(t, rs, syscall.SIGKILL)
+}
+
+// turnedAway requires cr_checkpoint of job, run as the user as says, to
+// fail saying why, and to write no image.
+func (hh *h) turnedAway(as []string, job int, why string) {
+	t := hh.t
+	t.Helper()
+	img := fmt.Sprintf("/tmp/stasis-%s-%d.img", strings.TrimPrefix(as[1], "--reuid="), job)
+	r := hh.run(wait30, append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(job))...)
+	if r.code == 0 || !strings.Contains(r.stderr, why) {
+		t.Fatalf("another user must be turned away (%q):\n%s", why, r)
+	}
+	if _, err := os.Stat(img); err == nil {
+		os.Remove(img)
+		t.Fatalf("another user's request wrote %s", img)
 	}
 }

@@ -119,6 +119,8 @@ var cPrograms = []struct {
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},
 	{"alarm", "alarm.c", nil},
+	{"squat", "squat.c", nil},
+	{"nosocket", "nosocket.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -260,8 +260,8 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
 		Save: int(saveFiles()), Dir: c.Dir != ""}
-	if c.ID == agent {
-		req.Target = 0
+	if c.ID == agent && (kind == scope.Tree || kind == scope.Process) {
+		req.Target = 0 // the agent's pid names its job; a group or session id is as given
 	}
 	if c.Verbose {
 		fmt.Fprintf(os.Stderr, "cr_checkpoint: asking agent pid %d\n", agent)

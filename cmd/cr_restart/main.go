@@ -104,7 +104,7 @@ func main() {
 		// processes run on without their agent.
 		os.Exit(st)
 	}
-	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners, Images: r.Images}
+	job := agent.Job{Pids: r.Pids, Filter: r.Seccomp, Listeners: r.Listeners, Images: r.Images, Was: r.Parent}
 	for _, c := range r.AgentConns {
 		job.Conns = append(job.Conns, agent.Conn{Pid: c.Pid, Fd: c.Fd, File: c.File})
 	}

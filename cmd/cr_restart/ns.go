@@ -61,5 +61,8 @@ func inNamespace(c *cli) {
 	if err != nil {
 		fail(err, c.Quiet)
 	}
+	if o.NoSocket != nil && !c.Quiet {
+		fmt.Fprintf(os.Stderr, "cr_restart: pid %d: %v: the job is reached only through its own agent's socket\n", os.Getpid(), o.NoSocket)
+	}
 	agent.Exit(o.Run(agent.CatchSignals()))
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -73,10 +72,6 @@ func (c *Conn) Recv(v any) error {
 // Close closes the connection.
 func (c *Conn) Close() error { return c.rw.Close() }
 
-// Addr is the abstract unix socket name of the agent whose pid is pid.
-// An abstract name vanishes with its agent, so none is ever stale.
-func Addr(pid int) string { return "@stasis-agent-" + strconv.Itoa(pid) }
-
 // Allowed says whether a peer with these credentials may talk to a party
 // running as uid: the same user, or root.
 func Allowed(peer unix.Ucred, uid int) bool {
@@ -98,61 +93,6 @@ func PeerCred(c *net.UnixConn) (unix.Ucred, error) {
 		return unix.Ucred{}, os.NewSyscallError("getsockopt(SO_PEERCRED)", err)
 	}
 	return *cred, nil
-}
-
-// SquatterError: the address of an agent is held by another process, or
-// by another user's agent, which we do not talk to.
-type SquatterError struct{ Agent, Pid, Uid int }
-
-func (e *SquatterError) Error() string {
-	return fmt.Sprintf("socket %s is held by pid %d uid %d: not an agent of ours", Addr(e.Agent), e.Pid, e.Uid)
-}
-
-// ErrNoAgent: nobody listens at the address.
-var ErrNoAgent = errors.New("no agent")
-
-// Dial connects to the agent with pid agent and checks that it is that
-// process and runs as our user or as root (root may talk to anyone's).
-// The connection is a plain blocking socket, so that a process blocked
-// reading it can be checkpointed and restarted like any other read.
-func Dial(agent int) (*Conn, error) { return dial(Addr(agent), agent) }
-
-// dial connects to addr, where the agent with pid agent should listen.
-func dial(addr string, agent int) (*Conn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
-	for errors.Is(err, unix.EINTR) {
-		err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
-	}
-	if err != nil {
-		unix.Close(fd)
-		if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT) {
-			return nil, ErrNoAgent
-		}
-		if errors.Is(err, unix.EAGAIN) {
-			return nil, fmt.Errorf("agent pid %d: its socket %s accepts no more connections", agent, addr)
-		}
-		return nil, fmt.Errorf("agent pid %d: connect: %w", agent, err)
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("getsockopt(SO_PEERCRED)", err)
-	}
-	if int(cred.Pid) != agent || !(os.Getuid() == 0 || Allowed(*cred, os.Getuid())) {
-		unix.Close(fd)
-		return nil, &SquatterError{Agent: agent, Pid: int(cred.Pid), Uid: int(cred.Uid)}
-	}
-	c := NewConn(fdConn(fd), *cred)
-	c.Fd = fd
-	return c, nil
 }
 
 // fdConn is a blocking socket used through plain read and write calls.

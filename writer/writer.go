@@ -6,7 +6,8 @@
 // existing image is an error). The image is written into an unnamed file
 // (O_TMPFILE) in the destination's directory, so a writer killed midway
 // leaves nothing behind, then synced, made readable by its owner only and
-// linked into place.
+// linked into place. Only a regular file is ever replaced or removed
+// (replace.go).
 package writer
 
 import (
@@ -53,18 +54,21 @@ var ErrExists = errors.New("exists (--noclobber)")
 // Create starts an image that will appear at path on Commit.
 func Create(path string, opt Options) (*File, error) {
 	fail := func(err error) (*File, error) { return nil, fmt.Errorf("image %s: %w", path, err) }
-	if st, err := os.Stat(path); err == nil {
-		if st.IsDir() {
-			return fail(errors.New("is a directory"))
-		}
-		if opt.Policy == NoClobber {
-			return fail(ErrExists)
+	if err := checkReplaceable(path); err != nil {
+		return fail(err)
+	}
+	if _, err := os.Lstat(path); err == nil && opt.Policy == NoClobber {
+		return fail(ErrExists)
+	}
+	if opt.Policy == Backup && opt.BackupName != "" {
+		if err := checkReplaceable(opt.BackupName); err != nil {
+			return fail(fmt.Errorf("backup %s: %w", opt.BackupName, err))
 		}
 	}
 	dir := filepath.Dir(path)
 	if opt.Policy == Clobber {
 		// Unlink, never truncate: a restored process may still map it.
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := remove(path); err != nil {
 			return fail(err)
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -137,18 +141,23 @@ func (f *File) place() error {
 		}
 		return nil
 	case Backup:
-		if _, err := os.Stat(f.path); err == nil {
+		if st, err := os.Lstat(f.path); err == nil {
+			if err := regular(f.path, st); err != nil {
+				return err
+			}
 			name := f.opt.BackupName
 			if name == "" {
 				name = nextBackup(f.path)
 			}
-			os.Remove(name)
+			if err := remove(name); err != nil {
+				return fmt.Errorf("backup to %s: %w", name, err)
+			}
 			if err := os.Link(f.path, name); err != nil {
 				return fmt.Errorf("backup to %s: %w", name, err)
 			}
 		}
 	}
-	return os.Rename(tmp, f.path)
+	return replace(tmp, f.path)
 }
 
 // nextBackup is PATH.~N~ for the first N above every existing one.
@@ -185,7 +194,7 @@ func (f *File) Abort() {
 func (f *File) removeTemp() {
 	switch {
 	case f.opt.Policy == Clobber:
-		os.Remove(f.path) // a partial image is never left
+		remove(f.path) // a partial image is never left
 	case f.tmpName != "":
 		os.Remove(f.tmpName)
 	case f.named:

@@ -2,12 +2,9 @@ package restart
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -19,8 +16,9 @@ import (
 // pass through cr_restart. A pages record of anonymous private memory is
 // mapped from the image (MAP_PRIVATE|MAP_FIXED), so it loads as it is
 // touched (lazy); or, with NoLazy, the process reads it itself with one
-// pread64 into its memory, while cr_restart checks the record's checksum
-// beside it. Stacks (MAP_GROWSDOWN) and executable memory are read in
+// pread64 into its memory. Either way cr_restart checks every such
+// record's checksum before the process runs (verify.go), unless
+// Unverified. Stacks (MAP_GROWSDOWN) and executable memory are read in
 // place even when lazy; small records, and memory that is not writable
 // anonymous memory, are copied as from a stream. The mappings are made in
 // batches (batch.go).
@@ -38,21 +36,17 @@ const (
 // imageFile is the image being restored, when it is a regular file read
 // by path; the builders share it.
 type imageFile struct {
-	f    *os.File
-	lazy bool
-
-	checks chan func([]byte) error // checksums of payloads read in place, checked by checker
-	failed error
-	done   chan struct{}
-	closed sync.Once
-	data   []byte // the image mapped read-only, for checker; nil until needed
+	f      *os.File
+	lazy   bool // map page data from the file
+	verify bool // check every mapped record's checksum before the processes run
 	size   int64
+	*verifier
 }
 
 // openImageFile returns the image reader for f, and the imageFile through
 // which its processes take their pages, or nil when f is not a regular
 // file or is compressed: then pages are copied from a stream.
-func openImageFile(f *os.File, lazy bool) (*image.Reader, image.Header, *imageFile, error) {
+func openImageFile(f *os.File, lazy, verify bool) (*image.Reader, image.Header, *imageFile, error) {
 	var hd image.Header
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
@@ -69,75 +63,25 @@ func openImageFile(f *os.File, lazy bool) (*image.Reader, image.Header, *imageFi
 	if err != nil || hd.Flags&image.FlagPart != 0 {
 		return nil, hd, nil, err
 	}
-	img := &imageFile{f: f, lazy: lazy, size: st.Size(), checks: make(chan func([]byte) error, 1024), done: make(chan struct{})}
-	go img.checker()
+	verify = verify || !lazy
+	img := &imageFile{f: f, lazy: lazy, verify: verify, size: st.Size(), verifier: newVerifier(f, st.Size(), verify)}
 	return ir, hd, img, nil
 }
 
-// checker runs the checksum checks of the payloads read in place, over
-// the image mapped into our memory (no copy). A file cut short meanwhile
-// faults: that is a panic here, recovered as an error.
-func (img *imageFile) checker() {
-	defer close(img.done)
-	debug.SetPanicOnFault(true)
-	defer func() {
-		if r := recover(); r != nil {
-			img.failed = errors.Join(img.failed, fmt.Errorf("checking the image: %v (was it changed meanwhile?)", r))
-			for range img.checks {
-			}
-		}
-	}()
-	for c := range img.checks {
-		if img.data == nil {
-			flags := unix.MAP_SHARED | unix.MAP_POPULATE // read ahead all at once: every payload is read
-			if img.lazy {
-				flags = unix.MAP_SHARED // only the few payloads not mapped
-			}
-			d, err := unix.Mmap(int(img.f.Fd()), 0, int(img.size), unix.PROT_READ, flags)
-			if err != nil {
-				img.failed = fmt.Errorf("mapping the image to check it: %w", os.NewSyscallError("mmap", err))
-				for range img.checks {
-				}
-				return
-			}
-			img.data = d
-		}
-		if err := c(img.data); err != nil {
-			img.failed = errors.Join(img.failed, err)
-		}
-	}
-}
-
-// check queues a check of the skipped payload of rec.
-func (img *imageFile) check(rec image.Record, c func([]byte) error) error {
-	if rec.Offset < 0 || rec.Offset+int64(rec.Len) > img.size {
-		return fmt.Errorf("pages at %#x: %w", rec.Arg, image.ErrTruncated)
-	}
-	img.checks <- func(data []byte) error { return c(data[rec.Offset : rec.Offset+int64(rec.Len)]) }
-	return nil
-}
-
-// wait waits for every check and returns what failed; no check may be
-// added after it.
+// wait waits for every check of the image's checksums and returns what
+// failed.
 func (img *imageFile) wait() error {
 	if img == nil {
 		return nil
 	}
-	img.closed.Do(func() {
-		close(img.checks)
-		<-img.done
-		if img.data != nil {
-			unix.Munmap(img.data)
-		}
-	})
-	return img.failed
+	return img.verifier.wait()
 }
 
 // readerFor is the image reader for r: from a regular file that can be
 // read at offsets when opt.FromFile, otherwise from a stream.
 func readerFor(r io.Reader, opt Options) (*image.Reader, image.Header, *imageFile, error) {
 	if f, ok := r.(*os.File); ok && opt.FromFile {
-		ir, hd, img, err := openImageFile(f, !opt.NoLazy)
+		ir, hd, img, err := openImageFile(f, !opt.NoLazy, !opt.Unverified)
 		if ir != nil || err != nil || hd.Flags&image.FlagPart != 0 {
 			return ir, hd, img, err
 		}
@@ -175,16 +119,15 @@ func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error)
 				return true, err
 			}
 		}
-		return true, ir.Skip()
+		if !b.img.verify {
+			return true, ir.Skip()
+		}
+		return true, b.queueCheck(rec, ir)
 	}
 	if v.Prot&unix.PROT_WRITE == 0 {
 		return false, nil
 	}
-	check, err := ir.SkipChecked()
-	if err != nil {
-		return false, err
-	}
-	if err := b.img.check(rec, check); err != nil {
+	if err := b.queueCheck(rec, ir); err != nil {
 		return false, err
 	}
 	for off := uint64(0); off < rec.Len; {

@@ -33,6 +33,9 @@ type Options struct {
 	// its page data is mapped from it (lazy restart), or with NoLazy read
 	// in place (see lazy.go). Otherwise, as for a stream, it is copied.
 	FromFile, NoLazy bool
+	// Unverified maps page data without checking its checksums first
+	// (verify.go): a damaged page reaches the program.
+	Unverified bool
 }
 
 // builder holds the process being rebuilt.

@@ -8,7 +8,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand"
 	"os"
 	"strconv"
 	"strings"
@@ -274,4 +277,205 @@ func TestLazyUnprivileged(t *testing.T) {
 	t.Cleanup(func() { r2.kill() })
 	hh.waitSeq(out, heapSeq, last+3, lazyWait, r2)
 	hh.verifySeq(out, heapSeq, last+3)
+}
+
+// imageRecord is where one record of an image lies: its 32-byte header at
+// hdr, its payload of n bytes at payload.
+type imageRecord struct {
+	typ          uint32
+	hdr, payload int64
+	n            int64
+}
+
+// imageRecords walks the records of the image file at path (docs/FORMAT.md:
+// a 64-byte header, then records of a 32-byte header, pad zero bytes and
+// the payload).
+func imageRecords(t *testing.T, path string) []imageRecord {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	var recs []imageRecord
+	for off := int64(64); off+32 <= int64(len(data)); {
+		h := data[off:]
+		r := imageRecord{typ: le.Uint32(h), hdr: off, n: int64(le.Uint64(h[8:]))}
+		r.payload = off + 32 + int64(le.Uint32(h[4:]))
+		recs = append(recs, r)
+		off = r.payload + r.n
+	}
+	if len(recs) == 0 || recs[len(recs)-1].typ != 0x454E44 {
+		t.Fatalf("%s: no end record after %d records", path, len(recs))
+	}
+	return recs
+}
+
+// flipSite is one byte of an image to damage, and what it damages.
+type flipSite struct {
+	off  int64
+	what string
+	page bool // in the payload of a pages record that is mapped lazily
+}
+
+// flipSites picks pages random bytes in the payloads of the image's pages
+// records of 64 KiB or more (the ones a lazy restart maps), and meta
+// random bytes in its header, its record headers and its process records.
+func flipSites(t *testing.T, rng *rand.Rand, recs []imageRecord, pages, meta int) []flipSite {
+	t.Helper()
+	var big, procs []imageRecord
+	for _, r := range recs {
+		switch {
+		case r.typ == 2 && r.n >= 64<<10:
+			big = append(big, r)
+		case r.typ == 1:
+			procs = append(procs, r)
+		}
+	}
+	if len(big) == 0 || len(procs) == 0 {
+		t.Fatalf("the image has %d pages records of 64 KiB or more and %d process records", len(big), len(procs))
+	}
+	var sites []flipSite
+	for i := 0; i < pages; i++ {
+		r := big[rng.Intn(len(big))]
+		off := r.payload + rng.Int63n(r.n)
+		sites = append(sites, flipSite{off, fmt.Sprintf("page data at offset %d (record at %d)", off, r.hdr), true})
+	}
+	for i := 0; i < meta; i++ {
+		switch i % 4 {
+		case 0:
+			off := rng.Int63n(64)
+			sites = append(sites, flipSite{off, fmt.Sprintf("image header byte %d", off), false})
+		case 1, 2: // the header of a mapped record: its address, length, sum
+			r := big[rng.Intn(len(big))]
+			b := rng.Int63n(32)
+			sites = append(sites, flipSite{r.hdr + b, fmt.Sprintf("byte %d of the header of the mapped record at %d", b, r.hdr), false})
+		case 3:
+			r := procs[rng.Intn(len(procs))]
+			off := r.payload + rng.Int63n(r.n)
+			sites = append(sites, flipSite{off, fmt.Sprintf("process record at offset %d", off), false})
+		}
+	}
+	return sites
+}
+
+// flippedCopy writes a copy of the image src to dst with the byte at off
+// flipped (all its bits), owned by uid.
+func flippedCopy(t *testing.T, src []byte, dst string, off int64, uid int) {
+	t.Helper()
+	b := bytes.Clone(src)
+	b[off] ^= 0xff
+	if err := os.WriteFile(dst, b, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dst, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flipTrial restarts the damaged image img (cr_restart's argv prefixed by
+// as) and reports how it went: "" if cr_restart refused it as it should,
+// otherwise what went wrong. The heap program writes to out: if that grows,
+// the program ran on the damaged image.
+func (hh *h) flipTrial(name string, as []string, img, out string, site flipSite, pid int) string {
+	hh.t.Helper()
+	size := func() int64 {
+		fi, err := os.Stat(out)
+		if err != nil {
+			hh.t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	r := hh.restartAs(name, as, img)
+	ran := false
+	for deadline := time.Now().Add(15 * time.Second); !r.exited() && !ran; time.Sleep(5 * time.Millisecond) {
+		ran = size() > before
+		if time.Now().After(deadline) {
+			r.kill()
+			return "cr_restart neither refused the image nor ran it within 15 s\n" + r.describe()
+		}
+	}
+	if !ran && !r.wait(10*time.Second) {
+		return "cr_restart did not exit\n" + r.describe()
+	}
+	r.kill()
+	r.wait(10 * time.Second)
+	stderr, _ := os.ReadFile(r.stderr)
+	msg := strings.TrimSpace(string(stderr))
+	switch {
+	case ran || size() > before:
+		return "the program ran on the damaged image: " + r.describe()
+	case r.state.ExitCode() == 0:
+		return "cr_restart exited 0: " + r.describe()
+	case site.page && !(strings.Contains(msg, "checksum mismatch") && strings.Contains(msg, fmt.Sprintf("pid %d", pid))):
+		return "cr_restart failed without naming the checksum and pid " + strconv.Itoa(pid) + ": " + msg
+	case msg == "":
+		return "cr_restart failed without a message"
+	}
+	return ""
+}
+
+// TestLazyFlips: a lazy restart (the default) of an image with one byte
+// flipped (each time a fresh copy, 40 times in its page data and 12 in its
+// headers and process records) refuses it, naming the damaged record and
+// its pid; the self-checking heap program never runs. As root and as an
+// ordinary user (fewer flips). The time a default restart and an
+// --unverified one take on the undamaged image is logged.
+func TestLazyFlips(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		nobody      bool
+		pages, meta int
+	}{
+		{"root", false, 40, 12},
+		{"nobody", true, 12, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hh := newH(t)
+			var as []string
+			uid := 0
+			out := hh.path("out.txt")
+			var p *proc
+			if c.nobody {
+				as, uid = hh.nobody(), 65534
+				p = hh.startNobody("heap", []string{prog(t, "heap"), "21"}, out)
+			} else {
+				p = hh.startProg("heap", []string{prog(t, "heap"), "21"}, out)
+			}
+			hh.waitSeq(out, heapSeq, 3, lazyWait, p)
+			img := hh.path("h.img")
+			hh.killCkpt(as, p, img)
+			data, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed := time.Now().UnixNano()
+			t.Logf("seed %d, image of %d bytes", seed, len(data))
+			sites := flipSites(t, rand.New(rand.NewSource(seed)), imageRecords(t, img), c.pages, c.meta)
+			bad := 0
+			start := time.Now()
+			for i, s := range sites {
+				dmg := hh.path(fmt.Sprintf("d%d.img", i))
+				flippedCopy(t, data, dmg, s.off, uid)
+				if why := hh.flipTrial(fmt.Sprintf("restart%d", i), as, dmg, out, s, p.pid); why != "" {
+					t.Errorf("%s flipped: %s", s.what, why)
+					bad++
+				}
+				os.Remove(dmg)
+			}
+			t.Logf("%d of %d flips refused, in %v", len(sites)-bad, len(sites), time.Since(start).Round(time.Millisecond))
+			if bad > 0 {
+				return
+			}
+			// The undamaged image restarts and computes right.
+			last := hh.lastSeq(out, heapSeq)
+			r := hh.restartAs("restart", as, img)
+			t.Cleanup(func() { r.kill() })
+			hh.waitSeq(out, heapSeq, last+3, lazyWait, r)
+			r.kill()
+			r.wait(10 * time.Second)
+			hh.verifySeq(out, heapSeq, last+3)
+		})
+	}
 }

@@ -175,6 +175,21 @@ func (b *builder) creds(t *rthread) error {
 	if _, err := b.callIn(t.tid, unix.SYS_CAPSET, b.scratch, b.scratch+8); err != nil {
 		return fail("capabilities", err)
 	}
+	// The ambient set is inherited from cr_restart (which, restarting for
+	// an ordinary user, holds every capability of its user namespace as
+	// ambient ones): empty it, then raise the recorded ones, which the
+	// kernel allows only inside the permitted and inheritable sets just set.
+	if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fail("ambient capabilities (clear)", err)
+	}
+	for capn := uint64(0); capn < 64; capn++ {
+		if c.CapAmb&(1<<capn) == 0 {
+			continue
+		}
+		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, capn, 0, 0); err != nil {
+			return fail(fmt.Sprintf("ambient capability %d", capn), err)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// credFields are the lines of /proc/PID/status that say what a process
+// may do.
+var credFields = []string{"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"}
+
+func creds(pid int) map[string]string {
+	m := map[string]string{}
+	for _, f := range credFields {
+		m[f] = statusField(pid, f)
+	}
+	return m
+}
+
+// editedFd is a descriptor an edited image adds: path opened with flags.
+func editedFd(t *testing.T, num int, path string, flags int) map[string]any {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{"num": num, "kind": "file", "path": path, "flags": flags, "pos": 0, "size": st.Size(), "mode": uint32(st.Mode().Perm()) | 0o100000}
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestRootRestoresAsOwner: root restarting an image that uid 65534 wrote,
+// then edited as docs/FORMAT.md lets anyone edit one (checksums made right
+// again), gains nothing: an image claiming uid 0 and every capability, one
+// holding /etc/shadow open for reading or /etc/passwd for writing, one
+// whose cwd is /root, is refused or runs as uid 65534 with that user's
+// capabilities and without the file. The unedited image restarts as
+// uid 65534 and its counter goes on. An image its group or others may
+// write is refused (exit 13, EACCES); --trust-image is root's only.
+func TestRootRestoresAsOwner(t *testing.T) {
+	counter := prog(t, "counter")
+	needEngine(t)
+	seq := seqSpec{tickLine, 1}
+	hh := newH(t)
+	as := hh.nobody()
+	out := hh.path("counter.out")
+	p := hh.startNobody("counter", []string{counter}, out)
+	hh.waitSeq(out, seq, 3, wait30, p)
+	want := creds(p.pid)
+	img := hh.path("c.img")
+	hh.killCkpt(as, p, img)
+	shadow, passwd := fileSum(t, "/etc/shadow"), fileSum(t, "/etc/passwd")
+
+	ownerGroups := strings.Fields(hh.run(wait30, "id", "-G", "65534").stdout)
+	full := json.Number(strconv.FormatUint(1<<41-1, 10))
+	edits := []struct {
+		name string
+		edit func(p map[string]any)
+	}{
+		{"unedited", func(map[string]any) {}},
+		{"uid 0 and every capability", func(p map[string]any) {
+			c := p["creds"].(map[string]any)
+			c["uid"], c["gid"], c["groups"] = []int{0, 0, 0, 0}, []int{0, 0, 0, 0}, []int{0}
+			for _, k := range []string{"cap_inh", "cap_prm", "cap_eff", "cap_bnd", "cap_amb"} {
+				c[k] = full
+			}
+		}},
+		{"/etc/shadow open for reading", func(p map[string]any) {
+			p["fds"] = append(p["fds"].([]any), editedFd(t, 7, "/etc/shadow", os.O_RDONLY))
+		}},
+		{"/etc/passwd open for writing", func(p map[string]any) {
+			p["fds"] = append(p["fds"].([]any), editedFd(t, 8, "/etc/passwd", os.O_WRONLY))
+		}},
+		{"cwd in /root", func(p map[string]any) { p["cwd"] = "/root" }},
+	}
+	for i, e := range edits {
+		t.Run(e.name, func(t *testing.T) {
+			edited := hh.path("edited" + strconv.Itoa(i) + ".img")
+			editImage(t, img, edited, e.edit)
+			if err := os.Chown(edited, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			last := hh.lastSeq(out, seq)
+			r := hh.restartAs("restart"+strconv.Itoa(i), nil, edited)
+			t.Cleanup(func() { killRestored(p.pid, r.pid) })
+			ran := false
+			for deadline := time.Now().Add(10 * time.Second); !r.exited() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if ran = hh.lastSeq(out, seq) > last+2; ran {
+					break
+				}
+			}
+			if !ran {
+				if e.name == "unedited" {
+					t.Fatalf("root could not restart uid 65534's own image:\n%s", r.describe())
+				}
+				if !r.exited() || r.state.ExitCode() == 0 {
+					t.Fatalf("the edited image neither ran nor was refused:\n%s", r.describe())
+				}
+				t.Logf("refused: %s", strings.TrimSpace(r.describe()))
+				return
+			}
+			pid, _ := nsPid(t, r.pid, int64(p.pid), r)
+			got := creds(pid)
+			for _, g := range strings.Fields(got["Groups"]) {
+				if !slices.Contains(ownerGroups, g) {
+					t.Errorf("restored pid %d is in group %s; uid 65534 is in %v", pid, g, ownerGroups)
+				}
+			}
+			got["Groups"], want["Groups"] = "", "" // those /etc/group gives uid 65534 (setpriv --clear-groups gave none)
+			if !equalMaps(got, want) {
+				t.Errorf("restored pid %d runs with %v; uid 65534's process had %v", pid, got, want)
+			}
+			for fd, target := range fdTable(t, pid) {
+				if target == "/etc/shadow" || target == "/etc/passwd" {
+					t.Errorf("restored pid %d holds %s on fd %s", pid, target, fd)
+				}
+			}
+			if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); cwd == "/root" {
+				t.Errorf("restored pid %d works in /root", pid)
+			}
+			r.kill()
+			r.wait(10 * time.Second)
+		})
+	}
+	if fileSum(t, "/etc/shadow") != shadow || fileSum(t, "/etc/passwd") != passwd {
+		t.Fatal("/etc/shadow or /etc/passwd changed")
+	}
+
+	// An image that others could have written is not restored by root.
+	loose := hh.path("loose.img")
+	b, _ := os.ReadFile(img)
+	os.WriteFile(loose, b, 0o600)
+	os.Chown(loose, 65534, 65534)
+	os.Chmod(loose, 0o666)
+	r := hh.run(wait30, bin(t, "cr_restart"), loose)
+	if r.code != 13 || !strings.Contains(r.stderr, "lets its group or others write it") {
+		t.Errorf("root restarting a world-writable image: want exit 13 naming its mode, got\n%s", r)
+	}
+	// Nor one in a directory others may write, without the sticky bit.
+	open := filepath.Join(hh.dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	inOpen := filepath.Join(open, "c.img")
+	os.WriteFile(inOpen, b, 0o600)
+	os.Chown(inOpen, 65534, 65534)
+	if r := hh.run(wait30, bin(t, "cr_restart"), inOpen); r.code != 13 || !strings.Contains(r.stderr, "replace it") {
+		t.Errorf("root restarting an image in a directory anyone may write: want exit 13, got\n%s", r)
+	}
+	if r := hh.run(wait30, append(as, bin(t, "cr_restart"), "--trust-image", img)...); r.code != 22 || !strings.Contains(r.stderr, "only root") {
+		t.Errorf("uid 65534 giving --trust-image: want exit 22, got\n%s", r)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestUserRestoresExactCaps: an ordinary user restarting an image edited
+// to claim every permitted, inheritable and effective capability (which
+// its restart's user namespace can grant) but no ambient ones gets no
+// ambient capabilities, though cr_restart holds all of its namespace's as
+// ambient ones: the sets restored are exactly the image's.
+func TestUserRestoresExactCaps(t *testing.T) {
+	counter := prog(t, "counter")
+	needEngine(t)
+	seq := seqSpec{tickLine, 1}
+	hh := newH(t)
+	as := hh.nobody()
+	out := hh.path("counter.out")
+	p := hh.startNobody("counter", []string{counter}, out)
+	hh.waitSeq(out, seq, 3, wait30, p)
+	img := hh.path("c.img")
+	hh.killCkpt(as, p, img)
+	edited := hh.path("caps.img")
+	all := strings.TrimSpace(statusField(os.Getpid(), "CapBnd"))
+	allN, err := strconv.ParseUint(all, 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	editImage(t, img, edited, func(p map[string]any) {
+		c := p["creds"].(map[string]any)
+		for _, k := range []string{"cap_inh", "cap_prm", "cap_eff"} {
+			c[k] = json.Number(strconv.FormatUint(allN, 10))
+		}
+		c["cap_amb"] = json.Number("0")
+	})
+	os.Chown(edited, 65534, 65534)
+	last := hh.lastSeq(out, seq)
+	r := hh.restartAs("restart", as, edited)
+	t.Cleanup(func() { killRestored(p.pid, r.pid) })
+	hh.waitSeq(out, seq, last+3, wait30, r)
+	pid, _ := nsPid(t, r.pid, int64(p.pid), r)
+	if got := statusField(pid, "CapAmb"); strings.Trim(got, "0") != "" {
+		t.Errorf("restored pid %d has ambient capabilities %s; its image recorded none", pid, got)
+	}
+	if got := statusField(pid, "CapEff"); got != all {
+		t.Logf("restored pid %d: CapEff %s (the image claimed %s)", pid, got, all)
+	}
+	r.kill()
+	r.wait(10 * time.Second)
+}

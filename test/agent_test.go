@@ -421,7 +421,7 @@ func TestAgentUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
+	os.Chmod(dir, os.ModeSticky|0o777)
 	os.Chmod(filepath.Dir(progDir), 0o755) // the test programs, for uid 65534
 	os.Chmod(progDir, 0o755)
 	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
@@ -439,14 +439,20 @@ func TestAgentUnprivileged(t *testing.T) {
 		t.Fatalf("cr_checkpoint as uid 65534 through the agent:\n%s", r)
 	}
 	endedBy(t, run, syscall.SIGKILL)
-	// Restarting as an ordinary user needs cr_restart without privilege
-	// (a later issue); root restarts the image, with the job's own uid.
-	rs := hh.restart("cr_restart", img, job, nil)
+	// Root restarts the image as its owner, uid 65534, whose job works in
+	// a directory that user may enter and writes to a file it may open.
+	hh.nobody()
+	os.Chown(out, 65534, 65534)
+	os.Chown(run.stderr, 65534, 65534)
+	rs := hh.restartAs("cr_restart", nil, img)
+	t.Cleanup(func() { killRestored(job, rs.pid) })
 	hh.waitSeq(out, seq, last+5, wait30, rs)
-	if uid := statusField(job, "Uid"); !strings.HasPrefix(uid, "65534") {
+	pid, _ := nsPid(t, rs.pid, int64(job), rs)
+	if uid := statusField(pid, "Uid"); !strings.HasPrefix(uid, "65534") {
 		t.Fatalf("the restored job runs as uid %q", uid)
 	}
-	hh.stopRestored(job, rs)
+	rs.kill()
+	rs.wait(10 * time.Second)
 }
 
 // TestAgentLibcr: a Go program using every libcr call (test/progs/libcrprog)
@@ -820,7 +826,7 @@ func TestAgentJobID(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { os.RemoveAll(dir) })
-				os.Chmod(dir, 0o777)
+				os.Chmod(dir, os.ModeSticky|0o777)
 				env = append(as, "env")
 			}
 			script := filepath.Join(dir, "blcr.sh")

@@ -298,7 +298,7 @@ func TestCowForkFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
+	os.Chmod(dir, os.ModeSticky|0o777)
 	os.Chmod(filepath.Dir(progDir), 0o755) // the test programs, for uid 65534
 	os.Chmod(progDir, 0o755)
 	as := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}

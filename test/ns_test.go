@@ -65,7 +65,7 @@ func (hh *h) nobody() []string {
 	for _, d := range []string{hh.dir, filepath.Dir(hh.dir), filepath.Dir(progDir), progDir} {
 		os.Chmod(d, 0o755)
 	}
-	os.Chmod(hh.dir, 0o777)
+	os.Chmod(hh.dir, os.ModeSticky|0o777) // sticky: what uid 65534 writes there only it may replace
 	return []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
 }
 

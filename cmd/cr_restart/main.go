@@ -15,6 +15,7 @@ import (
 	"stasis/internal/blcr"
 	stcli "stasis/internal/cli"
 	"stasis/internal/ptrace"
+	"stasis/internal/trust"
 	"stasis/namespace"
 	"stasis/restart"
 )
@@ -42,7 +43,10 @@ type cli struct {
 	RestoreSid  bool    `negatable:"" group:"Ids" help:"Put the processes back into their own sessions (default: --no-restore-sid, cr_restart's)."`
 	RestorePid  pidFlag `negatable:"" group:"Ids" help:"Give the processes their original pids and thread ids (default), in a new pid namespace where they cannot be had here (an ordinary user; a pid in use); --restore-pid=strict fails instead of using a namespace; --no-restore-pid gives them new pids."`
 
-	NoLazy bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
+	TrustImage bool `group:"Files" help:"Root only: restore the image with the credentials, capabilities and files it records, even when its file's owner does not hold them. Without it root restores an image as the user who owns the file, and refuses one that another user could have written (see docs/SECURITY.md)."`
+
+	NoLazy     bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
+	Unverified bool `group:"Files" help:"Map page data from the image file without checking its checksums first: faster for a large image not in the page cache, but a damaged page reaches the program unnoticed (see docs/lazy.md)."`
 
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
@@ -67,6 +71,7 @@ type cli struct {
 }
 
 func main() {
+	inherited := trust.Inherited()
 	inside, err := namespace.Enter()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cr_restart:", err)
@@ -81,6 +86,11 @@ func main() {
 		fail(argsError{err}, quiet(os.Args[1:]))
 	}
 	began := time.Now()
+	if inside == nil {
+		if err := asOwner(&c, inherited); err != nil {
+			fail(err, c.Quiet)
+		}
+	}
 	if needNamespace(&c, inside) {
 		inNamespace(&c)
 	}
@@ -179,7 +189,7 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	}
 	cfg.Inside = inside
 	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
-		FromFile: c.Fd == nil, NoLazy: c.NoLazy}
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified}
 	for _, arg := range c.Relocate {
 		r, ok, err := restart.ParseRelocation(arg)
 		if err != nil {

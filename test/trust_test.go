@@ -33,6 +33,23 @@ func editedFd(t *testing.T, num int, path string, flags int) map[string]any {
 	return map[string]any{"num": num, "kind": "file", "path": path, "flags": flags, "pos": 0, "size": st.Size(), "mode": uint32(st.Mode().Perm()) | 0o100000}
 }
 
+// nobodyImage runs a counter as uid 65534 and checkpoints it with --kill
+// as that user; it returns the user's argv prefix, the process, its
+// output, the image and the process's credentials.
+func nobodyImage(t *testing.T) (*h, []string, *proc, string, string, map[string]string) {
+	counter := prog(t, "counter")
+	needEngine(t)
+	hh := newH(t)
+	as := hh.nobody()
+	out := hh.path("counter.out")
+	p := hh.startNobody("counter", []string{counter}, out)
+	hh.waitSeq(out, seqSpec{tickLine, 1}, 3, wait30, p)
+	want := creds(p.pid)
+	img := hh.path("c.img")
+	hh.killCkpt(as, p, img)
+	return hh, as, p, out, img, want
+}
+
 func fileSum(t *testing.T, path string) [32]byte {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -50,17 +67,8 @@ func fileSum(t *testing.T, path string) [32]byte {
 // uid 65534 and its counter goes on. An image its group or others may
 // write is refused (exit 13, EACCES); --trust-image is root's only.
 func TestRootRestoresAsOwner(t *testing.T) {
-	counter := prog(t, "counter")
-	needEngine(t)
+	hh, as, p, out, img, want := nobodyImage(t)
 	seq := seqSpec{tickLine, 1}
-	hh := newH(t)
-	as := hh.nobody()
-	out := hh.path("counter.out")
-	p := hh.startNobody("counter", []string{counter}, out)
-	hh.waitSeq(out, seq, 3, wait30, p)
-	want := creds(p.pid)
-	img := hh.path("c.img")
-	hh.killCkpt(as, p, img)
 	shadow, passwd := fileSum(t, "/etc/shadow"), fileSum(t, "/etc/passwd")
 
 	ownerGroups := strings.Fields(hh.run(wait30, "id", "-G", "65534").stdout)
@@ -181,16 +189,8 @@ func equalMaps(a, b map[string]string) bool {
 // ambient capabilities, though cr_restart holds all of its namespace's as
 // ambient ones: the sets restored are exactly the image's.
 func TestUserRestoresExactCaps(t *testing.T) {
-	counter := prog(t, "counter")
-	needEngine(t)
+	hh, as, p, out, img, _ := nobodyImage(t)
 	seq := seqSpec{tickLine, 1}
-	hh := newH(t)
-	as := hh.nobody()
-	out := hh.path("counter.out")
-	p := hh.startNobody("counter", []string{counter}, out)
-	hh.waitSeq(out, seq, 3, wait30, p)
-	img := hh.path("c.img")
-	hh.killCkpt(as, p, img)
 	edited := hh.path("caps.img")
 	all := strings.TrimSpace(statusField(os.Getpid(), "CapBnd"))
 	allN, err := strconv.ParseUint(all, 16, 64)

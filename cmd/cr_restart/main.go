@@ -46,7 +46,7 @@ type cli struct {
 	TrustImage bool `group:"Files" help:"Root only: restore the image with the credentials, capabilities and files it records, even when its file's owner does not hold them. Without it root restores an image as the user who owns the file, and refuses one that another user could have written (see docs/SECURITY.md)."`
 
 	NoLazy     bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
-	Unverified bool `group:"Files" help:"Map page data from the image file without checking its checksums first: faster for a large image not in the page cache, but a damaged page reaches the program unnoticed (see docs/lazy.md)."`
+	Unverified bool `group:"Files" help:"Map page data from the image file without checking its checksums first: faster for a large image not in the page cache, but a damaged page reaches the program unnoticed (see docs/commands.md, Lazy restart)."`
 
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 

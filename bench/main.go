@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 )
 
 // benchmarks run in this order.
@@ -31,6 +32,12 @@ type cli struct {
 }
 
 func main() {
+	// Whatever started us may have leaked descriptors (a CI runner's
+	// pipe on fd 251): a target inheriting one could not be checkpointed.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: close_range:", err)
+		os.Exit(1)
+	}
 	var c cli
 	k := kong.Parse(&c, kong.Name("bench"),
 		kong.Description("Measure stasis against its performance targets."))

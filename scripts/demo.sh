@@ -8,6 +8,13 @@
 # Needs gcc and, for restoring the original pid, root.
 set -euo pipefail
 
+# Close what whatever started us left open (a CI runner's pipe on fd 251):
+# the counter would inherit it, and such a descriptor cannot be saved.
+for fd in /proc/$$/fd/*; do
+	fd=${fd##*/}
+	if ((fd > 2 && fd != 255)); then eval "exec $fd>&-"; fi
+done
+
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${STASIS_BIN:-$root/bin}
 for cmd in cr_checkpoint cr_restart; do
@@ -51,6 +58,9 @@ echo "\$ cr_checkpoint --kill -f $tmp/counter.ctx $pid"
 exec 3>&2 2>/dev/null
 status=0
 "$bin/cr_checkpoint" --kill -f "$tmp/counter.ctx" "$pid" 2>&3 || status=$?
+if ((status != 0)); then
+	kill -9 "$pid" 2>/dev/null || true # stop the counter: never wait on it
+fi
 wait "$pid" || true # reap it, so that its pid is free again
 exec 2>&3 3>&-
 ((status == 0)) || fail "cr_checkpoint exited with status $status"

@@ -89,7 +89,7 @@ func (d *Dir) Create(name string) (*os.File, error) {
 	return f, nil
 }
 
-// tmpPrefix starts the names of the directories being put in place.
+// tmpPrefix starts the names of the images being put in place.
 func tmpPrefix(path string) string { return "." + filepath.Base(path) + ".new" }
 
 // Commit links the files into a new directory and puts it in place.
@@ -196,15 +196,26 @@ func (d *Dir) closeFiles() {
 	}
 }
 
-// removeStale removes the directories that writers killed between making
-// them and renaming them into place left beside path.
+// removeStale removes what writers killed between naming an image (a
+// directory, or a file) and renaming it into place left beside path: a
+// directory, or a regular file of ours, named by tmpPrefix and the pid of
+// a process that no longer exists.
 func removeStale(path string) {
 	parent := filepath.Dir(path)
 	ents, _ := os.ReadDir(parent)
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), tmpPrefix(path))
-		if pid, err := strconv.Atoi(rest); ok && err == nil && e.IsDir() && unix.Kill(pid, 0) == unix.ESRCH {
-			os.RemoveAll(filepath.Join(parent, e.Name()))
+		pid, err := strconv.Atoi(rest)
+		if !ok || err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		name := filepath.Join(parent, e.Name())
+		var st unix.Stat_t
+		switch {
+		case e.IsDir():
+			os.RemoveAll(name)
+		case e.Type().IsRegular() && unix.Lstat(name, &st) == nil && int(st.Uid) == os.Geteuid():
+			os.Remove(name)
 		}
 	}
 }

@@ -77,6 +77,7 @@ func Create(path string, opt Options) (*File, error) {
 		}
 		return &File{File: f, path: path, opt: opt, named: true}, nil
 	}
+	removeStale(path)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 	if err == nil {
 		return &File{File: os.NewFile(uintptr(fd), path+" (being written)"), path: path, opt: opt}, nil
@@ -123,7 +124,7 @@ func (f *File) place() error {
 	tmp := f.Name()
 	if !f.named {
 		// Give the unnamed file a temporary name beside the destination.
-		tmp = filepath.Join(filepath.Dir(f.path), "."+filepath.Base(f.path)+".new"+strconv.Itoa(os.Getpid()))
+		tmp = filepath.Join(filepath.Dir(f.path), tmpPrefix(f.path)+strconv.Itoa(os.Getpid()))
 		os.Remove(tmp)
 		if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
 			return fmt.Errorf("link: %w", err)

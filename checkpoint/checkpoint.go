@@ -129,13 +129,13 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		}
 		return &captured{p: z}, nil
 	}
-	a := &asker{pid: pid}
+	var leader *task
 	for _, t := range f.tasks {
 		if t.tid == pid {
-			a.leader = t
+			leader = t
 		}
 	}
-	if a.leader == nil {
+	if leader == nil {
 		return nil, fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
 	}
 	maps, err := proc.ReadMaps(pid)
@@ -174,28 +174,27 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 			c.close()
 		}
 	}()
-	if a.gate, err = findGate(pid, maps, mem); err != nil {
+	a, err := newAsker(pid, maps, mem, leader, f.tasks)
+	if err != nil {
 		return nil, err
 	}
-	a.mem = mem
+	a.guard = f.guard
 	if err := a.ask(p, f.tasks); err != nil {
-		a.unmapScratch()
+		a.close()
 		return nil, err
 	}
 	if c.files, err = readFileData(pid, data); err != nil {
-		a.unmapScratch()
+		a.close()
 		return nil, err
 	}
 	if cow {
 		if err := c.readEarly(vs, flags, f.dedup); err != nil {
-			a.unmapScratch()
+			a.close()
 			return nil, err
 		}
-		if f.snap, f.snapErr = a.snapshot(); f.snap != nil {
-			f.guard.add(pid, f.snap.pid)
-		}
+		f.snap, f.snapErr = a.snapshot()
 	}
-	if err := a.unmapScratch(); err != nil {
+	if err := a.close(); err != nil {
 		return nil, err
 	}
 	// Put the registers back now, not at thaw: if we die while the pages

@@ -7,7 +7,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
@@ -80,6 +83,16 @@ func (g *guard) add(parent, snap int) {
 	fmt.Fprintf(g.w, "+%d %d %d\n", parent, snap, start)
 }
 
+// cloning tells the guard that thread tid of process parent is about to
+// fork a snapshot from rescue code at address at (0: none), which we may
+// die before hearing of: a child of parent with exit signal 0 started
+// from now on is one.
+func (g *guard) cloning(parent, tid int, at uint64) {
+	if g != nil {
+		fmt.Fprintf(g.w, "?%d %d %d %d\n", parent, tid, at, bootTicks()-1)
+	}
+}
+
 // remove tells the guard that snapshot snap is ended.
 func (g *guard) remove(snap int) {
 	if g != nil {
@@ -93,34 +106,79 @@ func (g *guard) stop() {
 	if g == nil {
 		return
 	}
+	fmt.Fprintf(g.w, "=\n") // we live: do not wait for our end
 	g.w.Close()
 	g.cmd.Wait() // an agent's reaper may have collected it: no matter
 }
 
+// bootTicks returns the time since boot in the clock ticks of a process's
+// start time in /proc/PID/stat.
+func bootTicks() uint64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return uint64(ts.Nano()) / (1e9 / 100) // USER_HZ
+}
+
 // guardMain is the guard process: it reads what the checkpointer tells it
-// until end of file, then has each snapshot not removed reaped.
+// until end of file, then, once the checkpointer is gone (and so has let
+// go of every process it traced), has each snapshot not removed reaped.
 func guardMain() int {
 	os.Unsetenv(guardEnv)
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	checkpointer, perr := unix.PidfdOpen(os.Getppid(), 0)
 	type of struct {
 		parent int
 		start  uint64
 	}
-	left := map[int]of{} // snapshot: its parent and start time
+	type fork struct {
+		tid   int
+		at    uint64
+		since uint64
+	}
+	left := map[int]of{}      // snapshot: its parent and start time
+	cloning := map[int]fork{} // parent: a fork not heard of
+	alive := false
 	sc := bufio.NewScanner(os.NewFile(3, "snapshot guard pipe"))
 	for sc.Scan() {
 		var parent, snap int
 		var start uint64
-		if n, _ := fmt.Sscanf(sc.Text(), "+%d %d %d", &parent, &snap, &start); n == 3 {
+		var f fork
+		line := sc.Text()
+		if n, _ := fmt.Sscanf(line, "+%d %d %d", &parent, &snap, &start); n == 3 {
 			left[snap] = of{parent, start}
-		} else if n, _ := fmt.Sscanf(sc.Text(), "-%d", &snap); n == 1 {
+			delete(cloning, parent)
+		} else if n, _ := fmt.Sscanf(line, "?%d %d %d %d", &parent, &f.tid, &f.at, &f.since); n == 4 {
+			cloning[parent] = f
+		} else if n, _ := fmt.Sscanf(line, "-%d", &snap); n == 1 {
 			delete(left, snap)
+		} else if line == "=" {
+			alive = true
 		}
 	}
-	if len(left) == 0 {
+	if len(left) == 0 && len(cloning) == 0 {
 		return 0
 	}
+	if !alive && perr == nil {
+		// Its tracees are let go only as its last thread exits, after
+		// the pipe is closed.
+		fds := []unix.PollFd{{Fd: int32(checkpointer), Events: unix.POLLIN}}
+		unix.Poll(fds, 30_000)
+	}
 	owner := ptrace.NewOwner()
+	for parent, f := range cloning {
+		// A thread let go before its fork would make the child after
+		// we looked: it is settled, past the fork, instead.
+		if f.at != 0 {
+			owner.Do(func() error { return ptrace.SettleThread(parent, f.tid, f.at) })
+		}
+		for _, snap := range unheardSnapshots(parent, f.since) {
+			if _, ok := left[snap.Pid]; !ok {
+				left[snap.Pid] = of{parent, snap.StartTime}
+			}
+		}
+	}
 	status := 0
 	for snap, o := range left {
 		// Already reaped (by a parent that waits with __WALL, or by a
@@ -135,4 +193,25 @@ func guardMain() int {
 		}
 	}
 	return status
+}
+
+// unheardSnapshots returns the children of parent with exit signal 0
+// started since the given time: snapshots forked as we died.
+func unheardSnapshots(parent int, since uint64) []*proc.Stat {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var found []*proc.Stat
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := proc.ReadStat(pid)
+		if err == nil && st.PPid == parent && st.ExitSignal == 0 && st.StartTime >= since {
+			found = append(found, st)
+		}
+	}
+	return found
 }

@@ -13,14 +13,74 @@ import (
 )
 
 // asker runs system calls inside the frozen process to read what /proc
-// does not show. It uses a syscall instruction of the vDSO, so no code is
-// written into the process, and one scratch page it maps and unmaps.
+// does not show. It borrows a syscall instruction of the vDSO and writes
+// the rescue code (see ptrace.Rescue) into the vDSO's unused tail, so that
+// a thread let go in the middle of a call, because we were killed, puts
+// itself back as it was; it maps one scratch page and unmaps it. On a
+// kernel whose vDSO has no room for the rescue code, the calls run
+// unprotected from the borrowed instruction.
 type asker struct {
 	pid     int
 	gate    uint64
 	scratch uint64
 	mem     *ptrace.Mem
 	leader  *task
+	rescue  *ptrace.Rescue
+	wmem    *ptrace.Mem // the rescue's: open for writing
+	guard   *guard      // told of a snapshot as soon as it exists
+}
+
+// newAsker returns an asker for process pid, whose mappings are maps and
+// memory mem, with leader one of its frozen threads. tasks must be every
+// thread of the process that might be in rescue code left by a
+// checkpointer that was killed: they are settled (see ptrace.Settle)
+// before the code is written anew.
+//
+// Precondition: called on the owner thread.
+func newAsker(pid int, maps []proc.Mapping, mem *ptrace.Mem, leader *task, tasks []*task) (*asker, error) {
+	a := &asker{pid: pid, mem: mem, leader: leader}
+	var err error
+	if a.gate, err = findGate(pid, maps, mem); err != nil {
+		return nil, err
+	}
+	for _, m := range maps {
+		if m.Path != "[vdso]" {
+			continue
+		}
+		if a.wmem, err = ptrace.OpenMem(pid, true); err != nil {
+			return nil, err
+		}
+		if a.rescue, err = ptrace.NewRescue(a.wmem, m.Start, m.End); err != nil {
+			a.wmem.Close()
+			a.wmem, a.rescue = nil, nil
+		}
+		break
+	}
+	if a.rescue == nil {
+		return a, nil
+	}
+	for _, t := range tasks {
+		if _, err := a.rescue.Settle(t.tid, &t.regs, &t.sigmask); err != nil {
+			a.close()
+			return nil, fmt.Errorf("pid %d: %w", pid, err)
+		}
+	}
+	return a, nil
+}
+
+// close unmaps the scratch page and erases the rescue code.
+//
+// Precondition: called on the owner thread, with no call running.
+func (a *asker) close() error {
+	err := a.unmapScratch()
+	if a.rescue != nil {
+		if eerr := a.rescue.Erase(); err == nil {
+			err = eerr
+		}
+		a.wmem.Close()
+		a.rescue, a.wmem = nil, nil
+	}
+	return err
 }
 
 // findGate returns the address of a syscall instruction in the vDSO.
@@ -40,19 +100,28 @@ func findGate(pid int, maps []proc.Mapping, mem *ptrace.Mem) (uint64, error) {
 	return 0, fmt.Errorf("pid %d: no syscall instruction found in its vDSO", pid)
 }
 
+// remote returns what runs calls in t.
+func (a *asker) remote(t *task) *ptrace.Remote {
+	if a.rescue != nil {
+		return &ptrace.Remote{Tid: t.tid, Base: ptrace.ResumeRegs(t.regs), Rescue: a.rescue, Mask: t.sigmask}
+	}
+	return &ptrace.Remote{Tid: t.tid, Gate: a.gate, Base: t.regs}
+}
+
 // call runs one system call in t.
 //
 // Precondition: called on the owner thread.
 func (a *asker) call(t *task, nr uint64, args ...uint64) (uint64, error) {
 	if !t.touched {
-		// Signals must not be delivered while we borrow the thread.
-		if err := kernel.SetSigmask(t.tid, ^uint64(0)); err != nil {
-			return 0, fmt.Errorf("tid %d: %w", t.tid, err)
-		}
 		t.touched = true
+		if a.rescue == nil {
+			// Signals must not be delivered while we borrow the thread.
+			if err := kernel.SetSigmask(t.tid, ^uint64(0)); err != nil {
+				return 0, fmt.Errorf("tid %d: %w", t.tid, err)
+			}
+		}
 	}
-	r := ptrace.Remote{Tid: t.tid, Gate: a.gate, Base: t.regs}
-	v, err := r.Syscall(nr, args...)
+	v, err := a.remote(t).Syscall(nr, args...)
 	if err != nil {
 		return 0, fmt.Errorf("pid %d tid %d: %w", a.pid, t.tid, err)
 	}

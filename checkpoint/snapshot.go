@@ -3,6 +3,8 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,10 +28,12 @@ type snapshot struct {
 	mem    *ptrace.Mem // the child's memory, for mappings without PROT_READ
 }
 
-// snapshotCode is the page the fork is run from: the syscall instruction
-// that the frozen thread runs under our control, then exit_group(0), which
-// only the child could ever reach: should we die before it stops for us,
-// it exits at once instead of running a second copy of the program.
+// snapshotCode is the page the fork is run from where the vDSO has no
+// room for the rescue code: the syscall instruction that the frozen
+// thread runs under our control, then exit_group(0), which only the child
+// could ever reach: should we die before it stops for us, it exits at
+// once instead of running a second copy of the program. (The rescue code
+// does the same.)
 var snapshotCode = []byte{
 	0x0f, 0x05, // syscall
 	0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231 (exit_group)
@@ -42,41 +46,53 @@ var snapshotCode = []byte{
 //
 // Precondition: called on the owner thread.
 func (a *asker) snapshot() (s *snapshot, err error) {
-	code, err := a.call(a.leader, unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_EXEC,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if _, uerr := a.call(a.leader, unix.SYS_MUNMAP, code, pageSize); uerr != nil && err == nil {
-			s.end(a.leader)
-			s, err = nil, uerr
+	r := a.remote(a.leader)
+	if a.rescue == nil {
+		code, err := a.call(a.leader, unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_EXEC,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	mem, err := ptrace.OpenMem(a.pid, true)
-	if err != nil {
-		return nil, err
-	}
-	err = mem.WriteAt(snapshotCode, code)
-	mem.Close()
-	if err != nil {
-		return nil, err
+		defer func() {
+			if _, uerr := a.call(a.leader, unix.SYS_MUNMAP, code, pageSize); uerr != nil && err == nil {
+				s.end(a.leader)
+				a.guard.remove(s.pid)
+				s, err = nil, uerr
+			}
+		}()
+		mem, err := ptrace.OpenMem(a.pid, true)
+		if err != nil {
+			return nil, err
+		}
+		err = mem.WriteAt(snapshotCode, code)
+		mem.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Gate = code
 	}
 	tid := a.leader.tid
 	if err := unix.PtraceSetOptions(tid, ptrace.SeizeOptions|unix.PTRACE_O_TRACECLONE); err != nil {
 		return nil, fmt.Errorf("tid %d: ptrace(PTRACE_SETOPTIONS): %w", tid, err)
 	}
 	child := 0
-	r := ptrace.Remote{Tid: tid, Gate: code, Base: a.leader.regs, OnEvent: func(ev, id int) {
+	r.OnEvent = func(ev, id int) {
 		if ev == unix.PTRACE_EVENT_CLONE {
 			child = id
+			a.guard.add(a.pid, id) // before anything can fail
 		}
-	}}
+	}
 	// clone(CLONE_FILES): a new process, exit signal 0, on the same
 	// stack. It shares the fd table rather than holding a copy of every
 	// fd, which would keep pipes open and flock locks held after the
 	// process closes them.
+	at := uint64(0)
+	if a.rescue != nil {
+		at = a.rescue.At()
+	}
+	a.guard.cloning(a.pid, tid, at)
 	_, cerr := r.Syscall(unix.SYS_CLONE, unix.CLONE_FILES, 0, 0, 0, 0)
+	a.leader.touched = true
 	if err := unix.PtraceSetOptions(tid, ptrace.SeizeOptions); err != nil && cerr == nil {
 		cerr = fmt.Errorf("tid %d: ptrace(PTRACE_SETOPTIONS): %w", tid, err)
 	}
@@ -91,7 +107,9 @@ func (a *asker) snapshot() (s *snapshot, err error) {
 		cerr = s.hold()
 	}
 	if cerr != nil {
-		return nil, errors.Join(fmt.Errorf("pid %d: snapshot pid %d: %w", a.pid, child, cerr), s.end(a.leader))
+		err := errors.Join(fmt.Errorf("pid %d: snapshot pid %d: %w", a.pid, child, cerr), s.end(a.leader))
+		a.guard.remove(child)
+		return nil, err
 	}
 	return s, nil
 }
@@ -143,61 +161,74 @@ func (s *snapshot) end(frozen *task) error {
 	if !s.dead() {
 		return fmt.Errorf("snapshot pid %d of pid %d: still not dead 5s after SIGKILL", s.pid, s.parent)
 	}
-	t := frozen
+	t, tasks := frozen, []*task{frozen}
 	if t == nil {
-		tid, err := s.stopAThread()
+		var err error
+		tasks, err = s.stopAll()
 		if errors.Is(err, unix.ESRCH) {
 			return nil // the parent is gone: its reaper reaps the child
 		}
 		if err != nil {
 			return fmt.Errorf("pid %d: to reap its snapshot pid %d: %w", s.parent, s.pid, err)
 		}
-		t = &task{tid: tid}
-		if t.regs, err = kernel.GetRegs(t.tid); err == nil {
-			t.sigmask, err = kernel.GetSigmask(t.tid)
-		}
-		if err != nil {
-			ptrace.Detach(t.tid, 0)
-			return fmt.Errorf("pid %d: %w", s.parent, err)
-		}
-		defer thaw([]*task{t})
+		defer thaw(tasks)
+		t = tasks[0]
 	}
-	err := s.reapIn(t)
-	if perr := putBack([]*task{t}); err == nil {
+	err := s.reapIn(t, tasks)
+	if perr := putBack(tasks); err == nil {
 		err = perr
 	}
 	return err
 }
 
-// stopAThread stops a live thread of the snapshot's parent, the main one
-// if it can: any thread of a process may reap the process's children, and
-// the main thread may have ended (pthread_exit) while the pages were read.
+// stopAll stops every live thread of the snapshot's parent, the main one
+// first if it lives: any thread of a process may reap the process's
+// children, and the main thread may have ended (pthread_exit) while the
+// pages were read. All are stopped, not one, because the rescue code is
+// written only with every thread settled (see ptrace.Rescue.Settle).
 //
 // Precondition: called on the owner thread.
-func (s *snapshot) stopAThread() (int, error) {
-	err := ptrace.Freeze(s.parent)
-	if err == nil {
-		return s.parent, nil
+func (s *snapshot) stopAll() ([]*task, error) {
+	tids, err := proc.Tasks(s.parent)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, unix.ESRCH
+		}
+		return nil, err
 	}
-	tids, terr := proc.Tasks(s.parent)
-	if terr != nil {
-		return 0, errors.Join(err, terr)
+	if i := slices.Index(tids, s.parent); i > 0 {
+		tids[0], tids[i] = tids[i], tids[0]
 	}
+	var tasks []*task
+	var first error
 	for _, tid := range tids {
-		if tid == s.parent {
-			continue
+		if err := ptrace.Freeze(tid); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue // ended meanwhile, or the main thread, ended
 		}
-		if ferr := ptrace.Freeze(tid); ferr == nil {
-			return tid, nil
+		t := &task{tid: tid}
+		if t.regs, err = kernel.GetRegs(tid); err == nil {
+			t.sigmask, err = kernel.GetSigmask(tid)
+		}
+		tasks = append(tasks, t)
+		if err != nil {
+			thaw(tasks)
+			return nil, fmt.Errorf("pid %d tid %d: %w", s.parent, tid, err)
 		}
 	}
-	return 0, err
+	if len(tasks) == 0 {
+		return nil, first
+	}
+	return tasks, nil
 }
 
-// reapIn has the stopped thread t of the snapshot's parent reap it.
+// reapIn has the stopped thread t of the snapshot's parent reap it;
+// tasks are the parent's stopped threads, t among them.
 //
 // Precondition: called on the owner thread.
-func (s *snapshot) reapIn(t *task) error {
+func (s *snapshot) reapIn(t *task, tasks []*task) error {
 	// Through the thread's own /proc entry: the process's fails once its
 	// main thread has ended.
 	maps, err := proc.ReadMaps(t.tid)
@@ -209,10 +240,11 @@ func (s *snapshot) reapIn(t *task) error {
 		return err
 	}
 	defer mem.Close()
-	a := &asker{pid: t.tid, mem: mem, leader: t}
-	if a.gate, err = findGate(t.tid, maps, mem); err != nil {
+	a, err := newAsker(t.tid, maps, mem, t, tasks)
+	if err != nil {
 		return err
 	}
+	defer a.close()
 	got, err := a.call(t, unix.SYS_WAIT4, uint64(s.pid), 0, unix.WNOHANG|unix.WALL, 0)
 	switch {
 	case errors.Is(err, unix.ECHILD):

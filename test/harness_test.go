@@ -121,6 +121,7 @@ var cPrograms = []struct {
 	{"alarm", "alarm.c", nil},
 	{"squat", "squat.c", nil},
 	{"nosocket", "nosocket.c", nil},
+	{"selfcheck", "selfcheck.c", nil},
 }
 
 func buildPrograms(work string) {

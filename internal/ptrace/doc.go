@@ -4,6 +4,9 @@
 // request: callers hand it closures through Owner.Do. On top of that this
 // package freezes threads (PTRACE_SEIZE + PTRACE_INTERRUPT), reads their
 // memory, and runs system calls inside a stopped thread ("remote syscalls")
-// through a syscall instruction that already exists in it. It knows nothing
-// of images: it moves registers and bytes, and callers give them meaning.
+// through a syscall instruction that already exists in it or, in a live
+// process whose tracer may be killed, from rescue code written into its
+// vDSO's unused tail, which puts the thread back as it was if it is let go
+// mid-call. It knows nothing of images: it moves registers and bytes, and
+// callers give them meaning.
 package ptrace

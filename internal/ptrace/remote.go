@@ -19,6 +19,12 @@ type Remote struct {
 	// OnEvent, if set, is told of ptrace event stops (clone, fork) seen
 	// during a call, with the new task's id.
 	OnEvent func(event int, newTid int)
+	// Rescue, if set, runs each call from its code instead of Gate, with
+	// every signal blocked, and leaves the thread after each call with
+	// registers Base and signal mask Mask, which must be the thread's own
+	// (see Rescue).
+	Rescue *Rescue
+	Mask   uint64
 }
 
 // Errno is a system call's failure inside a tracee.
@@ -35,8 +41,46 @@ func (e *Errno) Unwrap() error { return e.Errno }
 //
 // Precondition: called on the owner thread.
 func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
+	if r.Rescue != nil {
+		return r.rescued(nr, args...)
+	}
+	return r.run(r.Gate, nr, args...)
+}
+
+// rescued runs a call from the rescue code. The order of the steps is
+// what makes each moment safe to be let go at: the call's registers are
+// set before the mask is blocked, the mask is put back before the
+// registers, and the code after the syscall puts back both.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) rescued(nr uint64, args ...uint64) (v uint64, err error) {
+	entry, err := r.Rescue.entry(nr, r.Base, r.Mask)
+	if err != nil {
+		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+	}
+	calls++
+	defer func() {
+		merr := kernel.SetSigmask(r.Tid, r.Mask)
+		fault(stepMaskBack)
+		rerr := kernel.SetRegs(r.Tid, &r.Base)
+		if err == nil {
+			if err = merr; err == nil {
+				err = rerr
+			}
+			if err != nil {
+				err = fmt.Errorf("tid %d: %w", r.Tid, err)
+			}
+		}
+	}()
+	return r.run(entry, nr, args...)
+}
+
+// run runs the call from the syscall instruction at gate.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
 	regs := r.Base
-	regs.Rip = r.Gate
+	regs.Rip = gate
 	regs.Rax = nr
 	regs.Orig_rax = ^uint64(0) // not in a syscall: no restart logic on resume
 	dst := []*uint64{&regs.Rdi, &regs.Rsi, &regs.Rdx, &regs.R10, &regs.R8, &regs.R9}
@@ -45,6 +89,13 @@ func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
 	}
 	if err := kernel.SetRegs(r.Tid, &regs); err != nil {
 		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+	}
+	if r.Rescue != nil {
+		fault(stepRegs)
+		if err := kernel.SetSigmask(r.Tid, ^uint64(0)); err != nil {
+			return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+		}
+		fault(stepMask)
 	}
 	for phase := 0; phase < 2; {
 		if err := unix.PtraceSyscall(r.Tid, 0); err != nil {
@@ -57,6 +108,9 @@ func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
 		switch {
 		case s.Syscall():
 			phase++
+			if r.Rescue != nil {
+				fault(stepEntry + phase - 1)
+			}
 		case s.Event() > 0:
 			if r.OnEvent != nil {
 				msg, err := kernel.GetEventMsg(r.Tid)

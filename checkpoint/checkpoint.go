@@ -229,6 +229,11 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 	if err := a.xcompPerm(p); err != nil {
 		return err
 	}
+	bits, err := a.call(a.leader, unix.SYS_PRCTL, unix.PR_GET_SECUREBITS)
+	if err != nil {
+		return fmt.Errorf("pid %d: securebits: %w", a.pid, err)
+	}
+	p.Securebits = uint32(bits)
 	for _, t := range tasks {
 		th, err := a.threadState(t)
 		if err != nil {

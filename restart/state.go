@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,10 @@ func (b *builder) processState() error {
 	for _, r := range p.Rlimits {
 		rl := unix.Rlimit{Cur: r.Cur, Max: r.Max}
 		if err := unix.Prlimit(b.pid, r.Resource, &rl, nil); err != nil {
+			var own unix.Rlimit
+			if errors.Is(err, unix.EPERM) && unix.Getrlimit(r.Resource, &own) == nil && rl.Max > own.Max {
+				return fmt.Errorf("pid %d: resource limit %d: the image asks for a hard limit of %d, above this cr_restart's %d, which only a privileged restorer may raise: not granted", b.pid, r.Resource, rl.Max, own.Max)
+			}
 			return fail(fmt.Sprintf("rlimit %d", r.Resource), err)
 		}
 	}

@@ -144,6 +144,14 @@ func (b *builder) creds(t *rthread) error {
 	if _, err := b.callIn(t.tid, unix.SYS_SETRESGID, uint64(c.Gid[0]), uint64(c.Gid[1]), uint64(c.Gid[2])); err != nil {
 		return fail(fmt.Sprintf("gids %v", c.Gid[:3]), err)
 	}
+	// Securebits need CAP_SETPCAP, and say what setresuid does to the
+	// capabilities: before it. An image whose bits cannot be set is
+	// refused, never restored with fewer restrictions.
+	if b.p.Securebits != 0 {
+		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, uint64(b.p.Securebits)); err != nil {
+			return fail(fmt.Sprintf("securebits %#x", b.p.Securebits), err)
+		}
+	}
 	// The bounding set can only shrink, and needs CAP_SETPCAP: before setresuid.
 	for capn := uint64(0); capn < 64; capn++ {
 		if c.CapBnd&(1<<capn) != 0 {

@@ -3,8 +3,11 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +95,11 @@ func TestRootRestoresAsOwner(t *testing.T) {
 			p["fds"] = append(p["fds"].([]any), editedFd(t, 8, "/etc/passwd", os.O_WRONLY))
 		}},
 		{"cwd in /root", func(p map[string]any) { p["cwd"] = "/root" }},
+		{"every resource limit unlimited", func(p map[string]any) {
+			for _, r := range p["rlimits"].([]any) {
+				r.(map[string]any)["max"] = json.Number(strconv.FormatUint(^uint64(0), 10))
+			}
+		}},
 	}
 	for i, e := range edits {
 		t.Run(e.name, func(t *testing.T) {
@@ -138,6 +146,9 @@ func TestRootRestoresAsOwner(t *testing.T) {
 			if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); cwd == "/root" {
 				t.Errorf("restored pid %d works in /root", pid)
 			}
+			if above := limitsAbove(t, pid, os.Getpid()); above != "" {
+				t.Errorf("restored pid %d has limits above those of the cr_restart that restored it: %s", pid, above)
+			}
 			r.kill()
 			r.wait(10 * time.Second)
 		})
@@ -169,6 +180,43 @@ func TestRootRestoresAsOwner(t *testing.T) {
 	if r := hh.run(wait30, append(as, bin(t, "cr_restart"), "--trust-image", img)...); r.code != 22 || !strings.Contains(r.stderr, "only root") {
 		t.Errorf("uid 65534 giving --trust-image: want exit 22, got\n%s", r)
 	}
+}
+
+// limitsAbove names the hard resource limits of pid above those of ref.
+func limitsAbove(t *testing.T, pid, ref int) string {
+	t.Helper()
+	read := func(pid int) map[string]uint64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]uint64{}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if len(line) < 47 {
+				continue
+			}
+			name, hard := strings.TrimSpace(line[:26]), strings.Fields(line[47:])
+			if len(hard) == 0 {
+				continue
+			}
+			v, err := strconv.ParseUint(hard[0], 10, 64)
+			if hard[0] == "unlimited" {
+				v, err = ^uint64(0), nil
+			}
+			if err == nil {
+				m[name] = v
+			}
+		}
+		return m
+	}
+	got, limit := read(pid), read(ref)
+	var above []string
+	for name, v := range got {
+		if v > limit[name] {
+			above = append(above, fmt.Sprintf("%s %d > %d", name, v, limit[name]))
+		}
+	}
+	return strings.Join(above, ", ")
 }
 
 func equalMaps(a, b map[string]string) bool {
@@ -218,4 +266,57 @@ func TestUserRestoresExactCaps(t *testing.T) {
 	}
 	r.kill()
 	r.wait(10 * time.Second)
+}
+
+// bitsLine is what the securebits program below prints.
+var bitsLine = regexp.MustCompile(`(?m)^tick (\d+) bits (\d+)$`)
+
+// TestSecurebitsKept: a root process started with securebits set (here
+// noroot and no_setuid_fixup, which stop it regaining capabilities)
+// comes back from its image with the same bits, as it reads them itself
+// (prctl PR_GET_SECUREBITS), never with fewer restrictions.
+func TestSecurebitsKept(t *testing.T) {
+	needEngine(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only root starts a process with securebits set here")
+	}
+	hh := newH(t)
+	py := python(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+n = 0
+while True:
+    n += 1
+    print("tick %d bits %d" % (n, libc.prctl(27, 0, 0, 0, 0)), flush=True)
+    time.sleep(0.05)
+`
+	out := hh.path("bits.out")
+	p := hh.startProg("bits", []string{setpriv, "--securebits=+noroot,+no_setuid_fixup", py, "-c", src}, out)
+	seq := seqSpec{bitsLine, 1}
+	hh.waitSeq(out, seq, 3, wait30, p)
+	const want = "5" // SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP
+	lastBits := func() string {
+		m := bitsLine.FindAllStringSubmatch(tailFile(out), -1)
+		if len(m) == 0 {
+			return ""
+		}
+		return m[len(m)-1][2]
+	}
+	if b := lastBits(); b != want {
+		t.Fatalf("the program reads securebits %s before any checkpoint, want %s", b, want)
+	}
+	img := hh.path("bits.img")
+	hh.checkpoint("--kill", p.pid, img, wait30)
+	hh.waitReaped(p, "checkpointed with --kill")
+	last := hh.lastSeq(out, seq)
+	r := hh.restart("restart", img, p.pid, nil)
+	hh.waitSeq(out, seq, last+3, wait30, r)
+	if b := lastBits(); b != want {
+		t.Fatalf("the restored program reads securebits %s, want %s", b, want)
+	}
+	hh.stopRestored(p.pid, r)
 }

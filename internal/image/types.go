@@ -29,6 +29,8 @@ type Process struct {
 	Personality uint32 `json:"personality"`
 	Creds       Creds  `json:"creds"`
 	NoNewPrivs  bool   `json:"no_new_privs,omitempty"`
+	// Securebits are the main thread's (prctl PR_GET_SECUREBITS).
+	Securebits uint32 `json:"securebits,omitempty"`
 	// Seccomp is the agent's filter, when the process runs under one
 	// (the only filter an image can hold).
 	Seccomp *Seccomp `json:"seccomp,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -34,12 +35,15 @@ const (
 
 // Start starts prog as the job. With a filter it goes through the shim, a
 // re-exec of our own binary that installs the filter, hands us its
-// listener and execs prog. It returns the job's pid, its filter (nil:
-// none) and the listener (nil unless FilterWatch).
-func Start(prog string, args []string, f Filter) (int, *image.Seccomp, *os.File, error) {
+// listener and execs prog. The job gets our standard descriptors and
+// those in keep, at their numbers; nothing else. It returns the job's
+// pid, its filter (nil: none) and the listener (nil unless FilterWatch).
+func Start(prog string, args []string, f Filter, keep []int) (int, *image.Seccomp, *os.File, error) {
+	extra := kept(keep)
 	if f == FilterNone {
 		cmd := exec.Command(prog, args...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.ExtraFiles = extra
 		if err := cmd.Start(); err != nil {
 			return 0, nil, nil, err
 		}
@@ -56,8 +60,9 @@ func Start(prog string, args []string, f Filter) (int, *image.Seccomp, *os.File,
 	if deny {
 		mode = "deny"
 	}
-	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: append([]string{ShimName, mode, prog}, args...),
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ExtraFiles: []*os.File{theirs}}
+	shimFd := strconv.Itoa(3 + len(extra))
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: append([]string{ShimName, mode, shimFd, prog}, args...),
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ExtraFiles: append(extra, theirs)}
 	err = cmd.Start()
 	theirs.Close()
 	if err != nil {
@@ -91,15 +96,35 @@ func Start(prog string, args []string, f Filter) (int, *image.Seccomp, *os.File,
 	return cmd.Process.Pid, nil, nil, fmt.Errorf("shim pid %d: sent no seccomp listener", cmd.Process.Pid)
 }
 
-// Shim is the shim's whole life: args are mode ("notify" or "deny"),
-// prog and its arguments; fd 3 leads to the agent. It never returns.
+// kept returns the ExtraFiles that give the job descriptors keep at
+// their own numbers, and nothing at the numbers between.
+func kept(keep []int) []*os.File {
+	var extra []*os.File
+	for _, fd := range keep {
+		for len(extra) < fd-2 {
+			extra = append(extra, nil)
+		}
+		extra[fd-3] = os.NewFile(uintptr(fd), "kept fd "+strconv.Itoa(fd))
+	}
+	return extra
+}
+
+// Shim is the shim's whole life: args are mode ("notify" or "deny"), the
+// descriptor that leads to the agent, prog and its arguments. It never
+// returns.
 func Shim(args []string) {
 	runtime.LockOSThread()
-	if len(args) < 2 {
+	if len(args) < 3 {
 		fmt.Fprintln(os.Stderr, "stasis-shim: run by cr_run, not by hand")
 		os.Exit(127)
 	}
-	deny, prog := args[0] == "deny", args[1]
+	deny, prog := args[0] == "deny", args[2]
+	agentFd, err := strconv.Atoi(args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stasis-shim: run by cr_run, not by hand")
+		os.Exit(127)
+	}
+	tell := func(msg string) { unix.Sendmsg(agentFd, []byte(msg), nil, nil, 0) }
 	path, err := exec.LookPath(prog)
 	if err != nil {
 		tell(err.Error())
@@ -114,22 +139,17 @@ func Shim(args []string) {
 	if listener >= 0 {
 		rights = unix.UnixRights(listener)
 	}
-	if err := unix.Sendmsg(3, []byte("ok"), rights, nil, 0); err != nil {
+	if err := unix.Sendmsg(agentFd, []byte("ok"), rights, nil, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "cr_run: hand the listener to the agent: %v\n", err)
 		os.Exit(126)
 	}
 	if listener >= 0 {
 		unix.Close(listener)
 	}
-	// fd 3 closes at exec: the agent waits for that, so no signal reaches
-	// us (a Go program that ignores SIGUSR1) instead of the program.
-	unix.CloseOnExec(3)
-	err = syscall.Exec(path, args[1:], os.Environ())
+	// agentFd closes at exec: the agent waits for that, so no signal
+	// reaches us (a Go program that ignores SIGUSR1) instead of the program.
+	unix.CloseOnExec(agentFd)
+	err = syscall.Exec(path, args[2:], os.Environ())
 	fmt.Fprintf(os.Stderr, "cr_run: %s: %v\n", prog, err)
 	os.Exit(126)
-}
-
-// tell sends the agent why the shim failed.
-func tell(msg string) {
-	unix.Sendmsg(3, []byte(msg), nil, nil, 0)
 }

@@ -74,6 +74,9 @@ func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) 
 		for _, pid := range pids {
 			set.procs = append(set.procs, frozen[pid])
 		}
+		if err := sysvIPC(pids); err != nil {
+			return nil, errors.Join(err, set.Release(0))
+		}
 		return set, nil
 	}
 	return nil, errors.Join(fmt.Errorf("the scope kept growing through %d rounds of freezing (a fork bomb?)", maxRounds), set.Release(0))

@@ -122,6 +122,7 @@ var cPrograms = []struct {
 	{"squat", "squat.c", nil},
 	{"nosocket", "nosocket.c", nil},
 	{"selfcheck", "selfcheck.c", nil},
+	{"sysvipc", "sysvipc.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -124,8 +124,12 @@ func describeFd(pid, n int) (image.Fd, error) {
 		}
 	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
 		if !stdio {
-			f, err := fail(strings.SplitN(link, ":", 2)[0] + " whose other end is outside the checkpoint (or a listening or named socket)")
-			return f, fmt.Errorf("%w; if the job inherited it from whatever started it, start the job with cr_run, which passes on only standard input, output and error and what --keep-fd names", err)
+			what, covered := "pipe whose other end is outside the checkpoint", ""
+			if strings.HasPrefix(link, "socket:") {
+				what, covered = socketCase(pid, n, link)
+			}
+			f, err := fail(what)
+			return f, fmt.Errorf("%w%s%s", err, covered, inheritedHint)
 		}
 		f.Kind, f.Stdio = image.FdStdio, n
 	case link == "anon_inode:[eventfd]":

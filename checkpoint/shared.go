@@ -83,7 +83,8 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		out[o.pid][o.fd] = f
 	}
 	// Pipes and FIFOs: inside the set when both ends are (an fd open for
-	// reading and writing on a FIFO is both).
+	// reading and writing on a FIFO is both), or when a pipe's other end is
+	// held by no process at all.
 	ends := map[string][2]bool{}
 	for _, o := range all {
 		if k := o.pipeKey(); k != "" {
@@ -98,16 +99,28 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	seen := map[string]bool{}
 	for _, o := range all {
 		k := o.pipeKey()
-		if k == "" || !(ends[k][0] && ends[k][1]) {
+		if k == "" {
 			continue
 		}
-		p := &image.Pipe{Write: writeEnd(o.flags) == 1}
+		widowed := false
+		if !(ends[k][0] && ends[k][1]) {
+			if o.fifo != 0 {
+				continue // another process may open it yet
+			}
+			if widowed, err = pipeWidowed(o); err != nil {
+				return nil, err
+			}
+			if !widowed {
+				continue // its other end is outside: describeFd refuses it
+			}
+		}
+		p := &image.Pipe{Write: writeEnd(o.flags) == 1, Widowed: widowed}
 		if o.fifo != 0 {
 			p.Ino, p.Path, p.ReadWrite = o.fifo, o.link, o.flags&unix.O_ACCMODE == unix.O_RDWR
 		} else {
 			p.Ino, _ = linkIno(o.link, "pipe")
 		}
-		if !seen[k] {
+		if !seen[k] && !(widowed && p.Write) { // bytes nobody can read are not kept
 			seen[k] = true
 			if p.Size, p.Data, err = pipeContents(all, k); err != nil {
 				return nil, err
@@ -154,6 +167,26 @@ func sameFile(a, b openFd) bool {
 	const kcmpFile = 0
 	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(a.pid), uintptr(b.pid), kcmpFile, uintptr(a.fd), uintptr(b.fd), 0)
 	return e == 0 && r == 0
+}
+
+// pipeWidowed says whether the pipe end o is the only kind held anywhere:
+// the kernel reports POLLHUP on a read end with no writer left, POLLERR on
+// a write end with no reader.
+func pipeWidowed(o openFd) (bool, error) {
+	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
+	if err != nil {
+		return false, err
+	}
+	defer dup.Close()
+	fds := []unix.PollFd{{Fd: int32(dup.Fd()), Events: unix.POLLIN}}
+	want := int16(unix.POLLHUP)
+	if writeEnd(o.flags) == 1 {
+		fds[0].Events, want = unix.POLLOUT, unix.POLLERR
+	}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return false, fmt.Errorf("pid %d fd %d (%s): poll: %w", o.pid, o.fd, o.link, err)
+	}
+	return fds[0].Revents&want != 0, nil
 }
 
 // pipeContents reads what waits in the pipe link without taking it: a

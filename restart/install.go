@@ -203,10 +203,21 @@ func (b *builder) pipeEnd(f *image.Fd) error {
 				return fmt.Errorf("refill pipe: %w", err)
 			}
 		}
+		if f.Pipe.Widowed { // the other end was held by nobody: so again
+			other := &p[0]
+			if !f.Pipe.Write {
+				other = &p[1]
+			}
+			(*other).Close()
+			*other = nil
+		}
 	}
 	end := p[0]
 	if f.Pipe.Write {
 		end = p[1]
+	}
+	if end == nil {
+		return fmt.Errorf("pipe %d: both ends of a widowed pipe: image damaged", f.Pipe.Ino)
 	}
 	if f.Pipe.ReadWrite {
 		fd, err := unix.Open(f.Pipe.Path, unix.O_RDWR|unix.O_CLOEXEC, 0)

@@ -308,7 +308,8 @@ type Socket struct {
 	Queue    [][]byte `json:"queue,omitempty"`
 }
 
-// Pipe is one end of a pipe inside the image. Ino tells pipes apart; the
+// Pipe is one end of a pipe inside the image, or of a widowed one (see
+// Widowed). Ino tells pipes apart; the
 // first fd of a pipe in the image carries its size and the bytes that were
 // waiting in it.
 type Pipe struct {
@@ -318,8 +319,12 @@ type Pipe struct {
 	Path      string `json:"path,omitempty"`
 	ReadWrite bool   `json:"rw,omitempty"`
 	Write     bool   `json:"write,omitempty"` // the write end
-	Size      int    `json:"size,omitempty"`  // F_GETPIPE_SZ
-	Data      []byte `json:"data,omitempty"`
+	// Widowed: no process anywhere held the other end (a pipe whose
+	// writer is gone still gives its bytes, then end of file; one whose
+	// reader is gone gives EPIPE); it is restored so.
+	Widowed bool   `json:"widowed,omitempty"`
+	Size    int    `json:"size,omitempty"` // F_GETPIPE_SZ
+	Data    []byte `json:"data,omitempty"`
 }
 
 // EpollTarget is one fd registered in an epoll instance.

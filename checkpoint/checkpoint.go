@@ -56,6 +56,9 @@ type Options struct {
 	// parent is the caller (the agent): the pid the job is known by,
 	// which a restarted agent answers for again (package agent).
 	AgentAs int
+	// CutPipes saves a pipe whose other end is outside the set as widowed
+	// (--cut-pipes), instead of refusing it.
+	CutPipes bool
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }

@@ -124,12 +124,13 @@ func describeFd(pid, n int) (image.Fd, error) {
 		}
 	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
 		if !stdio {
-			what, covered := "pipe whose other end is outside the checkpoint", ""
+			what, covered, hint := "pipe whose other end is outside the checkpoint", "", inheritedHint+cutHint
 			if strings.HasPrefix(link, "socket:") {
 				what, covered = socketCase(pid, n, link)
+				hint = inheritedHint
 			}
 			f, err := fail(what)
-			return f, fmt.Errorf("%w%s%s", err, covered, inheritedHint)
+			return f, fmt.Errorf("%w%s%s", err, covered, hint)
 		}
 		f.Kind, f.Stdio = image.FdStdio, n
 	case link == "anon_inode:[eventfd]":

@@ -14,6 +14,9 @@ import (
 // the checkpoint: the way out when nobody meant the job to have it.
 const inheritedHint = "; if the job inherited it from whatever started it, start the job with cr_run, which passes on only standard input, output and error and what --keep-fd names"
 
+// cutHint ends the refusal of a pipe that leads outside the checkpoint.
+const cutHint = ", or checkpoint with --cut-pipes, which saves it with its other end closed"
+
 // socketCase says what a socket that cannot be saved is: its family and
 // type, whether it listens or is connected, and its addresses, as in
 // "tcp 127.0.0.1:59997 listening", and which issue covers it. It looks

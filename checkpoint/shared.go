@@ -74,6 +74,7 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	if err != nil {
 		return nil, err
 	}
+	cut := len(s.procs) > 0 && s.procs[0].opt.CutPipes
 	out := map[int]map[int]image.Fd{}
 	set := func(o openFd, f image.Fd) {
 		if out[o.pid] == nil {
@@ -110,6 +111,7 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 			if widowed, err = pipeWidowed(o); err != nil {
 				return nil, err
 			}
+			widowed = widowed || cut
 			if !widowed {
 				continue // its other end is outside: describeFd refuses it
 			}

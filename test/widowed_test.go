@@ -100,3 +100,79 @@ func waitFor(t *testing.T, file, want string, p *proc) {
 		}
 	}
 }
+
+// TestCutPipes: a process holding the read end of a pipe whose writer is
+// outside the checkpoint (here the test itself, as a CI runner's would
+// be) is refused, the refusal naming --cut-pipes; with --cut-pipes it is
+// saved, and after a restart it reads what was waiting, then end of file.
+func TestCutPipes(t *testing.T) {
+	needEngine(t)
+	py := python(t)
+	hh := newH(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("queued"))
+	src := `import os, signal, time
+go = []
+signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
+n = 0
+while not go:
+    n += 1
+    print("tick %d" % n, flush=True)
+    time.sleep(0.05)
+data = b""
+while True:
+    b = os.read(3, 100)
+    if not b:
+        break
+    data += b
+print("read %r then EOF" % data.decode(), flush=True)
+`
+	out := hh.path("out")
+	outF, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", src)
+	cmd.Stdout, cmd.ExtraFiles = outF, []*os.File{r}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outF.Close()
+	r.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	pid := cmd.Process.Pid
+	seq := seqSpec{tickLine, 1}
+	for deadline := time.Now().Add(wait30); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(out); strings.Contains(string(b), "tick 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the program never counted")
+		}
+	}
+	img := hh.path("cut.img")
+	res := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", img, strconv.Itoa(pid))
+	if res.code == 0 || !strings.Contains(res.stderr, "fd 3: pipe whose other end is outside the checkpoint") || !strings.Contains(res.stderr, "--cut-pipes") {
+		t.Fatalf("want a refusal of fd 3 naming --cut-pipes, got\n%s", res)
+	}
+	res = hh.run(wait30, bin(t, "cr_checkpoint"), "--cut-pipes", "--kill", "-f", img, strconv.Itoa(pid))
+	if res.code != 0 {
+		t.Fatalf("cr_checkpoint --cut-pipes:\n%s", res)
+	}
+	<-done
+	last := hh.lastSeq(out, seq)
+	rs := hh.restart("restart", img, pid, nil)
+	waitFor(t, out, "tick "+strconv.FormatInt(last+2, 10), rs)
+	syscall.Kill(pid, syscall.SIGUSR1)
+	waitFor(t, out, "read 'queued' then EOF", rs)
+	if !rs.wait(wait30) || !rs.state.Success() {
+		t.Fatalf("the restored program did not end well\n%s", rs.describe())
+	}
+}

@@ -60,8 +60,10 @@ type cli struct {
 	SaveExe     bool `group:"Mapped files" help:"Save the executable in the image."`
 	SavePrivate bool `group:"Mapped files" help:"Save privately mapped files (libraries)."`
 	SaveShared  bool `group:"Mapped files" help:"Save shared mapped files."`
-	SaveAll     bool `group:"Mapped files" help:"All of the above."`
-	SaveNone    bool `group:"Mapped files" help:"None of the above (default)."`
+
+	CutPipes bool `help:"Save a pipe whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE. For a pipe the job inherited and does not use (a CI runner's, a batch system's)."`
+	SaveAll  bool `group:"Mapped files" help:"All of the above."`
+	SaveNone bool `group:"Mapped files" help:"None of the above (default)."`
 
 	PtracedError bool `group:"Traced processes" help:"Fail if a process is being traced (default)."`
 	PtracedSkip  bool `group:"Traced processes" help:"Leave traced processes out."`
@@ -233,7 +235,7 @@ func run(c *cli) error {
 	if c.Dir != "" {
 		save = checkpoint.SaveDir
 	}
-	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles()}); err != nil {
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -259,7 +261,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
-		Save: int(saveFiles()), Dir: c.Dir != ""}
+		Save: int(saveFiles()), Dir: c.Dir != "", CutPipes: c.CutPipes}
 	if c.ID == agent && (kind == scope.Tree || kind == scope.Process) {
 		req.Target = 0 // the agent's pid names its job; a group or session id is as given
 	}

@@ -49,6 +49,8 @@ type Request struct {
 	Compress string `json:"compress,omitempty"`
 	// Save is --save-*, as package checkpoint's SaveFiles bits.
 	Save int `json:"save,omitempty"`
+	// CutPipes is --cut-pipes.
+	CutPipes bool `json:"cut_pipes,omitempty"`
 	// Dir: Path is a checkpoint directory (cr_checkpoint -d).
 	Dir bool `json:"dir,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.

@@ -59,8 +59,27 @@ type Options struct {
 	// CutPipes saves a pipe whose other end is outside the set as widowed
 	// (--cut-pipes), instead of refusing it.
 	CutPipes bool
+	// KeepFilesBelow: the contents of each regular file a process holds
+	// open that is smaller than this many bytes go into the image, so a
+	// restart can make it again if it is gone (a compiler's temporary
+	// file); 0 means DefaultKeepFilesBelow, a negative value none.
+	KeepFilesBelow int64
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
+}
+
+// DefaultKeepFilesBelow is Options.KeepFilesBelow's default: 1 MiB.
+const DefaultKeepFilesBelow = 1 << 20
+
+// keepBelow is KeepFilesBelow with its default applied: 0 keeps none.
+func (o Options) keepBelow() int64 {
+	switch {
+	case o.KeepFilesBelow == 0:
+		return DefaultKeepFilesBelow
+	case o.KeepFilesBelow < 0:
+		return 0
+	}
+	return o.KeepFilesBelow
 }
 
 // Freeze checks that pid can be checkpointed and stops all its threads.
@@ -164,7 +183,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		return nil, err
 	}
 	var data []fileData
-	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared); err != nil {
+	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared, f.opt.keepBelow()); err != nil {
 		return nil, err
 	}
 	mem, err := ptrace.OpenMem(pid, false)

@@ -18,13 +18,19 @@ var devices = map[string]bool{
 }
 
 // fileData is the content of an fd that the image must carry.
+// keptMax bounds the contents of small files one process's image keeps.
+const keptMax = 64 << 20
+
 type fileData struct {
 	idx int
 	fd  int
 }
 
-// fds describes every open file descriptor of pid.
-func fds(pid int, agent map[int]bool, shared map[int]image.Fd) ([]image.Fd, []fileData, error) {
+// fds describes every open file descriptor of pid. The contents of
+// regular files smaller than keepBelow bytes are kept, up to keptMax in
+// all.
+func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) ([]image.Fd, []fileData, error) {
+	kept := int64(0)
 	nums, err := proc.Fds(pid)
 	if err != nil {
 		return nil, nil, err
@@ -44,9 +50,13 @@ func fds(pid int, agent map[int]bool, shared map[int]image.Fd) ([]image.Fd, []fi
 		if err != nil {
 			return nil, nil, err
 		}
-		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted {
+		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && kept+f.Size <= keptMax
+		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted || small {
 			f.DataIdx = len(data) + 1
 			data = append(data, fileData{idx: f.DataIdx, fd: n})
+			if small {
+				kept += f.Size
+			}
 		}
 		out = append(out, f)
 	}

@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -42,7 +43,7 @@ func (b *builder) prepareFds() error {
 	}
 	b.data = map[uint64]*dataFile{}
 	for _, f := range b.p.Fds {
-		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted {
+		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted && !(f.Kind == image.FdFile && f.DataIdx > 0) {
 			continue
 		}
 		name := f.Path
@@ -129,7 +130,13 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	var err error
 	switch f.Kind {
 	case image.FdFile, image.FdDevice:
-		fd, err = b.open(f.Path, uint64(f.Flags)&^uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY))
+		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
+		fd, err = b.open(f.Path, flags)
+		if errors.Is(err, unix.ENOENT) && f.Kind == image.FdFile && f.DataIdx > 0 {
+			if err = b.remake(f); err == nil {
+				fd, err = b.open(f.Path, flags)
+			}
+		}
 	case image.FdAgent:
 		return b.agentConn(f)
 	case image.FdPipe:
@@ -247,4 +254,37 @@ func (b *builder) timerfd(f *image.Fd) (uint64, error) {
 		}
 	}
 	return fd, nil
+}
+
+// remake creates the regular file f names, which is gone, with the
+// contents and permissions the image kept, as the restored process (so
+// only where it may create it), never over a file that exists; and says
+// so on our standard error.
+//
+// Precondition: called on the owner thread.
+func (b *builder) remake(f *image.Fd) error {
+	d := b.data[uint64(f.DataIdx)]
+	if d == nil || !d.filled {
+		return fmt.Errorf("%s is gone, and its contents are missing from the image", f.Path)
+	}
+	fd, err := b.open(f.Path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint64(f.Mode&0o7777))
+	if err != nil {
+		return fmt.Errorf("%s is gone; making it again: %w", f.Path, err)
+	}
+	defer b.call(unix.SYS_CLOSE, fd)
+	if err := b.mem.WriteAt(make([]byte, 8), b.scratch); err != nil { // the offset in the memfd: 0
+		return err
+	}
+	for left := f.Size; left > 0; {
+		n, err := b.call(unix.SYS_SENDFILE, fd, d.fd, b.scratch, uint64(left))
+		if err != nil {
+			return fmt.Errorf("%s is gone; filling it again: %w", f.Path, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s is gone; filling it again: %d bytes short", f.Path, left)
+		}
+		left -= int64(n)
+	}
+	fmt.Fprintf(os.Stderr, "cr_restart: pid %d fd %d: %s was gone; made again from the image (%d bytes)\n", b.pid, f.Num, f.Path, f.Size)
+	return nil
 }

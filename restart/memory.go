@@ -189,12 +189,16 @@ func (b *builder) setMMKeepingExe(m []byte) error {
 }
 
 // open opens path in the new process and returns the fd there.
-func (b *builder) open(path string, flags uint64) (uint64, error) {
+func (b *builder) open(path string, flags uint64, mode ...uint64) (uint64, error) {
 	if len(path) >= 4000 {
 		return 0, fmt.Errorf("path too long")
 	}
 	if err := b.mem.WriteAt(append([]byte(path), 0), b.scratch+4096); err != nil {
 		return 0, err
 	}
-	return b.call(unix.SYS_OPENAT, atFdcwd, b.scratch+4096, flags, 0)
+	m := uint64(0)
+	if len(mode) > 0 {
+		m = mode[0]
+	}
+	return b.call(unix.SYS_OPENAT, atFdcwd, b.scratch+4096, flags, m)
 }

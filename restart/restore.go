@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -256,7 +257,7 @@ func precheck(p *image.Process, saved savedFiles) error {
 		if f.Kind != image.FdFile {
 			continue
 		}
-		if _, err := os.Stat(f.Path); err != nil {
+		if _, err := os.Stat(f.Path); err != nil && !(errors.Is(err, fs.ErrNotExist) && f.DataIdx > 0) {
 			return fmt.Errorf("pid %d fd %d: %s: %w", p.Pid, f.Num, f.Path, errors.Unwrap(err))
 		}
 	}

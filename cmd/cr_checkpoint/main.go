@@ -61,6 +61,8 @@ type cli struct {
 	SavePrivate bool `group:"Mapped files" help:"Save privately mapped files (libraries)."`
 	SaveShared  bool `group:"Mapped files" help:"Save shared mapped files."`
 
+	KeepFilesBelow int64 `placeholder:"BYTES" default:"1048576" help:"Keep in the image the contents of every regular file a process holds open that is smaller than BYTES (64 MiB in all per process), so that a restart can make it again if it was removed meanwhile (a compiler's temporary file); 0 keeps none."`
+
 	CutPipes bool `help:"Save a pipe whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE. For a pipe the job inherited and does not use (a CI runner's, a batch system's)."`
 	SaveAll  bool `group:"Mapped files" help:"All of the above."`
 	SaveNone bool `group:"Mapped files" help:"None of the above (default)."`
@@ -235,7 +237,7 @@ func run(c *cli) error {
 	if c.Dir != "" {
 		save = checkpoint.SaveDir
 	}
-	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes}); err != nil {
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes, KeepFilesBelow: c.keepBelow()}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -261,7 +263,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
-		Save: int(saveFiles()), Dir: c.Dir != "", CutPipes: c.CutPipes}
+		Save: int(saveFiles()), Dir: c.Dir != "", CutPipes: c.CutPipes, KeepFilesBelow: c.keepBelow()}
 	if c.ID == agent && (kind == scope.Tree || kind == scope.Process) {
 		req.Target = 0 // the agent's pid names its job; a group or session id is as given
 	}
@@ -308,4 +310,12 @@ func saveFiles() checkpoint.SaveFiles {
 		}
 	}
 	return s
+}
+
+// keepBelow is --keep-files-below as checkpoint.Options wants it.
+func (c *cli) keepBelow() int64 {
+	if c.KeepFilesBelow <= 0 {
+		return -1
+	}
+	return c.KeepFilesBelow
 }

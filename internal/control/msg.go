@@ -51,6 +51,8 @@ type Request struct {
 	Save int `json:"save,omitempty"`
 	// CutPipes is --cut-pipes.
 	CutPipes bool `json:"cut_pipes,omitempty"`
+	// KeepFilesBelow is --keep-files-below (0: the default; -1: none).
+	KeepFilesBelow int64 `json:"keep_files_below,omitempty"`
 	// Dir: Path is a checkpoint directory (cr_checkpoint -d).
 	Dir bool `json:"dir,omitempty"`
 	// BLCR's ptrace policies, as package scope's Policy values.

@@ -127,7 +127,7 @@ func (c *captured) emit(w *image.Writer, snap *snapshot, d *dedup) error {
 }
 
 func (c *captured) close() {
-	if c.mem != nil {
+	if c != nil && c.mem != nil {
 		c.mem.Close()
 		c.mem = nil
 	}

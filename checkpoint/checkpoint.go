@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -205,9 +206,15 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		a.close()
 		return nil, err
 	}
-	if c.files, err = readFileData(pid, data); err != nil {
+	var skipped []int
+	if c.files, skipped, err = readFileData(pid, data); err != nil {
 		a.close()
 		return nil, err
+	}
+	for i := range p.Fds {
+		if slices.Contains(skipped, p.Fds[i].DataIdx) {
+			p.Fds[i].DataIdx = 0
+		}
 	}
 	if cow {
 		if err := c.readEarly(vs, flags, f.dedup); err != nil {

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -22,8 +23,9 @@ var devices = map[string]bool{
 const keptMax = 64 << 20
 
 type fileData struct {
-	idx int
-	fd  int
+	idx   int
+	fd    int
+	small bool // a small regular file kept, not a memfd or deleted file
 }
 
 // fds describes every open file descriptor of pid. The contents of
@@ -53,7 +55,7 @@ func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) 
 		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && kept+f.Size <= keptMax
 		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted || small {
 			f.DataIdx = len(data) + 1
-			data = append(data, fileData{idx: f.DataIdx, fd: n})
+			data = append(data, fileData{idx: f.DataIdx, fd: n, small: small})
 			if small {
 				kept += f.Size
 			}
@@ -112,6 +114,7 @@ func describeFd(pid, n int) (image.Fd, error) {
 				f.Kind, f.Path = image.FdDeleted, strings.TrimSuffix(link, " (deleted)")
 			default:
 				f.Kind, f.Path = image.FdFile, link
+				f.State = &image.FileState{Dev: st.Dev, Ino: st.Ino, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
 			}
 		case unix.S_IFDIR:
 			f.Kind, f.Path = image.FdFile, link
@@ -174,14 +177,26 @@ type fileBytes struct {
 	data []byte
 }
 
-// readFileData reads the contents of memfds and deleted files, through
-// duplicates obtained with pidfd_getfd.
-func readFileData(pid int, data []fileData) ([]fileBytes, error) {
-	var out []fileBytes
+// readFileData reads the contents of memfds, deleted files and the small
+// files kept, through duplicates obtained with pidfd_getfd or, for an fd
+// open only for writing, a new description opened for reading through
+// /proc/PID/fd. A small file that cannot be read is not kept: its index
+// is in skipped.
+func readFileData(pid int, data []fileData) (out []fileBytes, skipped []int, err error) {
 	for _, d := range data {
 		f, err := kernel.TakeFd(pid, d.fd, fmt.Sprintf("pid %d fd %d", pid, d.fd))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil && fl&unix.O_ACCMODE == unix.O_WRONLY {
+			f.Close()
+			if f, err = os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, d.fd)); err != nil {
+				if d.small {
+					skipped = append(skipped, d.idx)
+					continue
+				}
+				return nil, nil, fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
+			}
 		}
 		var b []byte
 		st, err := f.Stat()
@@ -193,10 +208,14 @@ func readFileData(pid int, data []fileData) ([]fileBytes, error) {
 			_, err = io.ReadFull(io.NewSectionReader(f, 0, st.Size()), b)
 		}
 		f.Close()
+		if err != nil && d.small {
+			skipped = append(skipped, d.idx)
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
+			return nil, nil, fmt.Errorf("pid %d fd %d: contents: %w", pid, d.fd, err)
 		}
 		out = append(out, fileBytes{d.idx, b})
 	}
-	return out, nil
+	return out, skipped, nil
 }

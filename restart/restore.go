@@ -37,6 +37,9 @@ type Options struct {
 	// Unverified maps page data without checking its checksums first
 	// (verify.go): a damaged page reaches the program.
 	Unverified bool
+	// Changed says what a regular file the image holds open that changed
+	// since the checkpoint does to the restart (changed.go).
+	Changed ChangedFiles
 }
 
 // builder holds the process being rebuilt.
@@ -175,7 +178,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			}
 			continue
 		}
-		if err := precheck(p, sh.saved); err != nil {
+		if err := precheck(p, sh.saved, opt.Changed); err != nil {
 			return fail(err)
 		}
 		if len(bs) == 0 {
@@ -231,7 +234,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 // precheck finds problems before anything is built: a damaged process
 // record, files that vanished or changed (unless saved), xsave features
 // this CPU lacks.
-func precheck(p *image.Process, saved savedFiles) error {
+func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
 	if p.Pid <= 0 || len(p.Threads) == 0 || len(p.Threads) > 1<<16 {
 		return fmt.Errorf("image: process record with pid %d and %d threads: image damaged", p.Pid, len(p.Threads))
 	}
@@ -261,7 +264,7 @@ func precheck(p *image.Process, saved savedFiles) error {
 			return fmt.Errorf("pid %d fd %d: %s: %w", p.Pid, f.Num, f.Path, errors.Unwrap(err))
 		}
 	}
-	return nil
+	return checkChanged(p, changed)
 }
 
 // waitPidFree waits briefly for a pid held by a dying or zombie process

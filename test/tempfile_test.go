@@ -11,7 +11,9 @@ import (
 // TestRemadeTempFile: a process holds open a small file that is removed
 // after a --run checkpoint (gcc's /tmp/cc*.s): the restart makes it again
 // from the image, says so, and the process reads back what it wrote. A
-// file that exists at restart is left as it is; with --keep-files-below=0
+// file that exists at restart is left as it is (and, as it changed and is
+// open for reading and writing, refused unless --changed-files=warn); with
+// --keep-files-below=0
 // the file is not kept and the restart fails naming it.
 func TestRemadeTempFile(t *testing.T) {
 	needEngine(t)
@@ -53,6 +55,13 @@ print("holds %r" % os.read(fd, 100).decode(), flush=True)
 			seq := seqSpec{tickLine, 1}
 			last := hh.lastSeq(out, seq)
 			r := hh.restart("restart", img, p.pid, nil)
+			if c == "replaced" { // changed since the checkpoint, and open for reading and writing
+				if !r.wait(wait30) || r.state.Success() {
+					t.Fatalf("restart with a file open for reading and writing replaced: want a refusal\n%s", r.describe())
+				}
+				r = hh.start("restart-anyway", []string{bin(t, "cr_restart"), "--changed-files=warn", img}, startOpts{})
+				t.Cleanup(func() { killRestored(p.pid, r.pid) })
+			}
 			if c == "not kept" {
 				if !r.wait(wait30) || r.state.Success() {
 					t.Fatalf("restart without the file kept: want a failure\n%s", r.describe())

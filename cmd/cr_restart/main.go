@@ -48,6 +48,8 @@ type cli struct {
 	NoLazy     bool `group:"Files" help:"Copy all page data at restart instead of mapping it from the image file (for images on network file systems)."`
 	Unverified bool `group:"Files" help:"Map page data from the image file without checking its checksums first: faster for a large image not in the page cache, but a damaged page reaches the program unnoticed (see docs/commands.md, Lazy restart)."`
 
+	ChangedFiles string `enum:"refuse-rw,refuse,warn" default:"refuse-rw" placeholder:"MODE" group:"Files" help:"What a regular file the image holds open that changed since the checkpoint does (a --run image is a point in time; the job may have gone on writing): refuse-rw (default) refuses the restart for one held open for reading and writing and warns of the others, refuse refuses it for any, warn warns of each and goes on."`
+
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
 	RunOnSuccess  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD once the processes are rebuilt and running."`
@@ -189,7 +191,8 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	}
 	cfg.Inside = inside
 	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
-		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified}
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified,
+		Changed: map[string]restart.ChangedFiles{"refuse": restart.ChangedRefuse, "warn": restart.ChangedWarn}[c.ChangedFiles]}
 	for _, arg := range c.Relocate {
 		r, ok, err := restart.ParseRelocation(arg)
 		if err != nil {

@@ -277,6 +277,9 @@ type Fd struct {
 	Size    int64  `json:"size,omitempty"`  // regular files: size at checkpoint
 	Mode    uint32 `json:"mode,omitempty"`
 	DataIdx int    `json:"data_idx,omitempty"` // RecFileData record's Arg, for memfd/deleted
+	// State identifies a regular file's state at checkpoint, by which a
+	// restart tells whether it changed since.
+	State *FileState `json:"state,omitempty"`
 
 	EventfdCount     uint64        `json:"eventfd_count,omitempty"`
 	EventfdSemaphore bool          `json:"eventfd_semaphore,omitempty"`
@@ -325,6 +328,15 @@ type Pipe struct {
 	Widowed bool   `json:"widowed,omitempty"`
 	Size    int    `json:"size,omitempty"` // F_GETPIPE_SZ
 	Data    []byte `json:"data,omitempty"`
+}
+
+// FileState is what identifies a file's state: where it is and when its
+// contents and its inode last changed (nanoseconds since the epoch).
+type FileState struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Mtime int64  `json:"mtime"`
+	Ctime int64  `json:"ctime"`
 }
 
 // EpollTarget is one fd registered in an epoll instance.

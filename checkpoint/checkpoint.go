@@ -23,6 +23,7 @@ import (
 // seen by the world.
 type Frozen struct {
 	opt    Options
+	sysv   *sysvUse         // System V semaphores and queues it used last
 	shared map[int]image.Fd // fds tied to other processes of its Set
 	files  *mappedFiles     // the files of the image's processes
 	zombie bool             // exited, not reaped: saved as its exit status
@@ -174,6 +175,9 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		return nil, err
 	}
 	p := &image.Process{VMAs: vs}
+	if f.sysv != nil {
+		p.SysvSems, p.SysvMsgs = f.sysv.sems, f.sysv.msgs
+	}
 	if err := identity(pid, f.stat, f.status, f.opt.Seccomp, p); err != nil {
 		return nil, err
 	}

@@ -74,8 +74,12 @@ func FreezeAll(owner *ptrace.Owner, resolve func() ([]int, error), opt Options) 
 		for _, pid := range pids {
 			set.procs = append(set.procs, frozen[pid])
 		}
-		if err := sysvIPC(pids); err != nil {
+		used, err := sysvIPC(pids)
+		if err != nil {
 			return nil, errors.Join(err, set.Release(0))
+		}
+		for pid, u := range used {
+			frozen[pid].sysv = u
 		}
 		return set, nil
 	}

@@ -126,6 +126,7 @@ type shared struct {
 	socks map[uint64]*os.File     // ends of socket pairs, by inode at checkpoint
 	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
 	sysv  map[int]*image.SysvShm  // System V segments made or found, by id
+	ipc   map[string]bool         // System V sets and queues made or found: "sem 3", "msg 4"
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 }

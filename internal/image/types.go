@@ -28,7 +28,11 @@ type Process struct {
 	Umask       uint32 `json:"umask"`
 	Personality uint32 `json:"personality"`
 	Creds       Creds  `json:"creds"`
-	NoNewPrivs  bool   `json:"no_new_privs,omitempty"`
+	// SysvSems and SysvMsgs are the System V semaphore sets and message
+	// queues this process used last.
+	SysvSems   []SysvSem `json:"sysv_sems,omitempty"`
+	SysvMsgs   []SysvMsg `json:"sysv_msgs,omitempty"`
+	NoNewPrivs bool      `json:"no_new_privs,omitempty"`
 	// Securebits are the main thread's (prctl PR_GET_SECUREBITS).
 	Securebits uint32 `json:"securebits,omitempty"`
 	// Seccomp is the agent's filter, when the process runs under one
@@ -218,6 +222,33 @@ type SysvShm struct {
 	Uid     int    `json:"uid"`
 	Gid     int    `json:"gid"`
 	Removed bool   `json:"removed,omitempty"` // IPC_RMID: gone when the last process detaches
+}
+
+// SysvSem is a System V semaphore set that a process of the image used
+// (the last semop on one of its semaphores); it is made again with the
+// same id, key, permissions and values if it is gone at restart, or taken
+// as it is if it still exists. Undo adjustments (SEM_UNDO) are not kept.
+type SysvSem struct {
+	Key    int32    `json:"key"`
+	ID     int      `json:"id"`
+	Mode   uint32   `json:"mode"`
+	Values []uint16 `json:"values"`
+}
+
+// SysvMsg is a System V message queue that a process of the image used
+// (its last sender or receiver), with the messages queued in it; made
+// again, or taken as it is, like a SysvSem.
+type SysvMsg struct {
+	Key      int32         `json:"key"`
+	ID       int           `json:"id"`
+	Mode     uint32        `json:"mode"`
+	Messages []SysvMessage `json:"messages,omitempty"`
+}
+
+// SysvMessage is one queued message: its type and its text.
+type SysvMessage struct {
+	Type int64  `json:"type"`
+	Text []byte `json:"text"`
 }
 
 // Thread is the per-thread state.

@@ -67,3 +67,19 @@ func SysvShm(id int) (*ShmSeg, error) {
 	}
 	return nil, fmt.Errorf("System V shared memory segment %d: not in /proc/sysvipc/shm", id)
 }
+
+// SysvRows returns the rows of /proc/sysvipc/KIND (msg, sem, shm), each
+// split in its fields, without the heading.
+func SysvRows(kind string) [][]string {
+	data, err := os.ReadFile("/proc/sysvipc/" + kind)
+	if err != nil {
+		return nil
+	}
+	var rows [][]string
+	for _, line := range strings.Split(string(data), "\n") {
+		if fs := strings.Fields(line); len(fs) > 0 && fs[0] != "key" {
+			rows = append(rows, fs)
+		}
+	}
+	return rows
+}

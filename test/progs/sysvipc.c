@@ -39,6 +39,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "ids %d %d\n", sem, q);
+	if (use_msg) {
+		struct msg m = { 1, 0 };
+		if (msgsnd(q, &m, sizeof m.n, 0) < 0) {
+			perror("sysvipc: msgsnd");
+			return 1;
+		}
+	}
 	for (long n = 0;;) {
 		if (use_sem) {
 			struct sembuf op = { 0, 1, 0 };
@@ -54,9 +61,14 @@ int main(int argc, char **argv)
 			n = v;
 		}
 		if (use_msg) {
-			struct msg m = { 1, use_sem ? n : n + 1 };
-			if (msgsnd(q, &m, sizeof m.n, 0) < 0 || msgrcv(q, &m, sizeof m.n, 0, 0) < 0) {
-				perror("sysvipc: msgsnd/msgrcv");
+			struct msg m;
+			if (msgrcv(q, &m, sizeof m.n, 0, 0) < 0) {
+				perror("sysvipc: msgrcv");
+				return 1;
+			}
+			m.n = use_sem ? n : m.n + 1;
+			if (msgsnd(q, &m, sizeof m.n, 0) < 0) {
+				perror("sysvipc: msgsnd");
 				return 1;
 			}
 			n = m.n;

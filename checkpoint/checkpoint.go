@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -216,8 +217,16 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		return nil, err
 	}
 	for i := range p.Fds {
-		if slices.Contains(skipped, p.Fds[i].DataIdx) {
-			p.Fds[i].DataIdx = 0
+		f := &p.Fds[i]
+		if slices.Contains(skipped, f.DataIdx) {
+			f.DataIdx = 0
+		}
+		if f.State != nil && f.DataIdx > 0 {
+			for _, fb := range c.files {
+				if fb.idx == f.DataIdx {
+					f.State.Sum = fmt.Sprintf("%x", sha256.Sum256(fb.data))
+				}
+			}
 		}
 	}
 	if cow {

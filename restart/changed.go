@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"strings"
@@ -83,6 +84,10 @@ func howChanged(f image.Fd, st *unix.Stat_t) string {
 		return "modified " + time.Unix(0, st.Mtim.Nano()).Format(time.DateTime)
 	case st.Ctim.Nano() != s.Ctime:
 		return "its inode changed " + time.Unix(0, st.Ctim.Nano()).Format(time.DateTime)
+	case s.Sum != "":
+		if b, err := os.ReadFile(f.Path); err == nil && fmt.Sprintf("%x", sha256.Sum256(b)) != s.Sum {
+			return "its contents differ, its times do not"
+		}
 	}
 	return ""
 }

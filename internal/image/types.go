@@ -368,6 +368,10 @@ type FileState struct {
 	Ino   uint64 `json:"ino"`
 	Mtime int64  `json:"mtime"`
 	Ctime int64  `json:"ctime"`
+	// Sum is the SHA-256 of a small file's contents (one kept in the
+	// image), which tells a change that left the times alone (a write in
+	// the same clock tick as the checkpoint).
+	Sum string `json:"sum,omitempty"`
 }
 
 // EpollTarget is one fd registered in an epoll instance.

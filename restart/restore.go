@@ -264,7 +264,7 @@ func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
 			continue
 		}
 		if _, err := os.Stat(f.Path); err != nil && !(errors.Is(err, fs.ErrNotExist) && f.DataIdx > 0) {
-			return fmt.Errorf("pid %d fd %d: %s: %w", p.Pid, f.Num, f.Path, errors.Unwrap(err))
+			return fmt.Errorf("pid %d fd %d: %s: %w", p.Pid, f.Num, f.Path, &missingFile{f.Path, errors.Unwrap(err)})
 		}
 	}
 	return checkChanged(p, changed)

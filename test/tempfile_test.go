@@ -66,8 +66,8 @@ print("holds %r" % os.read(fd, 100).decode(), flush=True)
 				if !r.wait(wait30) || r.state.Success() {
 					t.Fatalf("restart without the file kept: want a failure\n%s", r.describe())
 				}
-				if b, _ := os.ReadFile(r.stderr); !strings.Contains(string(b), tmp) {
-					t.Fatalf("the failure does not name %s:\n%s", tmp, b)
+				if b, _ := os.ReadFile(r.stderr); !strings.Contains(string(b), tmp) || strings.Contains(string(b), "--relocate") {
+					t.Fatalf("the failure does not name %s, or suggests --relocate for a file removed from a directory still there:\n%s", tmp, b)
 				}
 				return
 			}

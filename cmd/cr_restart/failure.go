@@ -87,7 +87,7 @@ func fail(err error, quiet bool) {
 	}
 	if !quiet {
 		msg := err.Error()
-		if c == classEnv && errors.Is(err, fs.ErrNotExist) {
+		if c == classEnv && errors.Is(err, fs.ErrNotExist) && restart.RelocateMayHelp(err) {
 			msg += " (use --relocate?)"
 		}
 		fmt.Fprintln(os.Stderr, "cr_restart:", msg)

@@ -301,6 +301,7 @@ type startOpts struct {
 	stdin  *os.File // nil: /dev/null
 	stdout string   // a file to write (created, truncated); "": NAME.stdout
 	setsid bool     // lead a new session (and group) instead of a new group
+	append bool     // append to stdout instead of truncating it
 }
 
 // start starts argv in its own process group; t.Cleanup kills it.
@@ -311,7 +312,11 @@ func (hh *h) start(name string, argv []string, o startOpts) *proc {
 		o.stdout = hh.path(name + ".stdout")
 	}
 	p := &proc{name: name, stdout: o.stdout, stderr: hh.path(name + ".stderr"), done: make(chan struct{})}
-	outF, err := os.Create(p.stdout)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if o.append {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	outF, err := os.OpenFile(p.stdout, flags, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,8 @@ func ManPage(w io.Writer, app *kong.Application, source string, see []string) er
 
 // paragraphs splits a description into its paragraphs (blank lines
 // between them, as go/doc and so kong's help read it), each on one line,
-// and sets apart those that begin with exitPrefix, without the prefix.
+// and sets apart those that begin with exitPrefix, without the prefix
+// (and with a capital).
 func paragraphs(text string) (desc, exit []string) {
 	for _, p := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
 		p = flatten(p)
@@ -102,7 +103,7 @@ func paragraphs(text string) (desc, exit []string) {
 		case p == "":
 		case strings.HasPrefix(p, exitPrefix):
 			if rest := strings.TrimSpace(strings.TrimPrefix(p, exitPrefix)); rest != "" {
-				exit = append(exit, rest)
+				exit = append(exit, strings.ToUpper(rest[:1])+rest[1:])
 			}
 		default:
 			desc = append(desc, p)
@@ -116,15 +117,17 @@ func flatten(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// whatis is the one line of NAME: the first sentence of the description,
-// without its full stop.
+// whatis is the one line of NAME: the description up to the end of its
+// first sentence or clause, without the stop.
 func whatis(desc []string) string {
 	if len(desc) == 0 {
 		return ""
 	}
 	first := desc[0]
-	if i := strings.Index(first, ". "); i >= 0 {
-		first = first[:i]
+	for _, stop := range []string{". ", "; ", ": "} {
+		if i := strings.Index(first, stop); i >= 0 {
+			first = first[:i]
+		}
 	}
 	return strings.TrimSuffix(first, ".")
 }

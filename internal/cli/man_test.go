@@ -26,7 +26,7 @@ func newSample(t *testing.T, out *bytes.Buffer, exited *int) *kong.Kong {
 	t.Helper()
 	var c sample
 	k, err := kong.New(&c, kong.Name("cr_sample"), kong.Vars{"version": "stasis 9"},
-		kong.Description("Do a thing. At length.\n\n.Second paragraph.\n\nExit status: 0, or 22."),
+		kong.Description("Do a thing; at length. Really.\n\n.Second paragraph.\n\nExit status: zero, or 22."),
 		Docs(), kong.Writers(out, out), kong.Exit(func(code int) { *exited = code; panic(exitPanic{}) }))
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +66,8 @@ func TestManPage(t *testing.T) {
 		`.TH "CR_SAMPLE" 1 "" "stasis 9" "User Commands"`,
 		".SH NAME\ncr_sample \\- Do a thing\n",
 		"\\fBcr_sample\\fR [\\fIOPTIONS\\fR] \\fIPROG\\fR [\\fIARGS\\fR ...]\n",
-		".SH DESCRIPTION\nDo a thing. At length.\n.PP\n\\&.Second paragraph.\n",
-		".SH \"EXIT STATUS\"\n0, or 22.\n",
+		".SH DESCRIPTION\nDo a thing; at length. Really.\n.PP\n\\&.Second paragraph.\n",
+		".SH \"EXIT STATUS\"\nZero, or 22.\n",
 		"\\fB\\-v\\fR, \\fB\\-\\-verbose\\fR\nSay more.\n",
 		".SS \"Where\"\n.TP\n\\fB\\-f\\fR, \\fB\\-\\-file\\fR=\\fIFILE\\fR\n\\&.hidden files and 'quoted' ones, a\\eb.\n",
 		"\\fB\\-p\\fR, \\fB\\-\\-pid\\fR, \\fB\\-\\-process\\fR\n",

@@ -5,13 +5,26 @@
 #   make demo    checkpoint a running counter, kill it, restart it
 #   make bench   build, then measure the performance targets (bench/)
 #   make fuzz    fuzz the image reader for 30 s
-#   make clean   remove bin/
+#   make man     build, then a man page and a bash completion script per
+#                command into build/ (from its --man-page, --bash-completion)
+#   make install build, man, then install under PREFIX (/usr/local; DESTDIR
+#                honoured): bin/, share/man/man1/, share/bash-completion/
+#   make clean   remove bin/ and build/
 
 GO      ?= go
 BIN     := bin
 FUZZTIME ?= 30s
+# What make man generates: not committed, as it is made from the commands.
+GEN     ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Every directory of cmd/ is a command, with its page and completion.
+CMDS    := $(notdir $(patsubst %/,%,$(wildcard cmd/*/)))
 
-.PHONY: all build test vet demo bench fuzz clean
+.PHONY: all build test vet demo bench fuzz man install clean
 
 all: build
 
@@ -36,5 +49,26 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/image
 
+# Each command prints its own page and script, from the text of its
+# --help; a command that cannot fails the build.
+man: build
+	@mkdir -p $(GEN)/man1 $(GEN)/completions
+	@set -e; for c in $(CMDS); do \
+		$(BIN)/$$c --man-page >$(GEN)/man1/$$c.1.tmp; \
+		mv $(GEN)/man1/$$c.1.tmp $(GEN)/man1/$$c.1; \
+		$(BIN)/$$c --bash-completion >$(GEN)/completions/$$c.tmp; \
+		mv $(GEN)/completions/$$c.tmp $(GEN)/completions/$$c; \
+		echo "$(GEN)/man1/$$c.1 $(GEN)/completions/$$c"; \
+	done
+
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
+	@set -e; for c in $(CMDS); do \
+		install -m 0755 $(BIN)/$$c $(DESTDIR)$(BINDIR)/$$c; \
+		install -m 0644 $(GEN)/man1/$$c.1 $(DESTDIR)$(MANDIR)/man1/$$c.1; \
+		install -m 0644 $(GEN)/completions/$$c $(DESTDIR)$(COMPDIR)/$$c; \
+		echo "installed $$c: $(DESTDIR)$(BINDIR)/$$c, man1/$$c.1, completions/$$c"; \
+	done
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(GEN)

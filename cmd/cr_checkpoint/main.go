@@ -89,7 +89,13 @@ func main() {
 	var c cli
 	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], nil)...)
 	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
-		kong.Description("Checkpoint a process (BLCR-compatible)."), stcli.Exit())
+		kong.Description("Checkpoint a process (BLCR-compatible): save the process ID, and by default all its "+
+			"descendants, into one image that cr_restart restarts. A job started with cr_run or cr_restart is "+
+			"checkpointed through its agent, which runs its libcr callbacks.\n\n"+
+			"Exit status: 0 when the image is written; 22 (EINVAL) for a usage error; 110 (ETIMEDOUT) when "+
+			"--time ran out; through an agent, 50 when a libcr callback cancelled the checkpoint for now "+
+			"(CR_ETEMPFAIL), 51 when one cancelled it for good and the job was killed (CR_EPERMFAIL), 3 when "+
+			"every process asked to be omitted; 1 for any other failure."), stcli.Exit())
 	_, err := parser.Parse(blcr.NormalizeArgs(os.Args[1:]))
 	parser.FatalIfErrorf(err)
 	if c.ID, err = strconv.Atoi(c.Target); err != nil {

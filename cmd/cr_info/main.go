@@ -23,7 +23,9 @@ func main() {
 	var c cli
 	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], nil)...)
 	kong.Parse(&c, kong.Name("cr_info"), kong.Vars{"version": "stasis 0.1"},
-		kong.Description("Describe a checkpoint image and verify its checksums."), stcli.Exit())
+		kong.Description("Describe a checkpoint image and verify its checksums.\n\n"+
+			"Exit status: 0 when the image is whole; 1 when it cannot be read or is damaged; 22 (EINVAL) for a "+
+			"usage error."), stcli.Exit())
 	var err error
 	if st, serr := os.Stat(c.Image); serr == nil && st.IsDir() {
 		err = describeDir(c.Image)

@@ -81,9 +81,13 @@ func main() {
 	}
 	agent.CatchSignals()
 	var c cli
-	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version},
-		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent. "+
-			"On failure it exits with the errno behind it (BLCR's rule) after running the hook of the failure's class."))
+	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version}, stcli.Docs(),
+		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent: "+
+			"their parent, forwarding the signals it receives, and the one a later cr_checkpoint asks.\n\n"+
+			"Exit status: that of the restored process (or cr_restart is killed by the same signal); 75 when a "+
+			"checkpoint on --checkpoint-exit-signal ended the job; on a failure, the errno behind it (BLCR's rule: "+
+			"ENOENT 2, EBUSY 16, EINVAL 22 for a usage error...) after running the hook of the failure's class, "+
+			"or the hook's status if it exits non-zero; that of --run-on-success if it exits non-zero."))
 	if _, err := parser.Parse(stcli.Args(os.Args[1:], nil)); err != nil {
 		fail(argsError{err}, quiet(os.Args[1:]))
 	}

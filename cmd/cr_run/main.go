@@ -50,7 +50,12 @@ func main() {
 	var c cli
 	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], valued)...)
 	kong.Parse(&c, kong.Name("cr_run"), kong.Vars{"version": version},
-		kong.Description("Run a program under the stasis agent, so that it can be checkpointed."), stcli.Exit())
+		kong.Description("Run a program under the stasis agent, so that it can be checkpointed. cr_run is the "+
+			"job's agent: its parent, forwarding the signals it receives, and the one cr_checkpoint asks. Everything "+
+			"from PROG on is PROG's.\n\n"+
+			"Exit status: the job's (or cr_run is killed by the same signal); 75 when a checkpoint on "+
+			"--checkpoint-exit-signal ended the job; 127 when PROG cannot be started; 22 (EINVAL) for a usage error."),
+		stcli.Exit())
 	if c.File != "" {
 		c.CheckpointFile = c.File
 	}

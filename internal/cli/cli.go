@@ -1,7 +1,9 @@
-// Package cli holds what the four commands share on their command lines:
-// one exit status for every usage error (22, EINVAL, as BLCR's tools used
-// the errno), `-?` as a spelling of help, and, for cr_run, the rule that
-// everything from the program's name on belongs to the program.
+// Package cli holds what the commands share on their command lines: one
+// exit status for every usage error (22, EINVAL, as BLCR's tools used the
+// errno), `-?` as a spelling of help, for cr_run the rule that everything
+// from the program's name on belongs to the program, and the manual page
+// and bash completion script made from the model --help prints (the
+// hidden --man-page and --bash-completion).
 package cli
 
 import (
@@ -15,13 +17,17 @@ import (
 const UsageStatus = 22
 
 // Exit is the kong option that makes every parse error exit UsageStatus
-// (help and --version still exit 0).
+// (help and --version still exit 0). It also applies Docs, so that every
+// command that uses it has a manual page and a completion script.
 func Exit() kong.Option {
-	return kong.Exit(func(code int) {
-		if code != 0 {
-			code = UsageStatus
+	return kong.OptionFunc(func(k *kong.Kong) error {
+		k.Exit = func(code int) {
+			if code != 0 {
+				code = UsageStatus
+			}
+			os.Exit(code)
 		}
-		os.Exit(code)
+		return Docs().Apply(k)
 	})
 }
 

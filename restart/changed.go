@@ -58,6 +58,8 @@ func checkChanged(p *image.Process, changed ChangedFiles) error {
 			refused = append(refused, what+": the process holds it open for reading and writing, so what it remembers of it may no longer be so")
 		case changed == ChangedRefuse:
 			refused = append(refused, what)
+		case f.Flags&unix.O_APPEND != 0:
+			warned = append(warned, what+"; the process opened it to append, so it writes on at its end")
 		default:
 			warned = append(warned, fmt.Sprintf("%s; the process carries on from offset %d", what, f.Pos))
 		}

@@ -98,6 +98,10 @@ func ManPage(w io.Writer, app *kong.Application, source string, see []string) er
 // (and with a capital).
 func paragraphs(text string) (desc, exit []string) {
 	for _, p := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		if literal(p) {
+			desc = append(desc, p)
+			continue
+		}
 		p = flatten(p)
 		switch {
 		case p == "":
@@ -110,6 +114,21 @@ func paragraphs(text string) (desc, exit []string) {
 		}
 	}
 	return desc, exit
+}
+
+// literal says whether a paragraph is an example to be shown as it is:
+// every line indented by four spaces.
+func literal(p string) bool {
+	p = strings.Trim(p, "\n")
+	if p == "" {
+		return false
+	}
+	for _, l := range strings.Split(p, "\n") {
+		if !strings.HasPrefix(l, "    ") {
+			return false
+		}
+	}
+	return true
 }
 
 // flatten joins the lines of a paragraph with single spaces.
@@ -237,6 +256,14 @@ func writeParagraphs(b *bufio.Writer, ps []string) {
 	for i, p := range ps {
 		if i > 0 {
 			b.WriteString(".PP\n")
+		}
+		if literal(p) {
+			b.WriteString(".RS 4\n.nf\n")
+			for _, l := range strings.Split(strings.Trim(p, "\n"), "\n") {
+				b.WriteString(protect(roffText(strings.TrimPrefix(l, "    "))) + "\n")
+			}
+			b.WriteString(".fi\n.RE\n")
+			continue
 		}
 		b.WriteString(protect(roffText(p)) + "\n")
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"strings"
 	"testing"
@@ -169,5 +170,19 @@ func TestRoffText(t *testing.T) {
 	}
 	if got := roffQuote(`a "b"`); got != `"a \(dqb\(dq"` {
 		t.Errorf("roffQuote: %q", got)
+	}
+}
+
+// TestManLiteral: a paragraph indented by four spaces (an example in a
+// description) is shown as it stands, not filled.
+func TestManLiteral(t *testing.T) {
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	desc, _ := paragraphs("Intro.\n\n    #SBATCH --x\n    exec cr_job ./a\n\nAfter.")
+	writeParagraphs(w, desc)
+	w.Flush()
+	want := "Intro.\n.PP\n.RS 4\n.nf\n#SBATCH \\-\\-x\nexec cr_job ./a\n.fi\n.RE\n.PP\nAfter.\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -107,6 +108,7 @@ type preempted struct {
 	c            *Cluster
 	id, dir, out string
 	uid          int
+	exe          string   // the program, to find it once restarted
 	hosts        []string // BatchHost of each run
 }
 
@@ -199,6 +201,13 @@ func (p *preempted) preemptTwice(t *testing.T, progress int) {
 	}
 	p.requeued(t, 1, "ExcNodeList="+p.hosts[0], "TimeLimit=1")
 	p.running(t, 1)
+	if p.exe != "" {
+		uid, capEff := restoredAs(t, p.exe)
+		want := fmt.Sprintf("%d %d %d %d", p.uid, p.uid, p.uid, p.uid)
+		if uid != want || (p.uid != 0 && capEff != "0000000000000000") {
+			t.Errorf("job %s: the restarted %s runs with Uid %s CapEff %s, want Uid %s", p.id, p.exe, uid, capEff, want)
+		}
+	}
 	if p.hosts[1] == p.hosts[0] {
 		t.Fatalf("job %s: the rerun is on %s again", p.id, p.hosts[1])
 	}
@@ -228,7 +237,7 @@ func (p *preempted) preemptTwice(t *testing.T, progress int) {
 	if m, _ := filepath.Glob(filepath.Join(p.c.Dir, "stasis."+p.id)); len(m) != 0 {
 		t.Errorf("job %s finished, but its image directory is still there", p.id)
 	}
-	t.Logf("job %s (uid %d): runs on %v", p.id, p.uid, p.hosts)
+	t.Logf("job %s (uid %d): runs on %v; cr_job's stderr:\n%s", p.id, p.uid, p.hosts, errs)
 }
 
 // checkSolver checks the solver's output: steps 1..steps once each, in
@@ -294,14 +303,13 @@ func TestCrJobReadme(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(d, "input.dat"), []byte(fmt.Sprintf("%d %d\n", steps, ms)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		jobs = append(jobs, submit(t, c, bin, script, d, uid))
+		p := submit(t, c, bin, script, d, uid)
+		p.exe = filepath.Join(d, "solver")
+		jobs = append(jobs, p)
 	}
-	var wg sync.WaitGroup
 	for _, p := range jobs {
-		wg.Add(1)
 		t.Run(fmt.Sprintf("uid%d", p.uid), func(t *testing.T) {
 			t.Parallel()
-			defer wg.Done()
 			p.preemptTwice(t, 20)
 			checkSolver(t, p.out, steps)
 			if p.uid != 0 {
@@ -311,22 +319,54 @@ func TestCrJobReadme(t *testing.T) {
 	}
 }
 
-// checkOwned: everything uid 65534's job left is its own.
+// checkOwned: what uid 65534's job left is its own, and its restored
+// program ran as that user with no capabilities.
 func checkOwned(t *testing.T, p *preempted) {
 	t.Helper()
 	for _, f := range []string{"job.out", "job.err"} {
-		fi, err := os.Stat(filepath.Join(p.dir, f))
-		if err != nil {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(p.dir, f), &st); err != nil {
 			t.Fatal(err)
 		}
-		if st := fi.Sys().(interface{}); st == nil {
-			continue
+		if st.Uid != uint32(p.uid) {
+			t.Errorf("job %s: %s is owned by uid %d", p.id, f, st.Uid)
 		}
 	}
-	errs := p.stderr()
-	if regexp.MustCompile(`(?i)permission denied|not permitted`).MatchString(errs) {
-		t.Errorf("job %s of uid 65534 was refused something:\n%s", p.id, errs)
+	if regexp.MustCompile(`(?i)permission denied|not permitted`).MatchString(p.stderr()) {
+		t.Errorf("job %s of uid %d was refused something:\n%s", p.id, p.uid, p.stderr())
 	}
+}
+
+// restoredAs finds the running process whose executable is exe and
+// returns its Uid and CapEff lines.
+func restoredAs(t *testing.T, exe string) (uid, capEff string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if link, _ := os.Readlink("/proc/" + e.Name() + "/exe"); link != exe {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				k, v, _ := strings.Cut(l, ":")
+				switch k {
+				case "Uid":
+					uid = strings.Join(strings.Fields(v), " ")
+				case "CapEff":
+					capEff = strings.TrimSpace(v)
+				}
+			}
+			return uid, capEff
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no process runs %s", exe)
+	return "", ""
 }
 
 // TestCrJobPython: a Python program (count.py, which checks its own sums

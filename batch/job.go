@@ -143,49 +143,66 @@ func (j *job) start(cmd *exec.Cmd) error {
 	return nil
 }
 
+// markerFailed is the status the restart hook exits with when it cannot
+// write its marker: the job was restored and runs, so no older image may
+// be tried.
+const markerFailed = 117
+
 // restart restarts the newest image that works, trying the older ones
 // when a restart fails before the job runs (a damaged image). ok is false
 // when none worked; cr_job then exits with st.
+//
+// cr_restart's --run-on-success hook writes a marker once the job runs;
+// a restart that fails exits without it. The marker lives in a private
+// directory of cr_job's, not among the images, whose directory may not
+// be writable (a failing checkpoint must not be mistaken for a failing
+// restart).
 func (j *job) restart(good []image) (st int, ok bool) {
-	started := filepath.Join(j.images.Dir, "started")
+	mark, err := os.MkdirTemp("", "cr_job.")
+	if err != nil {
+		j.fail("restart: a directory for its marker: %v", err)
+		return 1, false
+	}
+	defer os.RemoveAll(mark)
+	started := filepath.Join(mark, "started")
+	ran := func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	}
+	hook := fmt.Sprintf(`: > "$STASIS_CR_JOB_STARTED" || exit %d`, markerFailed)
 	for i, im := range good {
-		os.Remove(started)
-		args := append([]string{"--run-on-success", `: > "$STASIS_CR_JOB_STARTED"`}, j.cfg.RestartArgs...)
+		args := append([]string{"--run-on-success", hook}, j.cfg.RestartArgs...)
 		cmd := exec.Command(j.bin("cr_restart"), append(args, im.path)...)
 		cmd.Env = append(os.Environ(), "STASIS_CR_JOB_STARTED="+started)
 		if err := j.start(cmd); err != nil {
 			j.fail("%v", err)
 			return 127, false
 		}
-		// The hook makes the file once the job runs; a restart that fails
-		// exits without it.
-		for {
-			if _, err := os.Stat(started); err == nil {
-				os.Remove(started)
-				for _, bad := range good[:i] {
-					if err := j.images.markBad(bad); err == nil {
-						j.say("%s could not be restarted while an older image could: renamed %s.bad", bad.path, filepath.Base(bad.path))
-					}
-				}
-				return 0, true
-			}
+		var ps *os.ProcessState
+		for ps == nil && !ran() {
 			select {
-			case ps := <-j.exited:
-				if _, err := os.Stat(started); err == nil {
-					// It ran, and ended already.
-					j.exited <- ps
-					os.Remove(started)
-					return 0, true
-				}
-				if i+1 < len(good) {
-					j.fail("restart from %s failed (cr_restart: %s): falling back to the previous image, %s", im.path, ps, good[i+1].path)
-				} else {
-					j.fail("restart from %s failed (cr_restart: %s), and there is no older image: the job was not started again from the beginning (remove %s to do that)", im.path, ps, j.images.Dir)
-				}
+			case ps = <-j.exited:
 			case <-time.After(20 * time.Millisecond):
-				continue
 			}
-			break
+		}
+		switch {
+		case ran():
+			for _, bad := range good[:i] {
+				if err := j.images.markBad(bad); err == nil {
+					j.say("%s could not be restarted while an older image could: renamed %s.bad", bad.path, filepath.Base(bad.path))
+				}
+			}
+			if ps != nil {
+				j.exited <- ps // it ran, and ended already
+			}
+			return 0, true
+		case ps.ExitCode() == markerFailed:
+			j.fail("%s was restored, but cr_job could not tell (its marker %s could not be written): cr_job cannot supervise it, and no older image is tried", im.path, started)
+			return 1, false
+		case i+1 < len(good):
+			j.fail("restart from %s failed (cr_restart: %s): falling back to the previous image, %s", im.path, ps, good[i+1].path)
+		default:
+			j.fail("restart from %s failed (cr_restart: %s), and there is no older image: the job was not started again from the beginning (remove %s to do that)", im.path, ps, j.images.Dir)
 		}
 	}
 	return 1, false
@@ -242,8 +259,11 @@ func (j *job) supervise(sigs chan os.Signal) int {
 
 // kept says which image a failed checkpoint left for the next run.
 func (j *job) kept() string {
-	good, _, _ := j.images.list()
-	if len(good) == 0 {
+	good, _, err := j.images.list()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("; its images cannot be listed now (%v), and none was removed", err)
+	case len(good) == 0:
 		return " (there is no image of it yet)"
 	}
 	return "; " + good[0].path + " is kept for the next run"
@@ -253,7 +273,7 @@ func (j *job) kept() string {
 func (j *job) checkpoint(kill bool) (string, error) {
 	path, err := j.images.next()
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: %w", err)
+		return "", fmt.Errorf("checkpoint failed: listing its images: %w", err)
 	}
 	args := []string{"-f", path}
 	if kill {

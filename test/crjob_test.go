@@ -18,6 +18,31 @@ import (
 	"time"
 )
 
+// lockOut makes dir unwritable for uid 65534 and all that acts for it:
+// owned by root, mode 0755. Mode 0500 alone would not do: a job that
+// uid 65534 restarted has its agent in a user namespace of that user's,
+// where it holds CAP_DAC_OVERRIDE over the user's own files.
+func lockOut(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Chown(dir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// letIn gives dir back to uid, mode 0700.
+func letIn(t *testing.T, dir string, uid int) {
+	t.Helper()
+	if err := os.Chown(dir, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // crJob starts cr_job (its argv prefixed by as) with its stdout appended
 // to out, as a batch system's --open-mode=append would.
 func (hh *h) crJob(name string, as []string, out string, args ...string) *proc {
@@ -158,7 +183,9 @@ func damage(t *testing.T, img string) {
 // then its image directory is made read-only. The timer's checkpoints and
 // the warning's fail, saying so; the job runs on; image.1 is untouched.
 // Once the directory is writable again the warning ends the job into a
-// new image, and the rerun finishes the count without a gap.
+// new image, and the rerun, restarted while the directory is read-only
+// again (cr_job must not take that for a failed restart), finishes the
+// count without a gap.
 func TestCrJobCheckpointFails(t *testing.T) {
 	hh := newH(t)
 	as := hh.nobody()
@@ -175,9 +202,7 @@ func TestCrJobCheckpointFails(t *testing.T) {
 		return sha256.Sum256(b)
 	}
 	before := sum()
-	if err := os.Chmod(dir, 0o500); err != nil {
-		t.Fatal(err)
-	}
+	lockOut(t, dir)
 	hh.stderrSays(p, "checkpoint into "+filepath.Join(dir, "image.2")+" failed")
 	hh.stderrSays(p, "the job runs on; "+img1+" is kept for the next run")
 	p.cmd.Process.Signal(syscall.SIGUSR1)
@@ -189,15 +214,20 @@ func TestCrJobCheckpointFails(t *testing.T) {
 	if sum() != before {
 		t.Fatalf("%s changed while checkpoints failed", img1)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	letIn(t, dir, 65534)
 	time.Sleep(1500 * time.Millisecond) // a timer checkpoint or two succeed again
 	p.cmd.Process.Signal(syscall.SIGUSR1)
 	hh.jobEnds(p, 75, "the warning once the directory is writable")
 	last := hh.lastSeq(out, seqSpec{tickLine, 1})
 
+	// The rerun restarts while the directory is read-only (0500, as its
+	// user would make it) again: that must not pass for a failed restart.
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
 	p2 := hh.crJob("cr_job2", as, out, job...)
+	hh.stderrSays(p2, "checkpointed into ")
+	letIn(t, dir, 65534)
 	hh.jobEnds(p2, 0, "the rerun")
 	wantTicks(t, out, [2]int64{1, last}, [2]int64{last + 1, 400})
 }

@@ -18,6 +18,7 @@ package slurm
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -274,6 +275,39 @@ func checkSolver(t *testing.T, out string, steps int64) {
 	}
 }
 
+// solverJob makes uid's job directory name holding the solver (built
+// once per run of the tests) and its input.dat: steps steps of ms each.
+func solverJob(t *testing.T, c *Cluster, name string, uid int, steps, ms int64) string {
+	t.Helper()
+	solverOnce.Do(func() {
+		solverBin = filepath.Join(c.Dir, "solver")
+		if out, err := exec.Command("gcc", "-O2", "-o", solverBin, "../progs/solver.c").CombinedOutput(); err != nil {
+			solverErr = fmt.Errorf("gcc: %v\n%s", err, out)
+		}
+	})
+	if solverErr != nil {
+		t.Fatal(solverErr)
+	}
+	d := jobDir(t, c, name, uid)
+	data, err := os.ReadFile(solverBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "solver"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "input.dat"), []byte(fmt.Sprintf("%d %d\n", steps, ms)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var (
+	solverOnce sync.Once
+	solverBin  string
+	solverErr  error
+)
+
 // TestCrJobReadme: the README's script with ./solver, as root and as uid
 // 65534.
 func TestCrJobReadme(t *testing.T) {
@@ -281,28 +315,10 @@ func TestCrJobReadme(t *testing.T) {
 	c := shared(t)
 	bin := stage(t, c)
 	script := readmeScript(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Fatalf("gcc is not installed: %v", err)
-	}
-	solver := filepath.Join(c.Dir, "solver")
-	if out, err := exec.Command(gcc, "-O2", "-o", solver, "../progs/solver.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
 	const steps, ms = 400, 100
 	var jobs []*preempted
 	for _, uid := range []int{0, 65534} {
-		d := jobDir(t, c, fmt.Sprintf("readme-%d", uid), uid)
-		data, err := os.ReadFile(solver)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "solver"), data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "input.dat"), []byte(fmt.Sprintf("%d %d\n", steps, ms)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		d := solverJob(t, c, fmt.Sprintf("readme-%d", uid), uid, steps, ms)
 		p := submit(t, c, bin, script, d, uid)
 		p.exe = filepath.Join(d, "solver")
 		jobs = append(jobs, p)
@@ -404,5 +420,155 @@ func TestCrJobPython(t *testing.T) {
 		if len(f) != 5 || f[0] != "tick" || f[1] != strconv.Itoa(i+1) || f[4] != "ok" {
 			t.Fatalf("%s: line %d is %q: the count did not go on unbroken", p.out, i+1, l)
 		}
+	}
+}
+
+// TestCrJobFailures: uid 65534's README job under Slurm. Its first
+// warning makes image.1. In its second run the image directory is made
+// read-only and the job warned: the checkpoint fails, cr_job says so, the
+// job runs on and image.1 is untouched. Writable again, the time limit's
+// warning makes image.2 and requeues the job; while it is held, image.2
+// is damaged. The third run says so, falls back to image.1, and the job
+// still finishes with the right answer (computing again what it had
+// computed after image.1).
+func TestCrJobFailures(t *testing.T) {
+	t.Parallel()
+	c := shared(t)
+	bin := stage(t, c)
+	script := readmeScript(t)
+	const steps, ms, uid = 400, 100, 65534
+	d := solverJob(t, c, "failures", uid, steps, ms)
+	p := submit(t, c, bin, script, d, uid)
+	images := filepath.Join(c.Dir, "stasis."+p.id)
+	img1, img2 := filepath.Join(images, "image.1"), filepath.Join(images, "image.2")
+
+	p.running(t, 0)
+	p.lines(t, 20, 60*time.Second)
+	if _, err := c.Run("scancel", "--signal=USR1", "--batch", p.id); err != nil {
+		t.Fatal(err)
+	}
+	p.requeued(t, 1, "ExcNodeList="+p.hosts[0])
+	n := lineCount(p.out)
+	p.running(t, 1)
+	waitSays(t, p, "run 2 on ")
+	p.lines(t, n+3, 30*time.Second) // restored, and computing
+	sum1 := fileSum(t, img1)
+	// Owned by root: mode 0500 would not stop the restored job's agent,
+	// which runs in a user namespace of uid 65534's with CAP_DAC_OVERRIDE
+	// over that user's files.
+	if err := os.Chown(images, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(images, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n = lineCount(p.out)
+	if _, err := c.Run("scancel", "--signal=USR1", "--batch", p.id); err != nil {
+		t.Fatal(err)
+	}
+	waitSays(t, p, "checkpoint into "+img2+" failed")
+	waitSays(t, p, "the job runs on; "+img1+" is kept for the next run")
+	p.lines(t, n+20, 30*time.Second)
+	if job, _ := c.Job(p.id); job["JobState"] != "RUNNING" || job["Restarts"] != "1" {
+		t.Fatalf("job %s after a failed checkpoint: %s, Restarts=%s; want it running on", p.id, job["JobState"], job["Restarts"])
+	}
+	if fileSum(t, img1) != sum1 {
+		t.Fatalf("%s changed while a checkpoint failed", img1)
+	}
+	if err := os.Chown(images, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run("scontrol", "update", "jobid="+p.id, "TimeLimit=1"); err != nil {
+		t.Fatal(err)
+	}
+	p.requeued(t, 2, "TimeLimit=10")
+	b, err := os.ReadFile(img2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // within the pages, which the restart checks
+	if err := os.WriteFile(img2, b, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	p.running(t, 2)
+	job := c.WaitState(t, p.id, 120*time.Second, "COMPLETED", "FAILED", "TIMEOUT", "CANCELLED")
+	if job["JobState"] != "COMPLETED" || job["ExitCode"] != "0:0" {
+		t.Fatalf("job %s: %s %s\nstderr:\n%s", p.id, job["JobState"], job["ExitCode"], p.stderr())
+	}
+	for _, want := range []string{"restart from " + img2 + " failed", "falling back to the previous image, " + img1} {
+		if !strings.Contains(p.stderr(), want) {
+			t.Errorf("job %s: its stderr does not say %q:\n%s", p.id, want, p.stderr())
+		}
+	}
+	checkSolverRedone(t, p.out, steps)
+	t.Logf("job %s: cr_job's stderr:\n%s", p.id, p.stderr())
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func lineCount(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+// waitSays waits until the job's stderr holds want.
+func waitSays(t *testing.T, p *preempted, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stderr(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: its stderr never said %q:\n%s", p.id, want, p.stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkSolverRedone checks the solver's output where a run fell back to
+// an older image: steps 1..a, then once steps b+1..steps (b < a: the ones
+// after the older image, computed again), every sum right, and the answer.
+func checkSolverRedone(t *testing.T, out string, steps int64) {
+	t.Helper()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	var prev int64
+	jumps := 0
+	for i, l := range ls {
+		if i == len(ls)-1 {
+			want := fmt.Sprintf("answer %d", (steps*(steps+1)/2)*(steps*(steps+1)/2))
+			if l != want || prev != steps {
+				t.Fatalf("%s: last line %q after step %d, want %q after step %d", out, l, prev, want, steps)
+			}
+			break
+		}
+		var k, sum int64
+		if _, err := fmt.Sscanf(l, "step %d sum %d", &k, &sum); err != nil {
+			t.Fatalf("%s: line %d is %q", out, i+1, l)
+		}
+		if want := (k * (k + 1) / 2) * (k * (k + 1) / 2); sum != want {
+			t.Fatalf("%s: line %d: step %d sum %d, want %d", out, i+1, k, sum, want)
+		}
+		if k != prev+1 {
+			if k > prev || k == 1 || jumps > 0 {
+				t.Fatalf("%s: line %d: step %d after step %d", out, i+1, k, prev)
+			}
+			jumps++
+		}
+		prev = k
+	}
+	if jumps != 1 {
+		t.Fatalf("%s: the fallback to the older image does not show (%d jumps back)", out, jumps)
 	}
 }

@@ -105,12 +105,22 @@ func Run(cfg Config) int {
 			return st
 		}
 	} else {
-		if j.sched.Runs > 0 {
-			j.say("%s%s on %s: no image in %s: starting %s from the beginning", j.sched, runs, host, dir, cfg.Prog)
-		} else {
-			j.say("%s%s on %s: starting %s; images go to %s", j.sched, runs, host, cfg.Prog, dir)
+		args, what := append([]string{cfg.Prog}, cfg.Args...), cfg.Prog
+		if text, ok, err := Script(cfg.Prog); err != nil {
+			j.fail("%v", err)
+			return 127
+		} else if ok {
+			if args, err = scriptCommand(text, cfg.Prog, cfg.Args); err != nil {
+				j.fail("%v", err)
+				return 127
+			}
+			what = "the lines of " + cfg.Prog + " in bash"
 		}
-		args := append([]string{cfg.Prog}, cfg.Args...)
+		if j.sched.Runs > 0 {
+			j.say("%s%s on %s: no image in %s: starting %s from the beginning", j.sched, runs, host, dir, what)
+		} else {
+			j.say("%s%s on %s: starting %s; images go to %s", j.sched, runs, host, what, dir)
+		}
 		if err := j.start(exec.Command(j.bin("cr_run"), args...)); err != nil {
 			j.fail("%v", err)
 			return 127

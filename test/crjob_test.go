@@ -231,3 +231,36 @@ func TestCrJobCheckpointFails(t *testing.T) {
 	hh.jobEnds(p2, 0, "the rerun")
 	wantTicks(t, out, [2]int64{1, last}, [2]int64{last + 1, 400})
 }
+
+// TestCrJobScript: a job script whose interpreter is cr_job (#!/usr/bin/env
+// -S cr_job --dir DIR). Its lines run in bash under cr_job, so the
+// checkpoint holds bash and the counter it waits for: the warning ends
+// both, the rerun restarts both, the count goes on unbroken, and bash
+// then runs the script's next line.
+func TestCrJobScript(t *testing.T) {
+	hh := newH(t)
+	dir, out, ended := hh.path("imgs"), hh.path("out"), hh.path("ended")
+	script := hh.path("job.sh")
+	text := "#!/usr/bin/env -S " + bin(t, "cr_job") + " --dir " + dir + "\n" +
+		"# the lines below run in bash, under cr_job\n" +
+		prog(t, "counter") + " 200\n" +
+		"echo \"the counter ended with status $?\" > " + ended + "\n"
+	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := hh.start("job1", []string{script}, startOpts{stdout: out, append: true})
+	hh.waitSeq(out, seqSpec{tickLine, 1}, 20, wait30, p)
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	hh.jobEnds(p, 75, "the warning")
+	last := hh.lastSeq(out, seqSpec{tickLine, 1})
+	if _, err := os.Stat(ended); err == nil {
+		t.Fatalf("the script went past the counter before the rerun")
+	}
+	p2 := hh.start("job2", []string{script}, startOpts{stdout: out, append: true})
+	hh.jobEnds(p2, 0, "the rerun")
+	hh.stderrSays(p2, "restarting from "+filepath.Join(dir, "image.1"))
+	wantTicks(t, out, [2]int64{1, last}, [2]int64{last + 1, 200})
+	if b, err := os.ReadFile(ended); err != nil || string(b) != "the counter ended with status 0\n" {
+		t.Fatalf("the script's last line, after the restart: %q, %v", b, err)
+	}
+}

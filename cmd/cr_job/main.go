@@ -48,6 +48,8 @@ In a job script, hand the batch shell over to cr_job:
     #SBATCH --signal=B:USR1@120 --requeue --open-mode=append
     exec cr_job ./solver input.dat
 
+Or make cr_job the script's interpreter, #!/usr/bin/env cr_job: its lines then run in bash under cr_job, and a rerun goes on in the line it was in.
+
 On the first run cr_job starts PROG under the stasis agent (as cr_run). When the scheduler warns (SIGUSR1 by default) or sends SIGTERM, cr_job checkpoints the job into its image directory, ends it, and asks the scheduler to run the job again (Slurm: scontrol requeue; PBS/Torque: qrerun; Grid Engine: exit status 99). On that rerun, on whatever node, cr_job restarts the newest image instead of starting over; if it is damaged, the one before. A job that finishes with status 0 has its images removed. A checkpoint that fails leaves the job running and the previous image in place. cr_job reads SLURM_JOB_ID, SLURM_RESTART_COUNT, SLURM_SUBMIT_DIR (Slurm), PBS_JOBID, PBS_O_WORKDIR (PBS/Torque), JOB_ID, RESTARTED, SGE_O_WORKDIR (Grid Engine). Outside a batch system give --dir.
 
 Exit status: the job's when it ends by itself (128+N when killed by signal N); 0 after a checkpoint and a requeue (99 under Grid Engine, whose rerun that asks for); 75 after a checkpoint that ended the job without a requeue (--no-requeue, no scheduler, or a requeue that failed); 1 when no image could be restarted or the image directory cannot be used; 22 (EINVAL) for a usage error; 127 when the job cannot be started.`

@@ -32,8 +32,9 @@ import (
 	"time"
 )
 
-// readmeScript is the job script of the README's "On a batch cluster".
-func readmeScript(t *testing.T) string {
+// readmeScript is the job script of the README's "On a batch cluster"
+// that begins with the line first.
+func readmeScript(t *testing.T, first string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -43,15 +44,21 @@ func readmeScript(t *testing.T) string {
 	if !ok {
 		t.Fatal(`README.md has no "## On a batch cluster" section`)
 	}
-	_, block, ok := strings.Cut(sec, "\n```\n")
-	script, _, ok2 := strings.Cut(block, "\n```\n")
-	if !ok || !ok2 || !strings.HasPrefix(script, "#!/bin/bash\n") {
-		t.Fatalf("the README's cluster section has no job script block:\n%s", sec)
-	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
 	if !strings.Contains(sec, "sbatch job.sh") {
 		t.Fatal("the README's cluster section no longer says to submit with `sbatch job.sh`")
 	}
-	return script + "\n"
+	for rest := sec; ; {
+		_, block, ok := strings.Cut(rest, "\n```\n")
+		script, after, ok2 := strings.Cut(block, "\n```\n")
+		if !ok || !ok2 {
+			t.Fatalf("the README's cluster section has no job script beginning %q:\n%s", first, sec)
+		}
+		if strings.HasPrefix(script, first+"\n") {
+			return script + "\n"
+		}
+		rest = "\n" + after
+	}
 }
 
 var (
@@ -314,7 +321,7 @@ func TestCrJobReadme(t *testing.T) {
 	t.Parallel()
 	c := shared(t)
 	bin := stage(t, c)
-	script := readmeScript(t)
+	script := readmeScript(t, "#!/bin/bash")
 	const steps, ms = 400, 100
 	var jobs []*preempted
 	for _, uid := range []int{0, 65534} {
@@ -435,7 +442,7 @@ func TestCrJobFailures(t *testing.T) {
 	t.Parallel()
 	c := shared(t)
 	bin := stage(t, c)
-	script := readmeScript(t)
+	script := readmeScript(t, "#!/bin/bash")
 	const steps, ms, uid = 400, 100, 65534
 	d := solverJob(t, c, "failures", uid, steps, ms)
 	p := submit(t, c, bin, script, d, uid)
@@ -571,4 +578,33 @@ func checkSolverRedone(t *testing.T, out string, steps int64) {
 	if jumps != 1 {
 		t.Fatalf("%s: the fallback to the older image does not show (%d jumps back)", out, jumps)
 	}
+}
+
+// TestCrJobShebang: the README's other script, whose interpreter is
+// cr_job, run as uid 65534 through the same two preemptions. Its lines
+// run in bash under cr_job, so bash and the solver are checkpointed and
+// restarted together, and bash goes on to the script's last line.
+func TestCrJobShebang(t *testing.T) {
+	t.Parallel()
+	c := shared(t)
+	bin := stage(t, c)
+	script := readmeScript(t, "#!/usr/bin/env cr_job")
+	const steps, ms, uid = 300, 100, 65534
+	d := solverJob(t, c, "shebang", uid, steps, ms)
+	p := submit(t, c, bin, script, d, uid)
+	p.exe = filepath.Join(d, "solver")
+	p.preemptTwice(t, 20)
+	b, err := os.ReadFile(p.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if last := ls[len(ls)-1]; last != "solver: status 0" {
+		t.Fatalf("job %s: the script's last line did not run after the solver: output ends %q", p.id, last)
+	}
+	if err := os.WriteFile(p.out, []byte(strings.Join(ls[:len(ls)-1], "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkSolver(t, p.out, steps)
+	checkOwned(t, p)
 }

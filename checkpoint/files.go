@@ -135,15 +135,22 @@ func describeFd(pid, n int) (image.Fd, error) {
 		default:
 			return fail("special file")
 		}
+	case strings.HasPrefix(link, "socket:") && !(stdio && !listens(pid, n, link)):
+		l, ok, err := listener(pid, n, link)
+		if err != nil {
+			return f, err
+		}
+		if ok {
+			f.Kind, f.Listener = image.FdListener, l
+			break
+		}
+		what, covered := socketCase(pid, n, link)
+		f, err = fail(what)
+		return f, fmt.Errorf("%w%s%s", err, covered, inheritedHint)
 	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
 		if !stdio {
-			what, covered, hint := "pipe whose other end is outside the checkpoint", "", inheritedHint+cutHint
-			if strings.HasPrefix(link, "socket:") {
-				what, covered = socketCase(pid, n, link)
-				hint = inheritedHint
-			}
-			f, err := fail(what)
-			return f, fmt.Errorf("%w%s%s", err, covered, hint)
+			f, err := fail("pipe whose other end is outside the checkpoint")
+			return f, fmt.Errorf("%w%s%s", err, inheritedHint, cutHint)
 		}
 		f.Kind, f.Stdio = image.FdStdio, n
 	case link == "anon_inode:[eventfd]":

@@ -69,9 +69,9 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 		b.WriteString(", unconnected")
 	}
 	if domain == unix.AF_UNIX {
-		return b.String(), " (unix sockets other than connected pairs inside the image: issue 15)"
+		return b.String(), " (stasis saves listening and unconnected unix sockets and pairs inside the image, not yet one connected outside it)"
 	}
-	return b.String(), " (TCP and UDP sockets: issue 15)"
+	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, not yet connections)"
 }
 
 // sockAddr prints an address: ip:port, a path, or @name for an abstract
@@ -83,6 +83,9 @@ func sockAddr(sa unix.Sockaddr) string {
 	case *unix.SockaddrInet6:
 		return ipPort(netip.AddrFrom16(a.Addr), a.Port)
 	case *unix.SockaddrUnix:
+		if a.Name == "@" { // how x/sys/unix shows an unbound socket
+			return ""
+		}
 		if strings.HasPrefix(a.Name, "@") || strings.HasPrefix(a.Name, "\x00") {
 			return "@" + strings.TrimLeft(a.Name, "@\x00")
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -111,7 +112,7 @@ func (b *builder) rebuildFds() error {
 				continue
 			}
 			if err := b.rebuildFd(&f); err != nil {
-				return fmt.Errorf("pid %d fd %d (%s %s): %w", b.pid, f.Num, f.Kind, f.Path, err)
+				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
 		}
 	}
@@ -173,6 +174,8 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 				_, err = b.call(unix.SYS_WRITE, fd, b.scratch, 8)
 			}
 		}
+	case image.FdListener:
+		fd, err = b.listener(f)
 	case image.FdEpoll:
 		fd, err = b.call(unix.SYS_EPOLL_CREATE1, uint64(f.Flags)&unix.EPOLL_CLOEXEC)
 	case image.FdTimerfd:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/image"
 )
 
@@ -105,6 +107,10 @@ func relocate(p *image.Process, rs []Relocation) {
 		case image.FdPipe:
 			if f.Pipe != nil {
 				move(&f.Pipe.Path)
+			}
+		case image.FdListener:
+			if l := f.Listener; l != nil && l.Family == unix.AF_UNIX && strings.HasPrefix(l.Addr, "/") {
+				move(&l.Addr)
 			}
 		}
 	}

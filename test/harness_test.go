@@ -112,6 +112,7 @@ var cPrograms = []struct {
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
+	{"listen", "listen.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
 	{"sharers", "sharers.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -10,8 +11,9 @@ import (
 )
 
 // TestSocketRefusalSays: a checkpoint refused for a socket says which
-// case it is, with family and addresses, and which issue covers it: a
-// TCP listener, a TCP connection, a unix listener bound to a path.
+// case it is, with family and addresses, and what stasis does save: a
+// TCP connection, a UDP socket with a datagram waiting, a unix socket
+// connected to a server outside the checkpoint.
 func TestSocketRefusalSays(t *testing.T) {
 	needEngine(t)
 	py := python(t)
@@ -19,12 +21,12 @@ func TestSocketRefusalSays(t *testing.T) {
 		name, src string
 		want      string // a regexp; PATH stands for the socket's path
 	}{
-		{"tcp listening", `s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()`,
-			`fd \d+: tcp 127\.0\.0\.1:\d+ listening \(socket:\[\d+\]\): not checkpointable \(TCP and UDP sockets: issue 15\)`},
 		{"tcp connected", `a = socket.socket(); a.bind(("127.0.0.1", 0)); a.listen(); c = socket.create_connection(a.getsockname()); s, _ = a.accept(); a.close()`,
-			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:\d+ \(socket:\[\d+\]\): not checkpointable \(TCP and UDP sockets: issue 15\)`},
-		{"unix listening", `s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()`,
-			`fd \d+: unix stream PATH listening \(socket:\[\d+\]\): not checkpointable \(unix sockets other than connected pairs inside the image: issue 15\)`},
+			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:\d+ \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected TCP and UDP sockets, not yet connections\)`},
+		{"udp with a datagram waiting", `s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.sendto(b"x", s.getsockname()); time.sleep(0.1)`,
+			`fd \d+: udp 127\.0\.0\.1:\d+, bound \(socket:\[\d+\]\): 1 bytes wait to be read on it`},
+		{"unix connected to a server outside", `s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])`,
+			`fd \d+: unix stream connected to PATH \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected unix sockets and pairs inside the image, not yet one connected outside it\)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -32,7 +34,13 @@ func TestSocketRefusalSays(t *testing.T) {
 			path := hh.path("sock")
 			src := "import socket, sys, time\n" + c.src + "\nprint('ready', flush=True)\ntime.sleep(60)\n"
 			out := hh.path("out")
-			p := hh.startProg("server", []string{py, "-c", src, path}, out)
+			outside := hh.path("outside")
+			l, err := net.Listen("unix", outside)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			p := hh.startProg("server", []string{py, "-c", src, path, outside}, out)
 			for deadline := time.Now().Add(wait30); ; time.Sleep(10 * time.Millisecond) {
 				if b, _ := os.ReadFile(out); strings.Contains(string(b), "ready") {
 					break
@@ -42,7 +50,7 @@ func TestSocketRefusalSays(t *testing.T) {
 				}
 			}
 			r := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", hh.path("img"), strconv.Itoa(p.pid))
-			want := regexp.MustCompile(strings.ReplaceAll(c.want, "PATH", regexp.QuoteMeta(path)))
+			want := regexp.MustCompile(strings.ReplaceAll(c.want, "PATH", regexp.QuoteMeta(outside)))
 			if r.code == 0 || !want.MatchString(r.stderr) {
 				t.Fatalf("want a refusal matching %q, got\n%s", want, r)
 			}

@@ -295,6 +295,7 @@ const (
 	FdPipe     = "pipe"     // one end of a pipe whose both ends are in the image
 	FdShared   = "shared"   // the open file description of another fd of the image (SameAs)
 	FdSocket   = "socket"   // one end of a connected unix socket pair whose both ends are in the image
+	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
 )
 
 // Fd is one open file descriptor.
@@ -319,6 +320,7 @@ type Fd struct {
 	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
 	Pipe             *Pipe         `json:"pipe,omitempty"`
 	Socket           *Socket       `json:"socket,omitempty"`
+	Listener         *Listener     `json:"listener,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
@@ -340,6 +342,32 @@ type Socket struct {
 	Type     int      `json:"type"`               // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
 	Shutdown int      `json:"shutdown,omitempty"` // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
 	Queue    [][]byte `json:"queue,omitempty"`
+}
+
+// Listener is a socket that listens, or is bound (or not even that) and
+// connected to nothing: a server's. It is made again with its address
+// and options; connections that waited to be accepted are not in it.
+type Listener struct {
+	Family   int `json:"family"` // AF_INET, AF_INET6, AF_UNIX
+	Type     int `json:"type"`   // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+	Protocol int `json:"protocol,omitempty"`
+	// Addr is the bound address: "ip:port" ("[ip]:port" for IPv6), an
+	// absolute unix path, or "@" and an abstract unix name; "" if unbound.
+	Addr string `json:"addr,omitempty"`
+	// Backlog is listen()'s, as the kernel keeps it; 0: not listening.
+	Backlog int `json:"backlog,omitempty"`
+	// Mode is a path-bound socket file's permission bits.
+	Mode uint32 `json:"mode,omitempty"`
+	// Opts are the options whose values differ from a new socket's.
+	Opts []SockOpt `json:"opts,omitempty"`
+}
+
+// SockOpt is a socket option: an int, or for SO_LINGER onoff and linger,
+// for SO_RCVTIMEO and SO_SNDTIMEO seconds and microseconds.
+type SockOpt struct {
+	Level int     `json:"level"`
+	Name  int     `json:"name"`
+	Value []int64 `json:"value"`
 }
 
 // Pipe is one end of a pipe inside the image, or of a widowed one (see

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,12 @@ type Unix struct {
 	Peer     uint64 // the peer's inode, 0 if none
 	Name     string // bound name ("" unbound; a leading 0 byte: abstract)
 	Shutdown int    // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
+	// VfsIno and VfsDev are the socket file's, for one bound to a path.
+	VfsIno uint64
+	VfsDev uint32
+	// Rqueue and Wqueue: for a listening socket, the connections waiting
+	// to be accepted and the backlog; otherwise the bytes queued.
+	Rqueue, Wqueue uint32
 }
 
 // Connected states of a unix socket.
@@ -32,9 +39,13 @@ const (
 const (
 	sockDiagByFamily = 20
 	udiagShowName    = 0x01
+	udiagShowVfs     = 0x02
 	udiagShowPeer    = 0x04
+	udiagShowRqlen   = 0x10
 	attrName         = 0
+	attrVfs          = 1
 	attrPeer         = 2
+	attrRqlen        = 4
 	attrShutdown     = 6
 )
 
@@ -42,23 +53,38 @@ var le = binary.LittleEndian
 
 // UnixSockets returns every unix socket of our network namespace, by inode.
 func UnixSockets() (map[uint64]*Unix, error) {
+	req := make([]byte, 24)
+	req[0] = unix.AF_UNIX
+	le.PutUint32(req[4:], 0xffffffff) // every state
+	le.PutUint32(req[12:], udiagShowName|udiagShowVfs|udiagShowPeer|udiagShowRqlen)
+	out := map[uint64]*Unix{}
+	err := dump(req, func(msg []byte) error {
+		u, err := parseUnix(msg)
+		if err == nil {
+			out[u.Ino] = u
+		}
+		return err
+	})
+	return out, err
+}
+
+// dump sends one sock_diag dump request (the body after the netlink
+// header) and hands each answer's body to each.
+func dump(body []byte, each func(msg []byte) error) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return nil, os.NewSyscallError("socket(NETLINK_SOCK_DIAG)", err)
+		return os.NewSyscallError("socket(NETLINK_SOCK_DIAG)", err)
 	}
 	defer unix.Close(fd)
-	req := make([]byte, 16+24)
+	req := make([]byte, 16+len(body))
 	le.PutUint32(req[0:], uint32(len(req)))
 	le.PutUint16(req[4:], sockDiagByFamily)
 	le.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	le.PutUint32(req[8:], 1)
-	req[16] = unix.AF_UNIX
-	le.PutUint32(req[20:], 0xffffffff) // every state
-	le.PutUint32(req[28:], udiagShowName|udiagShowPeer)
+	copy(req[16:], body)
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, os.NewSyscallError("sendto(NETLINK_SOCK_DIAG)", err)
+		return os.NewSyscallError("sendto(NETLINK_SOCK_DIAG)", err)
 	}
-	out := map[uint64]*Unix{}
 	buf := make([]byte, 1<<16)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
@@ -66,17 +92,18 @@ func UnixSockets() (map[uint64]*Unix, error) {
 			continue
 		}
 		if err != nil {
-			return nil, os.NewSyscallError("recvfrom(NETLINK_SOCK_DIAG)", err)
+			return os.NewSyscallError("recvfrom(NETLINK_SOCK_DIAG)", err)
 		}
-		done, err := parse(buf[:n], out)
+		done, err := parse(buf[:n], each)
 		if err != nil || done {
-			return out, err
+			return err
 		}
 	}
 }
 
-// parse reads one batch of netlink messages into out; done at NLMSG_DONE.
-func parse(b []byte, out map[uint64]*Unix) (done bool, err error) {
+// parse reads one batch of netlink messages, handing each answer to
+// each; done at NLMSG_DONE.
+func parse(b []byte, each func(msg []byte) error) (done bool, err error) {
 	for len(b) >= 16 {
 		l := int(le.Uint32(b))
 		if l < 16 || l > len(b) {
@@ -91,37 +118,55 @@ func parse(b []byte, out map[uint64]*Unix) (done bool, err error) {
 				return false, os.NewSyscallError("sock_diag", unix.Errno(-int32(le.Uint32(msg))))
 			}
 		case sockDiagByFamily:
-			if len(msg) < 16 {
-				return false, fmt.Errorf("sock_diag: short unix_diag_msg")
+			if err := each(msg); err != nil {
+				return false, err
 			}
-			u := &Unix{Type: int(msg[1]), State: int(msg[2]), Ino: uint64(le.Uint32(msg[4:]))}
-			for a := msg[16:]; len(a) >= 4; {
-				al := int(le.Uint16(a))
-				if al < 4 || al > len(a) {
-					break
-				}
-				data := a[4:al]
-				switch le.Uint16(a[2:]) {
-				case attrName:
-					u.Name = string(data)
-				case attrPeer:
-					if len(data) >= 4 {
-						u.Peer = uint64(le.Uint32(data))
-					}
-				case attrShutdown:
-					if len(data) >= 1 {
-						u.Shutdown = int(data[0])
-					}
-				}
-				step := (al + 3) &^ 3
-				if step > len(a) {
-					break
-				}
-				a = a[step:]
-			}
-			out[u.Ino] = u
 		}
 		b = b[(l+3)&^3:]
 	}
 	return false, nil
+}
+
+// parseUnix reads a unix_diag_msg and its attributes.
+func parseUnix(msg []byte) (*Unix, error) {
+	if len(msg) < 16 {
+		return nil, fmt.Errorf("sock_diag: short unix_diag_msg")
+	}
+	u := &Unix{Type: int(msg[1]), State: int(msg[2]), Ino: uint64(le.Uint32(msg[4:]))}
+	for a := msg[16:]; len(a) >= 4; {
+		al := int(le.Uint16(a))
+		if al < 4 || al > len(a) {
+			break
+		}
+		data := a[4:al]
+		switch le.Uint16(a[2:]) {
+		case attrName:
+			u.Name = string(data)
+			if u.Name != "" && u.Name[0] != 0 { // a path, which may carry its NUL
+				u.Name = strings.TrimRight(u.Name, "\x00")
+			}
+		case attrVfs:
+			if len(data) >= 8 {
+				u.VfsIno, u.VfsDev = uint64(le.Uint32(data)), le.Uint32(data[4:])
+			}
+		case attrPeer:
+			if len(data) >= 4 {
+				u.Peer = uint64(le.Uint32(data))
+			}
+		case attrRqlen:
+			if len(data) >= 8 {
+				u.Rqueue, u.Wqueue = le.Uint32(data), le.Uint32(data[4:])
+			}
+		case attrShutdown:
+			if len(data) >= 1 {
+				u.Shutdown = int(data[0])
+			}
+		}
+		step := (al + 3) &^ 3
+		if step > len(a) {
+			break
+		}
+		a = a[step:]
+	}
+	return u, nil
 }

@@ -1,0 +1,275 @@
+package e2e
+
+// Servers' sockets: listening TCP (IPv4, IPv6) and unix (path, abstract)
+// sockets and bound UDP and unix datagram sockets are made again at
+// restart with their addresses and options, so the restored server
+// serves new clients at once.
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var readyLine = regexp.MustCompile(`ready tcp4=(\d+) tcp6=(\d+) udp=(\d+)`)
+
+// server is test/progs/listen as its clients see it.
+type server struct {
+	tcp4, tcp6, udp      string
+	path, abstract, dgrm string
+}
+
+// ask sends one request to each of the server's sockets and returns the
+// answers, in a fixed order.
+func (s server) ask() ([]string, error) {
+	var out []string
+	stream := func(network, addr string) error {
+		c, err := net.DialTimeout(network, addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("q\n")); err != nil {
+			return err
+		}
+		b, err := io.ReadAll(c)
+		if err != nil && len(b) == 0 {
+			return fmt.Errorf("%s %s: %w", network, addr, err)
+		}
+		out = append(out, strings.TrimSpace(string(b)))
+		return nil
+	}
+	dgram := func(c net.Conn, err error) error {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("q")); err != nil {
+			return err
+		}
+		b := make([]byte, 128)
+		n, err := c.Read(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, strings.TrimSpace(string(b[:n])))
+		return nil
+	}
+	for _, e := range []error{
+		stream("tcp4", s.tcp4), stream("tcp6", s.tcp6), stream("unix", s.path), stream("unixpacket", "@"+s.abstract),
+		dgram(net.Dial("udp4", s.udp)),
+		dgram(net.DialUnix("unixgram", &net.UnixAddr{Name: "@" + s.abstract + "-client", Net: "unixgram"}, &net.UnixAddr{Name: s.dgrm, Net: "unixgram"})),
+	} {
+		if e != nil {
+			return out, e
+		}
+	}
+	return out, nil
+}
+
+// served requires the next answers to count on from first, all ok; it
+// retries while the server is not there yet.
+func (s server) served(t *testing.T, first int, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(wait30)
+	for {
+		got, err := s.ask()
+		if err == nil {
+			for i, a := range got {
+				if want := fmt.Sprintf("served %d ok", first+i); a != want {
+					t.Fatalf("answer %d: %q, want %q (all: %q)", i+1, a, want, got)
+				}
+			}
+			return
+		}
+		if len(got) > 0 || time.Now().After(deadline) || p.exited() {
+			t.Fatalf("asking the server: %v (answers so far %q)\n%s", err, got, p.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startServer starts test/progs/listen as as and waits for its ports.
+func (hh *h) startServer(as []string) (*proc, server) {
+	t := hh.t
+	t.Helper()
+	s := server{path: hh.path("srv.sock"), dgrm: hh.path("srv.dgram"),
+		abstract: fmt.Sprintf("stasis-listen-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	out := hh.path("listen.out")
+	p := hh.startProg("listen", append(as, prog(t, "listen"), s.path, s.abstract, s.dgrm), out)
+	if as != nil {
+		os.Chown(out, 65534, 65534)
+		os.Chown(p.stderr, 65534, 65534)
+	}
+	var m []string
+	hh.waitOutput(out, wait30, "its ready line", func(b []byte) (bool, error) {
+		m = readyLine.FindStringSubmatch(string(b))
+		return m != nil, nil
+	}, p)
+	s.tcp4, s.tcp6, s.udp = "127.0.0.1:"+m[1], "[::1]:"+m[2], "127.0.0.1:"+m[3]
+	return p, s
+}
+
+// killAndRestart checkpoints p with --kill as as, waits for its pid to
+// be free, and restarts it as as.
+func (hh *h) killAndRestart(as []string, p *proc) *proc {
+	t := hh.t
+	t.Helper()
+	img := hh.path("img")
+	if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "--kill", "-f", img, strconv.Itoa(p.pid))...); r.code != 0 {
+		t.Fatalf("checkpoint:\n%s", r)
+	}
+	hh.waitReaped(p, "checkpointed with --kill")
+	waitGone(p.pid, 10*time.Second)
+	r := hh.restartAs("restart", as, img)
+	t.Cleanup(func() {
+		killRestored(p.pid, r.pid)
+		for _, d := range descendants(r.pid) {
+			syscall.Kill(d, syscall.SIGKILL)
+		}
+	})
+	return r
+}
+
+// TestListeners: the server answers six requests, is checkpointed with
+// --kill, and its restarted copy answers the next six on the same
+// addresses, counting on, with every option and mode it set still set
+// (it checks them itself); as root and as uid 65534.
+func TestListeners(t *testing.T) {
+	needEngine(t)
+	for _, who := range []string{"root", "nobody"} {
+		t.Run(who, func(t *testing.T) {
+			hh := newH(t)
+			var as []string
+			if who == "nobody" {
+				as = hh.nobody()
+			}
+			p, s := hh.startServer(as)
+			s.served(t, 1, p)
+			r := hh.killAndRestart(as, p)
+			s.served(t, 7, r)
+			s.served(t, 13, r)
+			var st syscall.Stat_t
+			if err := syscall.Stat(s.path, &st); err != nil || st.Mode&0o7777 != 0o640 || (as != nil && st.Uid != 65534) {
+				t.Fatalf("%s after the restart: mode %o uid %d (%v)", s.path, st.Mode&0o7777, st.Uid, err)
+			}
+		})
+	}
+}
+
+// TestListenerInUse: restarting a server whose checkpoint let it run
+// (the original still holds its port) fails, naming the address, and
+// the original serves on.
+func TestListenerInUse(t *testing.T) {
+	hh := newH(t)
+	p, s := hh.startServer(nil)
+	s.served(t, 1, p)
+	img := hh.path("img")
+	hh.checkpoint("--run", p.pid, img, wait30)
+	r := hh.restartAs("restart", nil, img)
+	t.Cleanup(func() {
+		for _, d := range descendants(r.pid) {
+			syscall.Kill(d, syscall.SIGKILL)
+		}
+	})
+	if !r.wait(wait30) || r.state.Success() {
+		t.Fatalf("the restart should fail while the original holds its addresses\n%s", r.describe())
+	}
+	e, _ := os.ReadFile(r.stderr)
+	if !regexp.MustCompile(`bind ` + regexp.QuoteMeta(s.tcp4) + `: .*address already in use`).Match(e) {
+		t.Fatalf("the failure does not name %s in use:\n%s", s.tcp4, e)
+	}
+	s.served(t, 7, p)
+}
+
+// TestHTTPServer: Python's http.server, idle, checkpointed with --kill
+// and restarted, serves a 1 MiB file again byte for byte to new clients;
+// as root and as uid 65534.
+func TestHTTPServer(t *testing.T) {
+	needEngine(t)
+	py := python(t)
+	for _, who := range []string{"root", "nobody"} {
+		t.Run(who, func(t *testing.T) {
+			hh := newH(t)
+			var as []string
+			if who == "nobody" {
+				as = hh.nobody()
+			}
+			site := hh.path("site")
+			if err := os.Mkdir(site, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			data := make([]byte, 1<<20)
+			for i := range data {
+				data[i] = byte(i*7 + i>>11)
+			}
+			if err := os.WriteFile(filepath.Join(site, "data.bin"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := sha256.Sum256(data)
+			out := hh.path("http.out")
+			src := "import http.server, functools, sys\n" +
+				"h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n" +
+				"s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n" +
+				"print('port', s.server_address[1], flush=True)\n" +
+				"s.serve_forever()\n"
+			if as != nil {
+				py = "/usr/bin/python3" // one uid 65534 may run (not in /root/.pyenv)
+			}
+			p := hh.startProg("http", append(as, py, "-c", src, site), out)
+			if as != nil {
+				os.Chown(out, 65534, 65534)
+				os.Chown(p.stderr, 65534, 65534)
+			}
+			var port string
+			hh.waitOutput(out, wait30, "its port", func(b []byte) (bool, error) {
+				sc := bufio.NewScanner(strings.NewReader(string(b)))
+				for sc.Scan() {
+					if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "port" {
+						port = f[1]
+						return true, nil
+					}
+				}
+				return false, nil
+			}, p)
+			url := "http://127.0.0.1:" + port + "/data.bin"
+			get := func(p *proc) {
+				t.Helper()
+				deadline := time.Now().Add(wait30)
+				for {
+					resp, err := http.Get(url)
+					if err == nil {
+						b, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != 200 || sha256.Sum256(b) != want {
+							t.Fatalf("GET %s: status %d, %d bytes, err %v: not the file", url, resp.StatusCode, len(b), err)
+						}
+						return
+					}
+					if time.Now().After(deadline) || p.exited() {
+						t.Fatalf("GET %s: %v\n%s", url, err, p.describe())
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			get(p)
+			r := hh.killAndRestart(as, p)
+			for range 3 {
+				get(r)
+			}
+		})
+	}
+}

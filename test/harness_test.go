@@ -172,7 +172,7 @@ func buildPrograms(work string) {
 }
 
 // goPrograms are the Go test programs, each a directory of test/progs.
-var goPrograms = []string{"gocount", "libcrprog"}
+var goPrograms = []string{"gocount", "libcrprog", "gohttp"}
 
 func findPython() {
 	py, err := exec.LookPath("python3")

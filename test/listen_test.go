@@ -304,3 +304,73 @@ func (hh *h) httpServer(as, argv []string, site string, counts bool) {
 		check(r, n)
 	}
 }
+
+// TestPreforkListener: a pre-forking server, whose two children accept
+// on the listener their parent made, checkpointed as a tree and
+// restarted: the children share one listener again, and each one's own
+// count goes on.
+func TestPreforkListener(t *testing.T) {
+	needEngine(t)
+	hh := newH(t)
+	src := `import socket, os, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(8)
+print("port", s.getsockname()[1], flush=True)
+n = 0
+for i in range(2):
+    if os.fork() == 0:
+        while True:
+            c, _ = s.accept(); n += 1
+            c.sendall(b"child %d n %d\n" % (i, n)); c.close()
+s.close()
+while True:
+    time.sleep(1)
+`
+	out := hh.path("prefork.out")
+	p := hh.startProg("prefork", []string{python(t), "-c", src}, out)
+	var port string
+	hh.waitOutput(out, wait30, "its port", func(b []byte) (bool, error) {
+		f := strings.Fields(string(b))
+		if len(f) >= 2 && f[0] == "port" {
+			port = f[1]
+			return true, nil
+		}
+		return false, nil
+	}, p)
+	// The children take turns (both wait in accept); what matters is
+	// that each child's count goes on: 4 answers per child in all.
+	ask := func(r *proc, want map[string]int) {
+		t.Helper()
+		for range 4 {
+			deadline := time.Now().Add(wait30)
+			for {
+				c, err := net.DialTimeout("tcp4", "127.0.0.1:"+port, 2*time.Second)
+				if err == nil {
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					b, _ := io.ReadAll(c)
+					c.Close()
+					var child, n int
+					if _, err := fmt.Sscanf(string(b), "child %d n %d", &child, &n); err != nil {
+						t.Fatalf("answer %q", b)
+					}
+					k := strconv.Itoa(child)
+					if want[k]++; n != want[k] {
+						t.Fatalf("child %d answered n %d, want %d", child, n, want[k])
+					}
+					break
+				}
+				if time.Now().After(deadline) || r.exited() {
+					t.Fatalf("connecting: %v\n%s", err, r.describe())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	counts := map[string]int{}
+	ask(p, counts)
+	r := hh.killAndRestart(nil, p)
+	ask(r, counts)
+	for _, d := range descendants(r.pid) {
+		syscall.Kill(d, syscall.SIGKILL)
+	}
+}

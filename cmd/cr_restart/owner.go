@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"stasis/internal/trust"
 )
 
@@ -21,27 +23,11 @@ func asOwner(c *cli, inherited []int) error {
 	if c.TrustImage {
 		return nil
 	}
-	var f *os.File
-	path := c.Image
-	for _, p := range []string{c.File, c.Dir} {
-		if p != "" {
-			path = p
-		}
+	f, path, keep, err := imageFile(c)
+	if err != nil || f == nil {
+		return err
 	}
-	var keep []int
-	switch {
-	case c.Fd != nil:
-		f = os.NewFile(uintptr(*c.Fd), fmt.Sprintf("fd %d", *c.Fd))
-		keep, path = []int{*c.Fd}, ""
-	case path == "":
-		return nil // start says what is missing
-	default:
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return argsError{err}
-		}
-		defer f.Close()
-	}
+	defer f.Close()
 	u, err := trust.Owner(f, path)
 	if err != nil {
 		return fmt.Errorf("%w; root restores an image as the user who owns it, so it refuses one that another user could have written (--trust-image restores it as it is: see docs/SECURITY.md)", err)
@@ -50,4 +36,32 @@ func asOwner(c *cli, inherited []int) error {
 		return nil
 	}
 	return trust.Become(u, inherited, keep)
+}
+
+// imageFile opens what asOwner judges, nil when no image is named (start
+// says what is missing), with the descriptors trust.Become must keep and the
+// path to check the directory of ("" for -F). For -F it is a duplicate: an
+// *os.File over the caller's own descriptor would close it when collected,
+// and the restorer would then be started without its standard input.
+func imageFile(c *cli) (f *os.File, path string, keep []int, err error) {
+	if c.Fd != nil {
+		dup, err := unix.FcntlInt(uintptr(*c.Fd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, "", nil, badArgs("-F %d: not an open file descriptor: %w", *c.Fd, err)
+		}
+		return os.NewFile(uintptr(dup), fmt.Sprintf("fd %d", *c.Fd)), "", []int{*c.Fd}, nil
+	}
+	path = c.Image
+	for _, p := range []string{c.File, c.Dir} {
+		if p != "" {
+			path = p
+		}
+	}
+	if path == "" {
+		return nil, "", nil, nil
+	}
+	if f, err = os.Open(path); err != nil {
+		return nil, "", nil, argsError{err}
+	}
+	return f, path, nil, nil
 }

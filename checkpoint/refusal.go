@@ -71,7 +71,7 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 	if domain == unix.AF_UNIX {
 		return b.String(), " (stasis saves listening and unconnected unix sockets and pairs inside the image, not yet one connected outside it)"
 	}
-	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, not yet connections)"
+	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it)"
 }
 
 // sockAddr prints an address: ip:port, a path, or @name for an abstract

@@ -22,6 +22,7 @@ type Set struct {
 	cow   bool         // Write lets the processes go once each has a snapshot
 	note  func(string) // told what a user may want to know (-v)
 	guard *guard       // reaps the snapshots if we die
+	tcp   []*os.File   // the TCP connections saved (tcp.go), until Release
 }
 
 // maxRounds bounds the freeze loop: each round freezes what appeared since
@@ -166,6 +167,15 @@ func (s *Set) tie(shared map[int]map[int]image.Fd) {
 // frozen, then lets them go; with SIGKILL it waits until they are gone.
 func (s *Set) Release(sig unix.Signal) error {
 	var errs []error
+	defer func() {
+		for _, f := range s.tcp {
+			f.Close()
+		}
+		s.tcp = nil
+	}()
+	if sig == unix.SIGKILL {
+		killQuietly(s.tcp)
+	}
 	if sig != 0 {
 		for _, f := range s.procs {
 			if err := unix.Kill(f.pid, sig); err != nil {

@@ -134,6 +134,10 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	if err := socketPairs(all, set); err != nil {
 		return nil, err
 	}
+	// TCP connections between processes of the set.
+	if err := tcpPairs(all, set, &s.tcp); err != nil {
+		return nil, err
+	}
 	// Shared descriptions of anything else: the first holder in the set
 	// owns it, later ones refer to it.
 	var owners []openFd

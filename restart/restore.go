@@ -216,7 +216,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			return fail(err)
 		}
 	}
-	if err := errors.Join(sh.shutdown(), sh.removeSysv(), img.wait()); err != nil {
+	if err := errors.Join(sh.shutdown(), sh.leaveRepair(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}
 	// Phase two, children first: what a fork would have passed on.

@@ -113,6 +113,7 @@ var cPrograms = []struct {
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
 	{"listen", "listen.c", nil},
+	{"tcppair", "tcppair.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
 	{"sharers", "sharers.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},

@@ -296,6 +296,7 @@ const (
 	FdShared   = "shared"   // the open file description of another fd of the image (SameAs)
 	FdSocket   = "socket"   // one end of a connected unix socket pair whose both ends are in the image
 	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
+	FdTCP      = "tcp"      // an established TCP connection whose both ends are in the image: made again with TCP_REPAIR
 )
 
 // Fd is one open file descriptor.
@@ -321,6 +322,7 @@ type Fd struct {
 	Pipe             *Pipe         `json:"pipe,omitempty"`
 	Socket           *Socket       `json:"socket,omitempty"`
 	Listener         *Listener     `json:"listener,omitempty"`
+	TCP              *TCPConn      `json:"tcp,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
@@ -360,6 +362,32 @@ type Listener struct {
 	Mode uint32 `json:"mode,omitempty"`
 	// Opts are the options whose values differ from a new socket's.
 	Opts []SockOpt `json:"opts,omitempty"`
+}
+
+// TCPConn is an established TCP connection, as TCP_REPAIR shows it: its
+// addresses, the sequence numbers its queues start at and their bytes
+// (sent and not yet acknowledged or not yet sent; received and not yet
+// read), what was negotiated, and its windows.
+type TCPConn struct {
+	Family    int    `json:"family"` // AF_INET, AF_INET6
+	Local     string `json:"local"`  // ip:port
+	Peer      string `json:"peer"`
+	SendSeq   uint32 `json:"send_seq"`
+	RecvSeq   uint32 `json:"recv_seq"`
+	SendQueue []byte `json:"send_queue,omitempty"`
+	RecvQueue []byte `json:"recv_queue,omitempty"`
+	MSS       int    `json:"mss"`
+	// SndWscale and RcvWscale are the window scales, when negotiated.
+	SndWscale  int    `json:"snd_wscale,omitempty"`
+	RcvWscale  int    `json:"rcv_wscale,omitempty"`
+	Wscale     bool   `json:"wscale,omitempty"`
+	SACK       bool   `json:"sack,omitempty"`
+	Timestamps bool   `json:"timestamps,omitempty"`
+	Timestamp  uint32 `json:"timestamp,omitempty"` // TCP_TIMESTAMP: the clock its timestamps carry
+	// Window is struct tcp_repair_window: snd_wl1, snd_wnd, max_window,
+	// rcv_wnd, rcv_wup.
+	Window [5]uint32 `json:"window"`
+	Opts   []SockOpt `json:"opts,omitempty"`
 }
 
 // SockOpt is a socket option: an int, or for SO_LINGER onoff and linger,

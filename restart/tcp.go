@@ -1,0 +1,207 @@
+package restart
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+	"stasis/internal/kernel"
+	"stasis/internal/sockopt"
+)
+
+// TCP repair's queues and TCP_REPAIR_OPTIONS' option codes.
+const (
+	tcpRecvQueue = 1
+	tcpSendQueue = 2
+
+	tcpoptMSS       = 2
+	tcpoptWindow    = 3
+	tcpoptSACKPerm  = 4
+	tcpoptTimestamp = 8
+)
+
+// tcpConn makes an established TCP connection again, in the process, in
+// repair mode: its queues' sequence numbers, bind and connect (which in
+// repair mode send nothing), what was negotiated, the bytes of both
+// queues, the windows. It stays in repair mode, silent, until every
+// process is built (shared.leaveRepair), so that its peer, which may not
+// exist yet, hears nothing from it before.
+//
+// Precondition: called on the owner thread.
+func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
+	c := f.TCP
+	if c == nil {
+		return 0, fmt.Errorf("TCP connection without its description: image damaged")
+	}
+	local, err := sockaddr(&image.Listener{Family: c.Family, Addr: c.Local})
+	if err != nil || local == nil {
+		return 0, fmt.Errorf("local address %q: image damaged", c.Local)
+	}
+	peer, err := sockaddr(&image.Listener{Family: c.Family, Addr: c.Peer})
+	if err != nil || peer == nil {
+		return 0, fmt.Errorf("peer address %q: image damaged", c.Peer)
+	}
+	flags := uint64(unix.SOCK_CLOEXEC)
+	if f.Flags&unix.O_NONBLOCK != 0 {
+		flags |= unix.SOCK_NONBLOCK
+	}
+	fd, err := b.call(unix.SYS_SOCKET, uint64(c.Family), unix.SOCK_STREAM|flags, 0)
+	if err != nil {
+		return 0, fmt.Errorf("socket: %w", err)
+	}
+	if err := b.repairConn(fd, c, local, peer); err != nil {
+		b.call(unix.SYS_CLOSE, fd)
+		return 0, err
+	}
+	ours, err := kernel.TakeFd(b.pid, int(fd), "tcp "+c.Local)
+	if err != nil {
+		b.call(unix.SYS_CLOSE, fd)
+		return 0, err
+	}
+	b.shared.tcp = append(b.shared.tcp, ours)
+	return fd, nil
+}
+
+func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) error {
+	if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("restoring a TCP connection needs CAP_NET_ADMIN (TCP_REPAIR): restart as root")
+		}
+		return fmt.Errorf("TCP_REPAIR: %w", err)
+	}
+	for _, o := range c.Opts {
+		opt, ok := sockopt.Lookup(o.Level, o.Name)
+		if !ok {
+			return fmt.Errorf("socket option %d/%d: not one stasis saves: image damaged or altered", o.Level, o.Name)
+		}
+		if err := b.setOpt(fd, opt, o.Value); err != nil {
+			return err
+		}
+	}
+	for _, q := range []struct {
+		queue int
+		seq   uint32
+	}{{tcpSendQueue, c.SendSeq}, {tcpRecvQueue, c.RecvSeq}} {
+		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, q.queue); err != nil {
+			return fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+		}
+		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ, int(q.seq)); err != nil {
+			return fmt.Errorf("TCP_QUEUE_SEQ: %w", err)
+		}
+	}
+	if err := b.bind(fd, local); err != nil {
+		return fmt.Errorf("bind %s: %w", c.Local, err)
+	}
+	if err := b.mem.WriteAt(peer, b.scratch+scratchAddr); err != nil {
+		return err
+	}
+	if _, err := b.call(unix.SYS_CONNECT, fd, b.scratch+scratchAddr, uint64(len(peer))); err != nil {
+		return fmt.Errorf("connect %s (in repair mode): %w", c.Peer, err)
+	}
+	opts := []uint32{tcpoptMSS, uint32(c.MSS)}
+	if c.Wscale {
+		opts = append(opts, tcpoptWindow, uint32(c.SndWscale)|uint32(c.RcvWscale)<<16)
+	}
+	if c.SACK {
+		opts = append(opts, tcpoptSACKPerm, 0)
+	}
+	if c.Timestamps {
+		opts = append(opts, tcpoptTimestamp, 0)
+	}
+	raw := make([]byte, 4*len(opts))
+	for i, v := range opts {
+		binary.LittleEndian.PutUint32(raw[4*i:], v)
+	}
+	if err := b.setRaw(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_OPTIONS, raw); err != nil {
+		return fmt.Errorf("TCP_REPAIR_OPTIONS: %w", err)
+	}
+	if c.Timestamps {
+		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP, int(c.Timestamp)); err != nil {
+			return fmt.Errorf("TCP_TIMESTAMP: %w", err)
+		}
+	}
+	for _, q := range []struct {
+		queue int
+		data  []byte
+	}{{tcpSendQueue, c.SendQueue}, {tcpRecvQueue, c.RecvQueue}} {
+		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, q.queue); err != nil {
+			return fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+		}
+		if err := b.refill(fd, q.data); err != nil {
+			return fmt.Errorf("refilling its %s queue: %w", map[int]string{tcpSendQueue: "send", tcpRecvQueue: "receive"}[q.queue], err)
+		}
+	}
+	if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, 0); err != nil {
+		return fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+	}
+	w := make([]byte, 20)
+	for i, v := range c.Window {
+		binary.LittleEndian.PutUint32(w[4*i:], v)
+	}
+	if err := b.setRaw(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_WINDOW, w); err != nil {
+		return fmt.Errorf("TCP_REPAIR_WINDOW: %w", err)
+	}
+	return nil
+}
+
+// refill writes data into the queue repair mode has selected, in one
+// piece (a receive queue takes as many packets as pieces, each costing
+// more of the receive buffer than its bytes): through a mapping made for
+// it in the process and removed after.
+func (b *builder) refill(fd uint64, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	size := uint64(len(data)+4095) &^ 4095
+	buf, err := b.call(unix.SYS_MMAP, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, none, 0)
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	defer b.call(unix.SYS_MUNMAP, buf, size)
+	if err := b.mem.WriteAt(data, buf); err != nil {
+		return err
+	}
+	for off := 0; off < len(data); {
+		sent, err := b.call(unix.SYS_SENDTO, fd, buf+uint64(off), uint64(len(data)-off), unix.MSG_DONTWAIT, 0, 0)
+		if err != nil {
+			return fmt.Errorf("%d of %d bytes in: %w", off, len(data), err)
+		}
+		if sent == 0 {
+			return fmt.Errorf("%d of %d bytes in: the queue takes no more", off, len(data))
+		}
+		off += int(sent)
+	}
+	return nil
+}
+
+func (b *builder) setInt(fd uint64, level, name, v int) error {
+	raw := make([]byte, 4)
+	binary.LittleEndian.PutUint32(raw, uint32(int32(v)))
+	return b.setRaw(fd, level, name, raw)
+}
+
+func (b *builder) setRaw(fd uint64, level, name int, raw []byte) error {
+	if err := b.mem.WriteAt(raw, b.scratch+scratchOpt); err != nil {
+		return err
+	}
+	_, err := b.call(unix.SYS_SETSOCKOPT, fd, uint64(level), uint64(name), b.scratch+scratchOpt, uint64(len(raw)))
+	return err
+}
+
+// leaveRepair lets the restored TCP connections go, once every process
+// and so every end is there: out of repair mode, each sends a window
+// probe, and retransmits what it had sent and not had acknowledged.
+func (s *shared) leaveRepair() error {
+	var errs []error
+	for _, f := range s.tcp {
+		if err := unix.SetsockoptInt(int(f.Fd()), unix.IPPROTO_TCP, unix.TCP_REPAIR, 0); err != nil {
+			errs = append(errs, fmt.Errorf("%s: leaving TCP repair mode: %w", f.Name(), err))
+		}
+		f.Close()
+	}
+	s.tcp = nil
+	return errors.Join(errs...)
+}

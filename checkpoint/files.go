@@ -146,11 +146,15 @@ func describeFd(pid, n int) (image.Fd, error) {
 		}
 		what, covered := socketCase(pid, n, link)
 		f, err = fail(what)
-		return f, fmt.Errorf("%w%s%s", err, covered, inheritedHint)
+		hint := inheritedHint
+		if strings.HasPrefix(what, "unix stream") || strings.HasPrefix(what, "unix seqpacket") {
+			hint += cutHint(link)
+		}
+		return f, fmt.Errorf("%w%s%s", err, covered, hint)
 	case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "socket:"):
 		if !stdio {
 			f, err := fail("pipe whose other end is outside the checkpoint")
-			return f, fmt.Errorf("%w%s%s", err, inheritedHint, cutHint)
+			return f, fmt.Errorf("%w%s%s", err, inheritedHint, cutHint(link))
 		}
 		f.Kind, f.Stdio = image.FdStdio, n
 	case link == "anon_inode:[eventfd]":

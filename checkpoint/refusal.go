@@ -14,8 +14,11 @@ import (
 // the checkpoint: the way out when nobody meant the job to have it.
 const inheritedHint = "; if the job inherited it from whatever started it, start the job with cr_run, which passes on only standard input, output and error and what --keep-fd names"
 
-// cutHint ends the refusal of a pipe that leads outside the checkpoint.
-const cutHint = ", or checkpoint with --cut-pipes, which saves it with its other end closed"
+// cutHint ends the refusal of a pipe or unix socket, link, that leads
+// outside the checkpoint.
+func cutHint(link string) string {
+	return ", or checkpoint with --cut-pipes, which saves it with its other end closed (a restart with --inherit-fd fd[N]:" + link + " gives it cr_restart's fd N instead)"
+}
 
 // socketCase says what a socket that cannot be saved is: its family and
 // type, whether it listens or is connected, and its addresses, as in
@@ -69,7 +72,7 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 		b.WriteString(", unconnected")
 	}
 	if domain == unix.AF_UNIX {
-		return b.String(), " (stasis saves listening and unconnected unix sockets and pairs inside the image, not yet one connected outside it)"
+		return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer)"
 	}
 	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it)"
 }

@@ -103,7 +103,7 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		if k == "" {
 			continue
 		}
-		widowed := false
+		widowed, outside := false, false
 		if !(ends[k][0] && ends[k][1]) {
 			if o.fifo != 0 {
 				continue // another process may open it yet
@@ -111,12 +111,15 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 			if widowed, err = pipeWidowed(o); err != nil {
 				return nil, err
 			}
-			widowed = widowed || cut
+			// Its other end is outside: cut, or refused by describeFd
+			// (a standard stream is given the restart's own).
+			outside = !widowed && cut && o.fd > 2
+			widowed = widowed || outside
 			if !widowed {
-				continue // its other end is outside: describeFd refuses it
+				continue
 			}
 		}
-		p := &image.Pipe{Write: writeEnd(o.flags) == 1, Widowed: widowed}
+		p := &image.Pipe{Write: writeEnd(o.flags) == 1, Widowed: widowed, Outside: outside}
 		if o.fifo != 0 {
 			p.Ino, p.Path, p.ReadWrite = o.fifo, o.link, o.flags&unix.O_ACCMODE == unix.O_RDWR
 		} else {
@@ -131,7 +134,7 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		set(o, image.Fd{Kind: image.FdPipe, Pipe: p})
 	}
 	// Connected unix socket pairs: inside the set when both ends are.
-	if err := socketPairs(all, set); err != nil {
+	if err := socketPairs(all, set, cut); err != nil {
 		return nil, err
 	}
 	// TCP connections between processes of the set.

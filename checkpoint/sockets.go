@@ -15,8 +15,11 @@ import (
 
 // socketPairs marks, through set, the fds that are ends of connected unix
 // sockets whose peer is also in the set, with what waits to be read from
-// each end.
-func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
+// each end; and, above the standard streams, those connected outside it
+// that a restart can make again: a datagram socket connected to a bound
+// one (such as /dev/log) is connected to it again, and with cut (--cut-pipes)
+// a stream or seqpacket connection is saved as cut from its peer.
+func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 	held := map[uint64]bool{}
 	for _, o := range all {
 		if ino, ok := linkIno(o.link, "socket"); ok {
@@ -37,19 +40,52 @@ func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 			continue
 		}
 		s := socks[ino]
-		if s == nil || s.State != sockdiag.StateConnected || s.Peer == 0 || !held[s.Peer] || s.Name != "" {
-			continue // not a pair inside the set: described on its own (stdio, or refused)
+		if s == nil || s.State != sockdiag.StateConnected {
+			continue
 		}
 		sk := &image.Socket{Ino: ino, Peer: s.Peer, Type: s.Type, Shutdown: s.Shutdown}
+		var dest string
+		named := false
+		if peer := socks[s.Peer]; peer != nil {
+			dest, named = connectName(peer.Name)
+		}
+		switch {
+		case s.Peer != 0 && held[s.Peer] && s.Name == "":
+			// A pair inside the set.
+		case o.fd <= 2:
+			continue // a standard stream: the restart's own is given
+		case s.Type == unix.SOCK_DGRAM && named && !held[s.Peer]:
+			sk.Connect = dest
+		case s.Type != unix.SOCK_DGRAM && cut && !held[s.Peer]:
+			sk.Outside = true
+		default:
+			continue // described on its own: refused
+		}
 		if !seen[ino] {
 			seen[ino] = true
 			if sk.Queue, err = peekQueue(o); err != nil {
 				return err
 			}
+			if sk.Connect != "" && len(sk.Queue) > 0 {
+				return fmt.Errorf("pid %d fd %d (%s): unix datagram connected to %s: %d datagrams from it wait to be read, which a restart cannot send again", o.pid, o.fd, o.link, sk.Connect, len(sk.Queue))
+			}
 		}
 		set(o, image.Fd{Kind: image.FdSocket, Socket: sk})
 	}
 	return nil
+}
+
+// connectName is the name of a bound unix socket outside the checkpoint
+// as a restart connects to it: an absolute path, or "@" and an abstract
+// name; false for a relative path, whose directory we cannot know.
+func connectName(name string) (string, bool) {
+	switch {
+	case strings.HasPrefix(name, "\x00"):
+		return "@" + name[1:], true
+	case strings.HasPrefix(name, "/"):
+		return name, true
+	}
+	return "", false
 }
 
 // linkIno reads the inode of an fd link such as "socket:[123]" whose

@@ -27,9 +27,9 @@ const envInit = "STASIS_NS_INIT"
 type Spec struct {
 	// User: a user namespace too (an ordinary user); root needs none.
 	User bool
-	// Keep is an fd (cr_restart -F FD, FD > 2) the inner cr_restart must
-	// have at the same number; -1: none.
-	Keep int
+	// Keep are fds (cr_restart -F FD, --inherit-fd) the inner
+	// cr_restart must have at the same numbers; those up to 2 it has.
+	Keep []int
 }
 
 // Outer is the cr_restart that stays outside and relays.
@@ -54,9 +54,22 @@ func Start(spec Spec) (*Outer, error) {
 	// reachable only through the inner agent's.
 	ln, noSocket := control.Listen(os.Getpid())
 	var extra []*os.File
-	if spec.Keep > 2 {
-		extra = make([]*os.File, spec.Keep-2)
-		extra[spec.Keep-3] = os.NewFile(uintptr(spec.Keep), "image")
+	for _, k := range spec.Keep {
+		if k <= 2 {
+			continue
+		}
+		if len(extra) < k-2 {
+			extra = append(extra, make([]*os.File, k-2-len(extra))...)
+		}
+		// A duplicate: an *os.File over the caller's own fd would close it
+		// when collected.
+		dup, err := unix.FcntlInt(uintptr(k), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			unix.Close(sp[0])
+			return nil, fmt.Errorf("fd %d for the restart in new namespaces: %w", k, err)
+		}
+		extra[k-3] = os.NewFile(uintptr(dup), "kept fd "+strconv.Itoa(k))
+		defer extra[k-3].Close()
 	}
 	extra = append(extra, theirs)
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)

@@ -130,6 +130,8 @@ type shared struct {
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 	tcp   []*os.File              // the TCP connections made, in repair mode until all are (tcp.go)
+	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
+	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues
@@ -175,6 +177,11 @@ func (s *shared) close() {
 func (b *builder) pipeEnd(f *image.Fd) error {
 	if f.Pipe == nil {
 		return fmt.Errorf("pipe without its description: image damaged")
+	}
+	if f.Pipe.Outside {
+		if ok, err := b.outsidePipe(f); ok || err != nil {
+			return err
+		}
 	}
 	p := b.shared.pipes[f.Pipe.Ino]
 	if p == nil {
@@ -253,6 +260,9 @@ func (b *builder) socketEnd(f *image.Fd) error {
 	sk := f.Socket
 	if sk == nil {
 		return fmt.Errorf("socket without its description: image damaged")
+	}
+	if sk.Outside || sk.Connect != "" {
+		return b.outsideSocket(f)
 	}
 	s := b.shared
 	if s.socks[sk.Ino] == nil {

@@ -40,6 +40,9 @@ type Options struct {
 	// Changed says what a regular file the image holds open that changed
 	// since the checkpoint does to the restart (changed.go).
 	Changed ChangedFiles
+	// Inherit gives cr_restart's own descriptors in place of ends the
+	// checkpoint cut (outside.go).
+	Inherit []Inherit
 }
 
 // builder holds the process being rebuilt.
@@ -128,7 +131,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
-		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}}
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}, used: map[string]bool{}}
 	defer sh.close() // the processes hold their own ends
 	rec, err := sh.saved.nextProcess(ir)
 	if err != nil {
@@ -224,6 +227,9 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		if err := bs[i].finish(); err != nil {
 			return fail(err)
 		}
+	}
+	if err := unusedInherit(opt, sh.used, sh.cut); err != nil {
+		return fail(err)
 	}
 	for _, b := range bs {
 		if err := b.release(opt.Signal); err != nil {

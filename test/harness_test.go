@@ -300,10 +300,11 @@ func newH(t *testing.T) *h {
 func (hh *h) path(name string) string { return filepath.Join(hh.dir, name) }
 
 type startOpts struct {
-	stdin  *os.File // nil: /dev/null
-	stdout string   // a file to write (created, truncated); "": NAME.stdout
-	setsid bool     // lead a new session (and group) instead of a new group
-	append bool     // append to stdout instead of truncating it
+	stdin  *os.File   // nil: /dev/null
+	stdout string     // a file to write (created, truncated); "": NAME.stdout
+	setsid bool       // lead a new session (and group) instead of a new group
+	append bool       // append to stdout instead of truncating it
+	extra  []*os.File // fds 3, 4...
 }
 
 // start starts argv in its own process group; t.Cleanup kills it.
@@ -336,6 +337,7 @@ func (hh *h) start(name string, argv []string, o startOpts) *proc {
 	if o.stdin != nil {
 		p.cmd.Stdin = o.stdin
 	}
+	p.cmd.ExtraFiles = o.extra
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !o.setsid, Setsid: o.setsid}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)

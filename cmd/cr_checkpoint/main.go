@@ -63,7 +63,7 @@ type cli struct {
 
 	KeepFilesBelow int64 `placeholder:"BYTES" default:"1048576" help:"Keep in the image the contents of every regular file a process holds open that is smaller than BYTES (64 MiB in all per process), so that a restart can make it again if it was removed meanwhile (a compiler's temporary file); 0 keeps none."`
 
-	CutPipes bool `help:"Save a pipe whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE. For a pipe the job inherited and does not use (a CI runner's, a batch system's)."`
+	CutPipes bool `help:"Save a pipe, or a unix stream or seqpacket socket, whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE; cr_restart --inherit-fd gives it a descriptor instead. For a pipe the job inherited and does not use (a CI runner's, a batch system's), or a connection it will make again. Standard input, output and error are never cut: the restart gives its own."`
 	SaveAll  bool `group:"Mapped files" help:"All of the above."`
 	SaveNone bool `group:"Mapped files" help:"None of the above (default)."`
 

@@ -50,6 +50,8 @@ type cli struct {
 
 	ChangedFiles string `enum:"refuse-rw,refuse,warn" default:"refuse-rw" placeholder:"MODE" group:"Files" help:"What a regular file the image holds open that changed since the checkpoint does (a --run image is a point in time; the job may have gone on writing): refuse-rw (default) refuses the restart for one held open for reading and writing and warns of the others, refuse refuses it for any, warn warns of each and goes on."`
 
+	InheritFd []string `sep:"none" placeholder:"fd[N]:KIND:[INODE]" group:"Files" help:"Give the restored processes cr_restart's fd N in place of the pipe or unix socket KIND:[INODE] that led outside the checkpoint and that cr_checkpoint --cut-pipes cut (repeatable; CRIU's spelling, as in fd[7]:pipe:[123456]; without it such an end comes back with its other end closed)."`
+
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
 	RunOnSuccess  string `placeholder:"CMD" group:"Hooks (run with sh -c; a non-zero exit becomes cr_restart's)" help:"Run CMD once the processes are rebuilt and running."`
@@ -197,6 +199,13 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
 		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified,
 		Changed: map[string]restart.ChangedFiles{"refuse": restart.ChangedRefuse, "warn": restart.ChangedWarn}[c.ChangedFiles]}
+	for _, arg := range c.InheritFd {
+		in, err := restart.ParseInherit(arg)
+		if err != nil {
+			return nil, nil, argsError{err}
+		}
+		opt.Inherit = append(opt.Inherit, in)
+	}
 	for _, arg := range c.Relocate {
 		r, ok, err := restart.ParseRelocation(arg)
 		if err != nil {

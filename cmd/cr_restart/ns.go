@@ -53,9 +53,9 @@ func fallBack(c *cli, inside *namespace.Inside, err error) bool {
 // inNamespace runs the restart again in new namespaces and relays to it
 // until it ends; it never returns.
 func inNamespace(c *cli) {
-	keep := -1
+	keep := inheritFds(c)
 	if c.Fd != nil {
-		keep = *c.Fd
+		keep = append(keep, *c.Fd)
 	}
 	o, err := namespace.Start(namespace.Spec{User: os.Geteuid() != 0, Keep: keep})
 	if err != nil {

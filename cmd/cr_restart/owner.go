@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/trust"
+	"stasis/restart"
 )
 
 // asOwner makes a cr_restart run by root the owner of the image file
@@ -35,7 +36,19 @@ func asOwner(c *cli, inherited []int) error {
 	if u.Uid == 0 {
 		return nil
 	}
-	return trust.Become(u, inherited, keep)
+	return trust.Become(u, inherited, append(keep, inheritFds(c)...))
+}
+
+// inheritFds are the fds that --inherit-fd gives (start says what is wrong
+// with one that does not parse).
+func inheritFds(c *cli) []int {
+	var fds []int
+	for _, arg := range c.InheritFd {
+		if in, err := restart.ParseInherit(arg); err == nil {
+			fds = append(fds, in.Fd)
+		}
+	}
+	return fds
 }
 
 // imageFile opens what asOwner judges, nil when no image is named (start

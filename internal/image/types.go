@@ -344,6 +344,15 @@ type Socket struct {
 	Type     int      `json:"type"`               // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
 	Shutdown int      `json:"shutdown,omitempty"` // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
 	Queue    [][]byte `json:"queue,omitempty"`
+	// Outside: Peer was outside the checkpoint, which cut the connection
+	// (--cut-pipes); the end is restored with what waited in it and a
+	// peer that has closed, or as the descriptor cr_restart --inherit-fd
+	// gives for "socket:[Ino]".
+	Outside bool `json:"outside,omitempty"`
+	// Connect is the path (or "@" and abstract name) of the socket outside
+	// the checkpoint that a datagram socket was connected to, such as
+	// /dev/log: it is connected to it again.
+	Connect string `json:"connect,omitempty"`
 }
 
 // Listener is a socket that listens, or is bound (or not even that) and
@@ -412,7 +421,11 @@ type Pipe struct {
 	// Widowed: no process anywhere held the other end (a pipe whose
 	// writer is gone still gives its bytes, then end of file; one whose
 	// reader is gone gives EPIPE); it is restored so.
-	Widowed bool   `json:"widowed,omitempty"`
+	Widowed bool `json:"widowed,omitempty"`
+	// Outside: the other end was held outside the checkpoint, which
+	// cut it (--cut-pipes); the end is restored widowed, or as the
+	// descriptor cr_restart --inherit-fd gives for "pipe:[Ino]".
+	Outside bool   `json:"outside,omitempty"`
 	Size    int    `json:"size,omitempty"` // F_GETPIPE_SZ
 	Data    []byte `json:"data,omitempty"`
 }

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -46,24 +47,38 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		sk := &image.Socket{Ino: ino, Peer: s.Peer, Type: s.Type, Shutdown: s.Shutdown}
 		var dest string
 		named := false
-		if peer := socks[s.Peer]; peer != nil {
+		peer := socks[s.Peer]
+		if peer != nil {
 			dest, named = connectName(peer.Name)
 		}
+		inside := s.Peer != 0 && held[s.Peer]
 		switch {
-		case s.Peer != 0 && held[s.Peer] && s.Name == "":
+		case inside && s.Name == "" && (peer == nil || peer.Name == ""):
 			// A pair inside the set.
+		case inside && s.Type != unix.SOCK_DGRAM:
+			// A connection accepted from a server of the set bound to a
+			// name, or made by an end bound before it connected.
+			var ok bool
+			if sk.Name, ok = ownName(s); !ok {
+				return fmt.Errorf("pid %d fd %d (%s): unix socket bound to the relative path %q: not supported", o.pid, o.fd, o.link, s.Name)
+			}
+			if sk.PeerName, ok = ownName(peer); !ok {
+				return fmt.Errorf("pid %d fd %d (%s): unix socket connected to one bound to the relative path %q: not supported", o.pid, o.fd, o.link, peer.Name)
+			}
+		case inside:
+			return fmt.Errorf("pid %d fd %d (%s): unix datagram socket connected to %q, a socket of the checkpoint: not supported yet", o.pid, o.fd, o.link, peer.Name)
 		case o.fd <= 2:
 			continue // a standard stream: the restart's own is given
-		case s.Type == unix.SOCK_DGRAM && named && !held[s.Peer]:
+		case s.Type == unix.SOCK_DGRAM && named:
 			sk.Connect = dest
-		case s.Type != unix.SOCK_DGRAM && cut && !held[s.Peer]:
+		case s.Type != unix.SOCK_DGRAM && cut:
 			sk.Outside = true
 		default:
 			continue // described on its own: refused
 		}
 		if !seen[ino] {
 			seen[ino] = true
-			if sk.Queue, err = peekQueue(o); err != nil {
+			if sk.Queue, sk.Passed, err = peekQueue(o); err != nil {
 				return err
 			}
 			if sk.Connect != "" && len(sk.Queue) > 0 {
@@ -73,6 +88,15 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		set(o, image.Fd{Kind: image.FdSocket, Socket: sk})
 	}
 	return nil
+}
+
+// ownName is the name of s as the image keeps it ("" for none); false
+// for a relative path.
+func ownName(s *sockdiag.Unix) (string, bool) {
+	if s == nil || s.Name == "" {
+		return "", true
+	}
+	return connectName(s.Name)
 }
 
 // connectName is the name of a bound unix socket outside the checkpoint
@@ -101,47 +125,106 @@ func linkIno(link, kind string) (uint64, bool) {
 
 // peekQueue reads the messages waiting on the socket of o without taking
 // them: on a duplicate (pidfd_getfd), MSG_PEEK with a peek offset that
-// walks the queue, which is put back to its default afterwards.
-func peekQueue(o openFd) ([][]byte, error) {
+// walks the queue, which is put back to its default afterwards. The files
+// passed with a message (SCM_RIGHTS), which peeking passes to us too,
+// are described by passedFile.
+func peekQueue(o openFd) ([][]byte, [][]image.PassedFile, error) {
 	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer dup.Close()
 	fd := int(dup.Fd())
-	fail := func(err error) ([][]byte, error) {
-		return nil, fmt.Errorf("pid %d fd %d (%s): its queue: %w", o.pid, o.fd, o.link, err)
+	fail := func(err error) ([][]byte, [][]image.PassedFile, error) {
+		return nil, nil, fmt.Errorf("pid %d fd %d (%s): its queue: %w", o.pid, o.fd, o.link, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
 		return fail(err)
 	}
 	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
 	var q [][]byte
-	buf, oob := make([]byte, 1<<20), make([]byte, 256)
+	var passed [][]image.PassedFile
+	buf, oob := make([]byte, 1<<20), make([]byte, unix.CmsgSpace(4*253))
 	for len(q) < 1<<16 {
-		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if errors.Is(err, unix.EAGAIN) || err == nil && n == 0 {
-			return q, nil
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EAGAIN) || err == nil && n == 0 && oobn == 0 {
+			return q, passed, nil
 		}
 		if err != nil {
 			return fail(err)
 		}
-		if oobn > 0 {
-			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-				for _, m := range msgs {
-					if fds, err := unix.ParseUnixRights(&m); err == nil {
-						for _, f := range fds {
-							unix.Close(f) // peeking passed us copies
-						}
-					}
-				}
-			}
-			return fail(fmt.Errorf("it carries passed file descriptors or credentials: not supported yet"))
+		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+			return fail(fmt.Errorf("a message longer than %d bytes, or carrying more than 253 files", len(buf)))
 		}
-		if flags&unix.MSG_TRUNC != 0 {
-			return fail(fmt.Errorf("a message longer than %d bytes", len(buf)))
+		var files []image.PassedFile
+		if oobn > 0 {
+			if files, err = passedFiles(oob[:oobn]); err != nil {
+				return fail(fmt.Errorf("message %d: %w", len(q)+1, err))
+			}
+		}
+		if len(files) > 0 {
+			for len(passed) < len(q) {
+				passed = append(passed, nil)
+			}
+			passed = append(passed, files)
 		}
 		q = append(q, append([]byte(nil), buf[:n]...))
 	}
 	return fail(fmt.Errorf("more than %d messages", 1<<16))
+}
+
+// passedFiles describes the files of the control messages oob, which
+// peeking passed to us and which it closes: regular files and directories
+// by path, status flags and offset. Anything else in flight, and
+// credentials, cannot be made again and are refused by name.
+func passedFiles(oob []byte) ([]image.PassedFile, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS {
+			got, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return nil, err
+			}
+			fds = append(fds, got...)
+		}
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			return nil, fmt.Errorf("it carries credentials or another control message (level %d type %d): not supported yet", m.Header.Level, m.Header.Type)
+		}
+	}
+	var out []image.PassedFile
+	for _, fd := range fds {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return nil, fmt.Errorf("a passed file (%s): %w", link, os.NewSyscallError("fstat", err))
+		}
+		if m := st.Mode & unix.S_IFMT; m != unix.S_IFREG && m != unix.S_IFDIR {
+			return nil, fmt.Errorf("it passes %s, which a restart cannot make again (stasis restores regular files and directories in flight): not supported yet", link)
+		}
+		var cur unix.Stat_t
+		if !strings.HasPrefix(link, "/") || unix.Stat(link, &cur) != nil || cur.Dev != st.Dev || cur.Ino != st.Ino {
+			return nil, fmt.Errorf("it passes %s, which its path no longer names: not supported", link)
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			return nil, fmt.Errorf("a passed file (%s): %w", link, err)
+		}
+		pos, err := unix.Seek(fd, 0, 1)
+		if err != nil {
+			return nil, fmt.Errorf("a passed file (%s): %w", link, err)
+		}
+		out = append(out, image.PassedFile{Path: link, Flags: flags &^ unix.O_CLOEXEC, Pos: pos})
+	}
+	return out, nil
 }

@@ -269,18 +269,26 @@ func (b *builder) socketEnd(f *image.Fd) error {
 		if s.socks[sk.Peer] != nil {
 			return fmt.Errorf("socket %d: its peer %d is paired elsewhere: image damaged", sk.Ino, sk.Peer)
 		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return os.NewSyscallError("socketpair", err)
+		if sk.Name != "" || sk.PeerName != "" {
+			a, b, err := namedPair(sk.Type, sk.Name, sk.PeerName)
+			if err != nil {
+				return err
+			}
+			s.socks[sk.Ino], s.socks[sk.Peer] = a, b
+		} else {
+			fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return os.NewSyscallError("socketpair", err)
+			}
+			s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
+			s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
 		}
-		s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
-		s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
 	}
 	if _, done := s.shut[sk.Ino]; !done {
 		s.shut[sk.Ino] = sk.Shutdown
 		peer := int(s.socks[sk.Peer].Fd())
-		for _, m := range sk.Queue {
-			if _, err := unix.Write(peer, m); err != nil {
+		for i := range sk.Queue {
+			if err := sendQueued(peer, sk, i); err != nil {
 				return fmt.Errorf("refill socket queue: %w", err)
 			}
 		}

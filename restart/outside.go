@@ -130,11 +130,7 @@ func outsideEnd(sk *image.Socket) (*os.File, error) {
 		if err != nil {
 			return nil, os.NewSyscallError("socket", err)
 		}
-		name := sk.Connect
-		if strings.HasPrefix(name, "@") {
-			name = "\x00" + name[1:]
-		}
-		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: name}); err != nil {
+		if err := unix.Connect(fd, unixAddr(sk.Connect)); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
 		}
@@ -148,8 +144,8 @@ func outsideEnd(sk *image.Socket) (*os.File, error) {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
 	defer unix.Close(fds[1])
-	for _, m := range sk.Queue {
-		if _, err := unix.Write(fds[1], m); err != nil {
+	for i := range sk.Queue {
+		if err := sendQueued(fds[1], sk, i); err != nil {
 			unix.Close(fds[0])
 			return nil, fmt.Errorf("refill socket queue: %w", err)
 		}

@@ -12,8 +12,9 @@ import (
 
 // TestSocketRefusalSays: a checkpoint refused for a socket says which
 // case it is, with family and addresses, and what stasis does save: a
-// TCP connection to a server outside the image, a UDP socket with a
-// datagram waiting, a unix socket connected to a server outside it.
+// TCP connection to a server outside the image, a unix socket pair with a
+// pipe in flight, a UDP socket with a datagram waiting, a unix socket
+// connected to a server outside it.
 func TestSocketRefusalSays(t *testing.T) {
 	needEngine(t)
 	py := python(t)
@@ -23,6 +24,8 @@ func TestSocketRefusalSays(t *testing.T) {
 	}{
 		{"tcp connected to a server outside", `c = socket.create_connection(("127.0.0.1", int(sys.argv[3])))`,
 			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:PORT \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it\)`},
+		{"unix pair with a pipe in flight", `import os; a, b = socket.socketpair(); r, w = os.pipe(); socket.send_fds(a, [b"x"], [r])`,
+			`fd \d+ \(socket:\[\d+\]\): its queue: message 1: it passes pipe:\[\d+\], which a restart cannot make again \(stasis restores regular files and directories in flight\)`},
 		{"udp with a datagram waiting", `s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.sendto(b"x", s.getsockname()); time.sleep(0.1)`,
 			`fd \d+: udp 127\.0\.0\.1:\d+, bound \(socket:\[\d+\]\): 1 bytes wait to be read on it`},
 		{"unix connected to a server outside", `s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])`,

@@ -344,6 +344,14 @@ type Socket struct {
 	Type     int      `json:"type"`               // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
 	Shutdown int      `json:"shutdown,omitempty"` // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
 	Queue    [][]byte `json:"queue,omitempty"`
+	// Passed are the files passed (SCM_RIGHTS) with each message of
+	// Queue, by index: made again by path and sent with it.
+	Passed [][]PassedFile `json:"passed,omitempty"`
+	// Name and PeerName are the names ("/path" or "@abstract") of the
+	// ends of a pair inside the image that has one: the end a server
+	// bound to a name accepted, or an end bound before it connected.
+	Name     string `json:"name,omitempty"`
+	PeerName string `json:"peer_name,omitempty"`
 	// Outside: Peer was outside the checkpoint, which cut the connection
 	// (--cut-pipes); the end is restored with what waited in it and a
 	// peer that has closed, or as the descriptor cr_restart --inherit-fd
@@ -353,6 +361,14 @@ type Socket struct {
 	// the checkpoint that a datagram socket was connected to, such as
 	// /dev/log: it is connected to it again.
 	Connect string `json:"connect,omitempty"`
+}
+
+// PassedFile is a regular file or directory in flight in a socket's
+// queue: opened again by path, with its status flags and offset.
+type PassedFile struct {
+	Path  string `json:"path"`
+	Flags int    `json:"flags"`
+	Pos   int64  `json:"pos,omitempty"`
 }
 
 // Listener is a socket that listens, or is bound (or not even that) and

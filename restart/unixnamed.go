@@ -1,0 +1,141 @@
+package restart
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"stasis/internal/image"
+)
+
+// unixAddr is the address of a unix socket name as the image keeps it:
+// "/path", or "@" and an abstract name.
+func unixAddr(name string) *unix.SockaddrUnix {
+	if strings.HasPrefix(name, "@") {
+		return &unix.SockaddrUnix{Name: "\x00" + name[1:]}
+	}
+	return &unix.SockaddrUnix{Name: name}
+}
+
+// namedPair makes a connected pair of unix sockets of type typ whose ends
+// have the names a and b (one of them may be ""): a, if named, is accepted
+// from a listener bound to a for the moment, which is then closed; b,
+// if named, is bound before it connects. A file already at a path (the
+// restored server's socket, or the one its original left) is moved aside
+// meanwhile and put back, so that the server keeps its name; a client
+// outside that connects in that moment is reset.
+func namedPair(typ int, a, b string) (ea, eb *os.File, err error) {
+	if a == "" {
+		eb, ea, err = namedPair(typ, b, a)
+		return ea, eb, err
+	}
+	sock := func() (int, error) {
+		fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+		return fd, os.NewSyscallError("socket", err)
+	}
+	l, err := sock()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unix.Close(l)
+	c, err := sock()
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(c)
+		}
+	}()
+	undoA, err := bindAside(l, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer undoA()
+	if err := unix.Listen(l, 1); err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", a, err)
+	}
+	if b != "" {
+		undoB, err := bindAside(c, b)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer undoB()
+	}
+	if err := unix.Connect(c, unixAddr(a)); err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", a, err)
+	}
+	acc, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	if err != nil {
+		return nil, nil, fmt.Errorf("accept on %s: %w", a, err)
+	}
+	ok = true
+	return os.NewFile(uintptr(acc), "socket"), os.NewFile(uintptr(c), "socket"), nil
+}
+
+// bindAside binds fd to name, moving a file already at that path aside;
+// undo removes what the bind made and puts that file back.
+func bindAside(fd int, name string) (undo func(), err error) {
+	if strings.HasPrefix(name, "@") {
+		if err := unix.Bind(fd, unixAddr(name)); err != nil {
+			if errors.Is(err, unix.EADDRINUSE) {
+				return nil, fmt.Errorf("bind to %s: the abstract name is taken (by the restored server?): a connection accepted from a server bound to an abstract name is made again only before that server: %w", name, err)
+			}
+			return nil, fmt.Errorf("bind to %s: %w", name, err)
+		}
+		return func() {}, nil
+	}
+	aside := ""
+	if _, err := os.Lstat(name); err == nil {
+		aside = name + ".stasis-aside-" + strconv.Itoa(os.Getpid())
+		if err := os.Rename(name, aside); err != nil {
+			return nil, fmt.Errorf("moving %s aside to make a connection accepted from it: %w", name, err)
+		}
+	}
+	undo = func() {
+		os.Remove(name)
+		if aside != "" {
+			os.Rename(aside, name)
+		}
+	}
+	if err := unix.Bind(fd, unixAddr(name)); err != nil {
+		undo()
+		return nil, fmt.Errorf("bind to %s: %w", name, err)
+	}
+	return undo, nil
+}
+
+// sendQueued writes message i of sk's queue to peer, with the files that
+// were passed with it, opened again by path as the restart and at their
+// saved offsets.
+func sendQueued(peer int, sk *image.Socket, i int) error {
+	m := sk.Queue[i]
+	if i >= len(sk.Passed) || len(sk.Passed[i]) == 0 {
+		_, err := unix.Write(peer, m)
+		return err
+	}
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, pf := range sk.Passed[i] {
+		fd, err := unix.Open(pf.Path, pf.Flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY)|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("%s, passed in the queue: %w", pf.Path, err)
+		}
+		fds = append(fds, fd)
+		if pf.Pos != 0 {
+			if _, err := unix.Seek(fd, pf.Pos, 0); err != nil {
+				return fmt.Errorf("%s, passed in the queue: lseek: %w", pf.Path, err)
+			}
+		}
+	}
+	return unix.Sendmsg(peer, m, unix.UnixRights(fds...), nil, 0)
+}

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// unixPassSrc is a server and its client over a unix socket bound to a
+// path (argv[1]), in one image: the client sends numbered lines as fast
+// as the server, which reads slowly, lets it, so both queues stay full,
+// and with every seventh line it passes a file opened at the offset of
+// the line's number; the server checks every number and, from every file
+// it is passed, the byte at that offset, and that both ends still have
+// their names.
+const unixPassSrc = `import os, socket, sys, time
+path = sys.argv[1]
+data = os.path.join(os.path.dirname(path), "letters")
+with open(data, "w") as f:
+    f.write("abcdefghijklmnopqrstuvwxyz")
+l = socket.socket(socket.AF_UNIX)
+l.bind(path)
+l.listen()
+if os.fork() == 0:
+    l.close()
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    n = 0
+    while True:
+        n += 1
+        if c.getpeername() != path:
+            print("BAD peer name %r" % c.getpeername(), flush=True)
+        line = b"%d %d\n" % (n, n % 7 == 0)
+        if n % 7 == 0:
+            fd = os.open(data, os.O_RDONLY)
+            os.lseek(fd, n % 26, 0)
+            socket.send_fds(c, [line], [fd])
+            os.close(fd)
+        else:
+            c.sendall(line)
+s, _ = l.accept()
+want, files, buf = 1, [], b""
+while True:
+    b, fds, _, _ = socket.recv_fds(s, 64, 4)
+    if not b:
+        print("BAD end of file", flush=True)
+        sys.exit(1)
+    files += fds
+    buf += b
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        n, passed = map(int, line.split())
+        if n != want:
+            print("BAD got %d, want %d" % (n, want), flush=True)
+            sys.exit(1)
+        if passed:
+            if not files:
+                print("BAD line %d came without its file" % n, flush=True)
+                sys.exit(1)
+            fd = files.pop(0)
+            got = os.read(fd, 1)
+            os.close(fd)
+            if got != bytes([97 + n % 26]):
+                print("BAD line %d: its file gave %r" % (n, got), flush=True)
+                sys.exit(1)
+        if n % 50 == 0:
+            ok = s.getsockname() == path
+            print("tick %d %s %d" % (n // 50, "named" if ok else "BAD name %r" % s.getsockname(), n), flush=True)
+        want += 1
+    time.sleep(0.002)
+`
+
+var unixPassTick = regexp.MustCompile(`^tick (\d+) named \d+$`)
+
+// TestUnixPassFds: unixPassSrc's server and client, connected over a
+// socket bound to a path with both queues full and files in flight, are
+// checkpointed with --kill and restarted three times (once as uid 65534):
+// not a line is lost, doubled or reordered, every file in flight comes
+// with its line at its offset, and the server's end still has the path
+// as its name and the client's as its peer's.
+func TestUnixPassFds(t *testing.T) {
+	needEngine(t)
+	for _, who := range []string{"root", "nobody"} {
+		t.Run(who, func(t *testing.T) {
+			hh := newH(t)
+			var as []string
+			py := python(t)
+			gens := 3
+			if who == "nobody" {
+				as, py, gens = hh.nobody(), "/usr/bin/python3", 1
+			}
+			out := hh.path("out")
+			seq := seqSpec{unixPassTick, 1}
+			p := hh.startProg("server", append(as, py, "-c", unixPassSrc, hh.path("srv.sock")), out)
+			if as != nil {
+				os.Chown(out, 65534, 65534)
+				os.Chown(p.stderr, 65534, 65534)
+			}
+			hh.waitSeq(out, seq, 3, wait30, p)
+			pid, r := p.pid, p
+			for gen := 1; gen <= gens; gen++ {
+				img := hh.path("img" + strconv.Itoa(gen))
+				tree := append([]int{pid}, descendants(pid)...)
+				if res := hh.run(wait30, append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "--tree", "--kill", "-f", img, strconv.Itoa(pid))...); res.code != 0 {
+					t.Fatalf("generation %d: checkpoint:\n%s", gen, res)
+				}
+				if !r.wait(10 * time.Second) {
+					t.Fatalf("generation %d: still running after --kill\n%s", gen, r.describe())
+				}
+				for _, d := range tree {
+					reap(d, 10*time.Second)
+					waitGone(d, 10*time.Second)
+				}
+				last := hh.lastSeq(out, seq)
+				r = hh.restartAs("restart"+strconv.Itoa(gen), as, img)
+				rr := r
+				t.Cleanup(func() {
+					killRestored(pid, rr.pid)
+					for _, d := range descendants(rr.pid) {
+						syscall.Kill(d, syscall.SIGKILL)
+					}
+				})
+				hh.waitSeq(out, seq, last+5, wait30, r)
+				if b, _ := os.ReadFile(out); strings.Contains(string(b), "BAD") {
+					t.Fatalf("generation %d:\n%s", gen, tail(b, 5))
+				}
+			}
+			hh.verifySeq(out, seq, hh.lastSeq(out, seq))
+		})
+	}
+}

@@ -15,7 +15,11 @@ import (
 
 // socketPairs marks, through set, the fds that are ends of connected unix
 // sockets whose peer is also in the set, with what waits to be read from
-// each end.
+// each end; each end's peer must be the other. A stream or seqpacket
+// connection made through a listener (the accepted end bears the
+// listener's name) is one of them: it is made again as a pair, without the
+// name. A named datagram socket is not, nor one connected to a socket
+// that is not connected back: others may send to it too.
 func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 	held := map[uint64]bool{}
 	for _, o := range all {
@@ -37,7 +41,7 @@ func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 			continue
 		}
 		s := socks[ino]
-		if s == nil || s.State != sockdiag.StateConnected || s.Peer == 0 || !held[s.Peer] || s.Name != "" {
+		if !pairEnd(s) || !held[s.Peer] || !pairEnd(socks[s.Peer]) || socks[s.Peer].Peer != ino {
 			continue // not a pair inside the set: described on its own (stdio, or refused)
 		}
 		sk := &image.Socket{Ino: ino, Peer: s.Peer, Type: s.Type, Shutdown: s.Shutdown}
@@ -50,6 +54,12 @@ func socketPairs(all []openFd, set func(openFd, image.Fd)) error {
 		set(o, image.Fd{Kind: image.FdSocket, Socket: sk})
 	}
 	return nil
+}
+
+// pairEnd tells whether s may be one end of a pair: connected, and not a
+// named datagram socket.
+func pairEnd(s *sockdiag.Unix) bool {
+	return s != nil && s.State == sockdiag.StateConnected && s.Peer != 0 && (s.Name == "" || s.Type != unix.SOCK_DGRAM)
 }
 
 // linkIno reads the inode of an fd link such as "socket:[123]" whose

@@ -129,7 +129,7 @@ type shared struct {
 	ipc   map[string]bool         // System V sets and queues made or found: "sem 3", "msg 4"
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
-	tcp   []*os.File              // the TCP connections made, in repair mode until all are (tcp.go)
+	tcp   []repairing             // the TCP connections made, in repair mode until all are (tcp.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues

@@ -69,6 +69,9 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 		b.WriteString(", unconnected")
 	}
 	if domain == unix.AF_UNIX {
+		if typ == unix.SOCK_DGRAM && peer != nil && sockAddr(peer) != "" {
+			return b.String(), " (stasis saves listening and unconnected unix sockets and pairs inside the image, not yet a datagram socket connected to a bound one, which others may send to as well)"
+		}
 		return b.String(), " (stasis saves listening and unconnected unix sockets and pairs inside the image, not yet one connected outside it)"
 	}
 	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it)"

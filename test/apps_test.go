@@ -407,10 +407,8 @@ func TestRedis(t *testing.T) {
 				}
 			}
 			t.Logf("all %d keys written before the checkpoint are there", written)
-			for _, p := range procs {
-				if p.comm == "redis-server" && port != 0 {
-					redisTCP(t, port, p.pid)
-				}
+			if port != 0 {
+				redisTCP(t, port, r)
 			}
 			// And the client goes on.
 			hh.waitSeq(out, seq, written+2000, wait30, r)
@@ -422,11 +420,20 @@ func TestRedis(t *testing.T) {
 	}
 }
 
-// redisTCP requires the restored Redis server pid to answer a new
+// redisTCP requires the Redis server that r restored to answer a new
 // client on its TCP port, and its restored connection to the client,
 // accepted from a listener with SO_REUSEADDR, to have it too.
-func redisTCP(t *testing.T, port, pid int) {
+func redisTCP(t *testing.T, port int, r *proc) {
 	t.Helper()
+	pid := 0
+	for _, d := range descendants(r.pid) {
+		if st, _ := readStat(d); st.comm == "redis-server" {
+			pid = d
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no restored redis-server below cr_restart\n%s", r.describe())
+	}
 	c, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatalf("a new TCP client after the restart: %v", err)

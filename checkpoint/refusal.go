@@ -72,6 +72,9 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 		b.WriteString(", unconnected")
 	}
 	if domain == unix.AF_UNIX {
+		if typ == unix.SOCK_DGRAM && peer != nil && sockAddr(peer) != "" {
+			return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it, not yet a datagram socket connected to a bound one of the image, which others may send to as well)"
+		}
 		return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer)"
 	}
 	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it)"

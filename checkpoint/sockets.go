@@ -16,10 +16,15 @@ import (
 
 // socketPairs marks, through set, the fds that are ends of connected unix
 // sockets whose peer is also in the set, with what waits to be read from
-// each end; and, above the standard streams, those connected outside it
-// that a restart can make again: a datagram socket connected to a bound
-// one (such as /dev/log) is connected to it again, and with cut (--cut-pipes)
-// a stream or seqpacket connection is saved as cut from its peer.
+// each end; each end's peer must be the other. A stream or seqpacket
+// connection made through a listener of the set (the accepted end bears
+// its name) is one of them, made again with its names. A datagram socket
+// connected to a bound one of the set is not (others may send to that
+// one too): refused. Above the standard streams, those connected outside
+// the set that a restart can make again: a datagram socket connected to
+// a bound one (such as /dev/log) is connected to it again, and with cut
+// (--cut-pipes) a stream or seqpacket connection is saved as cut from its
+// peer.
 func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 	held := map[uint64]bool{}
 	for _, o := range all {
@@ -51,11 +56,11 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		if peer != nil {
 			dest, named = connectName(peer.Name)
 		}
-		inside := s.Peer != 0 && held[s.Peer]
+		mutual := s.Peer != 0 && held[s.Peer] && peer != nil && peer.State == sockdiag.StateConnected && peer.Peer == ino
 		switch {
-		case inside && s.Name == "" && (peer == nil || peer.Name == ""):
+		case mutual && s.Name == "" && peer.Name == "":
 			// A pair inside the set.
-		case inside && s.Type != unix.SOCK_DGRAM:
+		case mutual && s.Type != unix.SOCK_DGRAM:
 			// A connection accepted from a server of the set bound to a
 			// name, or made by an end bound before it connected.
 			var ok bool
@@ -65,8 +70,8 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 			if sk.PeerName, ok = ownName(peer); !ok {
 				return fmt.Errorf("pid %d fd %d (%s): unix socket connected to one bound to the relative path %q: not supported", o.pid, o.fd, o.link, peer.Name)
 			}
-		case inside:
-			return fmt.Errorf("pid %d fd %d (%s): unix datagram socket connected to %q, a socket of the checkpoint: not supported yet", o.pid, o.fd, o.link, peer.Name)
+		case s.Peer != 0 && held[s.Peer]:
+			continue // connected to a socket of the set not connected back: refused
 		case o.fd <= 2:
 			continue // a standard stream: the restart's own is given
 		case s.Type == unix.SOCK_DGRAM && named:

@@ -129,7 +129,7 @@ type shared struct {
 	ipc   map[string]bool         // System V sets and queues made or found: "sem 3", "msg 4"
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
-	tcp   []*os.File              // the TCP connections made, in repair mode until all are (tcp.go)
+	tcp   []repairing             // the TCP connections made, in repair mode until all are (tcp.go)
 	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
 	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -61,10 +62,33 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 		b.call(unix.SYS_CLOSE, fd)
 		return 0, err
 	}
-	b.shared.tcp = append(b.shared.tcp, ours)
+	b.shared.tcp = append(b.shared.tcp, repairing{ours, reuseAddr(c)})
 	return fd, nil
 }
 
+// repairing is a TCP connection made in repair mode, and whether it had
+// SO_REUSEADDR, which it gets back once out of it.
+type repairing struct {
+	f         *os.File
+	reuseAddr bool
+}
+
+// reuseAddr tells whether c had SO_REUSEADDR set.
+func reuseAddr(c *image.TCPConn) bool {
+	for _, o := range c.Opts {
+		if o.Level == unix.SOL_SOCKET && o.Name == unix.SO_REUSEADDR {
+			return len(o.Value) > 0 && o.Value[0] != 0
+		}
+	}
+	return false
+}
+
+// repairConn builds the connection c on fd in repair mode. In repair mode
+// the kernel lets the bind through every other socket on the port
+// (SK_FORCE_REUSE): through the server's listener, for a connection it
+// accepted. Setting SO_REUSEADDR would take that away (a listener that
+// has it too still blocks the bind), so it waits until the connection
+// leaves repair mode, which clears it.
 func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) error {
 	if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1); err != nil {
 		if errors.Is(err, unix.EPERM) {
@@ -73,6 +97,9 @@ func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) er
 		return fmt.Errorf("TCP_REPAIR: %w", err)
 	}
 	for _, o := range c.Opts {
+		if o.Level == unix.SOL_SOCKET && o.Name == unix.SO_REUSEADDR {
+			continue // set by leaveRepair
+		}
 		opt, ok := sockopt.Lookup(o.Level, o.Name)
 		if !ok {
 			return fmt.Errorf("socket option %d/%d: not one stasis saves: image damaged or altered", o.Level, o.Name)
@@ -193,14 +220,20 @@ func (b *builder) setRaw(fd uint64, level, name int, raw []byte) error {
 
 // leaveRepair lets the restored TCP connections go, once every process
 // and so every end is there: out of repair mode, each sends a window
-// probe, and retransmits what it had sent and not had acknowledged.
+// probe, and retransmits what it had sent and not had acknowledged. Those
+// that had SO_REUSEADDR get it back.
 func (s *shared) leaveRepair() error {
 	var errs []error
-	for _, f := range s.tcp {
-		if err := unix.SetsockoptInt(int(f.Fd()), unix.IPPROTO_TCP, unix.TCP_REPAIR, 0); err != nil {
-			errs = append(errs, fmt.Errorf("%s: leaving TCP repair mode: %w", f.Name(), err))
+	for _, c := range s.tcp {
+		fd := int(c.f.Fd())
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 0); err != nil {
+			errs = append(errs, fmt.Errorf("%s: leaving TCP repair mode: %w", c.f.Name(), err))
+		} else if c.reuseAddr {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				errs = append(errs, fmt.Errorf("%s: SO_REUSEADDR: %w", c.f.Name(), err))
+			}
 		}
-		f.Close()
+		c.f.Close()
 	}
 	s.tcp = nil
 	return errors.Join(errs...)

@@ -14,7 +14,8 @@ import (
 // case it is, with family and addresses, and what stasis does save: a
 // TCP connection to a server outside the image, a unix socket pair with a
 // pipe in flight, a UDP socket with a datagram waiting, a unix socket
-// connected to a server outside it.
+// connected to a server outside it, a unix datagram socket connected to a
+// bound one of the image.
 func TestSocketRefusalSays(t *testing.T) {
 	needEngine(t)
 	py := python(t)
@@ -30,6 +31,8 @@ func TestSocketRefusalSays(t *testing.T) {
 			`fd \d+: udp 127\.0\.0\.1:\d+, bound \(socket:\[\d+\]\): 1 bytes wait to be read on it`},
 		{"unix connected to a server outside", `s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])`,
 			`fd \d+: unix stream connected to PATH \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer\); .*--cut-pipes.*--inherit-fd fd\[N\]:socket:\[\d+\]`},
+		{"unix datagram connected to a bound one inside", `s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.connect(sys.argv[1])`,
+			`fd \d+: unix datagram connected to HERE \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it, not yet a datagram socket connected to a bound one of the image, which others may send to as well\)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,7 +62,7 @@ func TestSocketRefusalSays(t *testing.T) {
 				}
 			}
 			r := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", hh.path("img"), strconv.Itoa(p.pid))
-			want := regexp.MustCompile(strings.NewReplacer("PATH", regexp.QuoteMeta(outside), "PORT", port).Replace(c.want))
+			want := regexp.MustCompile(strings.NewReplacer("PATH", regexp.QuoteMeta(outside), "HERE", regexp.QuoteMeta(path), "PORT", port).Replace(c.want))
 			if r.code == 0 || !want.MatchString(r.stderr) {
 				t.Fatalf("want a refusal matching %q, got\n%s", want, r)
 			}

@@ -141,6 +141,10 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	if err := tcpPairs(all, set, &s.tcp); err != nil {
 		return nil, err
 	}
+	// Pseudo-terminals whose master is in the set.
+	if err := ptyPairs(all, set); err != nil {
+		return nil, err
+	}
 	// Shared descriptions of anything else: the first holder in the set
 	// owns it, later ones refer to it.
 	var owners []openFd

@@ -142,6 +142,7 @@ func (a *asker) signals(p *image.Process) error {
 func identity(pid int, st *proc.Stat, status *proc.Status, filter *image.Seccomp, p *image.Process) error {
 	var err error
 	p.Pid, p.PPid, p.Pgid, p.Sid, p.Comm, p.ExitSignal = pid, st.PPid, st.Pgrp, st.Session, st.Comm, st.ExitSignal
+	p.TtyNr, p.Tpgid = st.TtyNr, st.Tpgid
 	p.Stopped = st.State == 'T' // job control (SIGSTOP), read before we stopped it
 	if p.Exe, err = proc.Readlink(pid, "exe"); err != nil {
 		return err

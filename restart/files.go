@@ -144,6 +144,8 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		return b.pipeEnd(f)
 	case image.FdSocket:
 		return b.socketEnd(f)
+	case image.FdPty:
+		return b.ptyEnd(f)
 	case image.FdShared:
 		return b.sameAs(f)
 	case image.FdStdio:

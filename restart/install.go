@@ -130,6 +130,7 @@ type shared struct {
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 	tcp   []repairing             // the TCP connections made, in repair mode until all are (tcp.go)
+	ptys  map[uint64]*madePty     // the ptys made, by their slave's device at checkpoint (pty.go)
 	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
 	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
 }
@@ -163,6 +164,9 @@ func (s *shared) close() {
 	}
 	for _, f := range s.shm {
 		f.Close()
+	}
+	for _, m := range s.ptys {
+		m.close()
 	}
 	for _, p := range s.pipes {
 		p[0].Close()

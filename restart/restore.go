@@ -61,6 +61,7 @@ type builder struct {
 	shared   *shared // pipes between the processes
 	top      int     // above every fd number of the image
 	forked   bool    // made by fork from its restored parent, not by the stub
+	ctty     bool    // given its controlling terminal, a pty of the image, again (pty.go)
 	opt      Options
 	attached map[uint64]bool  // System V segments attached, by address
 	pids     pidMap           // the image's pids and tids to the restored ones, shared by all builders
@@ -131,7 +132,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
-		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}, used: map[string]bool{}}
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}, used: map[string]bool{}, ptys: map[uint64]*madePty{}}
 	defer sh.close() // the processes hold their own ends
 	rec, err := sh.saved.nextProcess(ir)
 	if err != nil {
@@ -374,7 +375,7 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	}
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
-		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.processState, b.cloneThreads, b.posixTimers}
+		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.controllingTty, b.processState, b.cloneThreads, b.posixTimers}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -390,6 +391,9 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 //
 // Precondition: called on the owner thread.
 func (b *builder) finish() error {
+	if err := b.foreground(); err != nil {
+		return err
+	}
 	for _, t := range b.threads {
 		if err := b.threadState(t); err != nil {
 			return err

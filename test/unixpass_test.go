@@ -3,11 +3,7 @@ package e2e
 import (
 	"os"
 	"regexp"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // unixPassSrc is a server and its client over a unix socket bound to a
@@ -101,35 +97,7 @@ func TestUnixPassFds(t *testing.T) {
 				os.Chown(p.stderr, 65534, 65534)
 			}
 			hh.waitSeq(out, seq, 3, wait30, p)
-			pid, r := p.pid, p
-			for gen := 1; gen <= gens; gen++ {
-				img := hh.path("img" + strconv.Itoa(gen))
-				tree := append([]int{pid}, descendants(pid)...)
-				if res := hh.run(wait30, append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "--tree", "--kill", "-f", img, strconv.Itoa(pid))...); res.code != 0 {
-					t.Fatalf("generation %d: checkpoint:\n%s", gen, res)
-				}
-				if !r.wait(10 * time.Second) {
-					t.Fatalf("generation %d: still running after --kill\n%s", gen, r.describe())
-				}
-				for _, d := range tree {
-					reap(d, 10*time.Second)
-					waitGone(d, 10*time.Second)
-				}
-				last := hh.lastSeq(out, seq)
-				r = hh.restartAs("restart"+strconv.Itoa(gen), as, img)
-				rr := r
-				t.Cleanup(func() {
-					killRestored(pid, rr.pid)
-					for _, d := range descendants(rr.pid) {
-						syscall.Kill(d, syscall.SIGKILL)
-					}
-				})
-				hh.waitSeq(out, seq, last+5, wait30, r)
-				if b, _ := os.ReadFile(out); strings.Contains(string(b), "BAD") {
-					t.Fatalf("generation %d:\n%s", gen, tail(b, 5))
-				}
-			}
-			hh.verifySeq(out, seq, hh.lastSeq(out, seq))
+			hh.generations(as, p, out, seq, gens)
 		})
 	}
 }

@@ -7,10 +7,15 @@ package image
 
 // Process is everything about one process except its page data.
 type Process struct {
-	Pid        int `json:"pid"`
-	PPid       int `json:"ppid"`
-	Pgid       int `json:"pgid"`
-	Sid        int `json:"sid"`
+	Pid  int `json:"pid"`
+	PPid int `json:"ppid"`
+	Pgid int `json:"pgid"`
+	Sid  int `json:"sid"`
+	// TtyNr is the controlling terminal's device number (stat's tty_nr;
+	// 0: none) and Tpgid its foreground process group, made so again
+	// when the terminal is a pty of the image (Pty.Rdev).
+	TtyNr      int `json:"tty_nr,omitempty"`
+	Tpgid      int `json:"tpgid,omitempty"`
 	ExitSignal int `json:"exit_signal,omitempty"` // sent to the parent at exit (SIGCHLD, mostly)
 	// Zombie: the process had exited and its parent (in the image) had not
 	// reaped it; ExitCode is the wait status the parent will get. A zombie
@@ -297,6 +302,7 @@ const (
 	FdSocket   = "socket"   // one end of a connected unix socket pair whose both ends are in the image
 	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
 	FdTCP      = "tcp"      // an established TCP connection whose both ends are in the image: made again with TCP_REPAIR
+	FdPty      = "pty"      // the master or a slave of a pseudo-terminal whose master is in the image
 )
 
 // Fd is one open file descriptor.
@@ -323,6 +329,7 @@ type Fd struct {
 	Socket           *Socket       `json:"socket,omitempty"`
 	Listener         *Listener     `json:"listener,omitempty"`
 	TCP              *TCPConn      `json:"tcp,omitempty"`
+	Pty              *Pty          `json:"pty,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
@@ -361,6 +368,38 @@ type Socket struct {
 	// the checkpoint that a datagram socket was connected to, such as
 	// /dev/log: it is connected to it again.
 	Connect string `json:"connect,omitempty"`
+}
+
+// Pty is a pseudo-terminal whose master a process of the image held, as
+// every fd of it records it: which end the fd is, and the terminal's
+// settings, which the first fd of it to be restored makes it again with.
+type Pty struct {
+	// Rdev is the slave's device number at the checkpoint, as
+	// /proc/PID/stat's tty_nr gives a controlling terminal's; Index its
+	// number under /dev/pts, which a restart gives it again if free.
+	Rdev    uint64  `json:"rdev"`
+	Index   int     `json:"index"`
+	Master  bool    `json:"master,omitempty"`
+	Termios Termios `json:"termios"`
+	Rows    uint16  `json:"rows,omitempty"`
+	Cols    uint16  `json:"cols,omitempty"`
+	Packet  bool    `json:"packet,omitempty"` // TIOCPKT
+	Locked  bool    `json:"locked,omitempty"` // TIOCSPTLCK: the slave cannot be opened by path
+	// Out is what the slave had written that waited to be read from the
+	// master.
+	Out []byte `json:"out,omitempty"`
+}
+
+// Termios is the slave's struct termios (TCGETS).
+type Termios struct {
+	Iflag  uint32    `json:"iflag"`
+	Oflag  uint32    `json:"oflag"`
+	Cflag  uint32    `json:"cflag"`
+	Lflag  uint32    `json:"lflag"`
+	Line   uint8     `json:"line"`
+	Cc     [19]uint8 `json:"cc"`
+	Ispeed uint32    `json:"ispeed"`
+	Ospeed uint32    `json:"ospeed"`
 }
 
 // PassedFile is a regular file or directory in flight in a socket's

@@ -17,7 +17,7 @@ type Stat struct {
 	Pid                                                              int
 	Comm                                                             string
 	State                                                            byte
-	PPid, Pgrp, Session, TtyNr                                       int
+	PPid, Pgrp, Session, TtyNr, Tpgid                                int
 	Flags                                                            uint32
 	NumThreads                                                       int
 	StartTime                                                        uint64
@@ -53,7 +53,7 @@ func ParseStat(data []byte) (*Stat, error) {
 	}
 	s.State = f[0][0]
 	p := statParser{f: f}
-	s.PPid, s.Pgrp, s.Session, s.TtyNr = p.int(4), p.int(5), p.int(6), p.int(7)
+	s.PPid, s.Pgrp, s.Session, s.TtyNr, s.Tpgid = p.int(4), p.int(5), p.int(6), p.int(7), p.int(8)
 	s.Flags = uint32(p.uint(9, 32))
 	s.NumThreads = p.int(20)
 	s.StartTime = p.uint(22, 64)

@@ -17,7 +17,7 @@ const statTail = "R 9920 9921 1912 34816 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 6
 	"94639408323632 94639408325248 94640153432064 140730590616055 140730590616075 140730590616075 140730590617579 0\n"
 
 func TestParseStat(t *testing.T) {
-	want := Stat{Pid: 9928, Comm: "cat", State: 'R', PPid: 9920, Pgrp: 9921, Session: 1912, TtyNr: 34816,
+	want := Stat{Pid: 9928, Comm: "cat", State: 'R', PPid: 9920, Pgrp: 9921, Session: 1912, TtyNr: 34816, Tpgid: -1,
 		Flags: 4194304, NumThreads: 1, StartTime: 623468,
 		StartCode: 94639408287744, EndCode: 94639408307625, StartStack: 140730590612496,
 		StartData: 94639408323632, EndData: 94639408325248, StartBrk: 94640153432064,

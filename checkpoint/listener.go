@@ -33,6 +33,9 @@ func listener(pid, n int, link string) (l *image.Listener, ok bool, err error) {
 	typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	proto, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	listening, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	if domain == unix.AF_NETLINK {
+		return netlinkSocket(pid, n, link, fd, typ, proto)
+	}
 	if domain != unix.AF_INET && domain != unix.AF_INET6 && domain != unix.AF_UNIX {
 		return nil, false, nil
 	}
@@ -89,6 +92,45 @@ func listener(pid, n int, link string) (l *image.Listener, ok bool, err error) {
 		}
 	}
 	if l.Opts, err = changedOpts(fd, domain, typ, proto); err != nil {
+		return fail("%v", err)
+	}
+	return l, true, nil
+}
+
+// netlinkSocket describes a NETLINK_ROUTE socket, the kind glibc and Go
+// open to ask for interfaces and addresses: its port id and multicast
+// groups, made again so (glibc checks that replies come to the port it
+// bound). One connected to a peer, or with messages waiting, or of
+// another protocol is refused.
+func netlinkSocket(pid, n int, link string, fd, typ, proto int) (*image.Listener, bool, error) {
+	if proto != unix.NETLINK_ROUTE || typ != unix.SOCK_RAW && typ != unix.SOCK_DGRAM {
+		return nil, false, nil
+	}
+	fail := func(why string, a ...any) (*image.Listener, bool, error) {
+		return nil, true, fmt.Errorf("pid %d fd %d: netlink route socket (%s): %s", pid, n, link, fmt.Sprintf(why, a...))
+	}
+	if peer, err := unix.Getpeername(fd); err != nil {
+		return fail("getpeername: %v", err)
+	} else if a, ok := peer.(*unix.SockaddrNetlink); !ok || a.Pid != 0 || a.Groups != 0 {
+		return fail("connected to port %v: not supported yet", peer)
+	}
+	buf := make([]byte, 1)
+	if k, _, err := unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_TRUNC); err == nil || !errors.Is(err, unix.EAGAIN) {
+		return fail("a message of %d bytes waits to be read on it (the answer to a request): checkpoint again once it is read", k)
+	}
+	local, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname: %v", err)
+	}
+	a, ok := local.(*unix.SockaddrNetlink)
+	if !ok {
+		return fail("getsockname gave %T", local)
+	}
+	l := &image.Listener{Family: unix.AF_NETLINK, Type: typ, Protocol: proto}
+	if a.Pid != 0 || a.Groups != 0 {
+		l.Addr = fmt.Sprintf("%d:%d", a.Pid, a.Groups)
+	}
+	if l.Opts, err = changedOpts(fd, unix.AF_NETLINK, typ, proto); err != nil {
 		return fail("%v", err)
 	}
 	return l, true, nil

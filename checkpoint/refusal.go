@@ -34,6 +34,7 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 	s := int(dup.Fd())
 	domain, _ := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	typ, _ := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_TYPE)
+	proto, _ := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	listening, _ := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 	local, _ := unix.Getsockname(s)
 	peer, _ := unix.Getpeername(s)
@@ -50,7 +51,7 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 	case unix.AF_UNIX:
 		kind = "unix " + map[int]string{unix.SOCK_STREAM: "stream", unix.SOCK_DGRAM: "datagram", unix.SOCK_SEQPACKET: "seqpacket"}[typ]
 	case unix.AF_NETLINK:
-		return "netlink socket", ""
+		return fmt.Sprintf("netlink socket of protocol %d", proto), " (stasis saves NETLINK_ROUTE sockets connected to nothing, not yet other kinds)"
 	default:
 		return fmt.Sprintf("socket of address family %d", domain), ""
 	}

@@ -38,7 +38,8 @@ func (b *builder) listener(f *image.Fd) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if l.Type != unix.SOCK_STREAM && l.Type != unix.SOCK_DGRAM && l.Type != unix.SOCK_SEQPACKET || l.Backlog < 0 {
+	netlink := l.Family == unix.AF_NETLINK && l.Protocol == unix.NETLINK_ROUTE && (l.Type == unix.SOCK_RAW || l.Type == unix.SOCK_DGRAM)
+	if !netlink && l.Type != unix.SOCK_STREAM && l.Type != unix.SOCK_DGRAM && l.Type != unix.SOCK_SEQPACKET || l.Backlog < 0 {
 		return 0, fmt.Errorf("socket type %d, backlog %d: image damaged", l.Type, l.Backlog)
 	}
 	flags := uint64(unix.SOCK_CLOEXEC)
@@ -77,7 +78,7 @@ func (b *builder) setUp(fd uint64, l *image.Listener, sa []byte) error {
 	// the port: SO_REUSEADDR lets the bind through them (not through
 	// another listener), and is put back as it was after.
 	addrReuse, _ := sockopt.Lookup(unix.SOL_SOCKET, unix.SO_REUSEADDR)
-	inet := l.Family != unix.AF_UNIX
+	inet := l.Family == unix.AF_INET || l.Family == unix.AF_INET6
 	if inet && reuse[0] == 0 {
 		if err := b.setOpt(fd, addrReuse, []int64{1}); err != nil {
 			return err
@@ -192,12 +193,22 @@ func sockaddr(l *image.Listener) ([]byte, error) {
 		return nil, fmt.Errorf("address %q of a socket of family %d: image damaged", l.Addr, l.Family)
 	}
 	if l.Addr == "" {
-		if l.Family != unix.AF_INET && l.Family != unix.AF_INET6 && l.Family != unix.AF_UNIX {
+		if l.Family != unix.AF_INET && l.Family != unix.AF_INET6 && l.Family != unix.AF_UNIX && l.Family != unix.AF_NETLINK {
 			return bad()
 		}
 		return nil, nil
 	}
 	switch l.Family {
+	case unix.AF_NETLINK:
+		var port, groups uint32
+		if n, err := fmt.Sscanf(l.Addr, "%d:%d", &port, &groups); err != nil || n != 2 || fmt.Sprintf("%d:%d", port, groups) != l.Addr {
+			return bad()
+		}
+		sa := make([]byte, 12)
+		le.PutUint16(sa, unix.AF_NETLINK)
+		le.PutUint32(sa[4:], port)
+		le.PutUint32(sa[8:], groups)
+		return sa, nil
 	case unix.AF_INET, unix.AF_INET6:
 		ap, err := netip.ParseAddrPort(l.Addr)
 		if err != nil || ap.Addr().Zone() != "" || (l.Family == unix.AF_INET) != ap.Addr().Is4() {

@@ -126,6 +126,18 @@ func netlinkSocket(pid, n int, link string, fd, typ, proto int) (*image.Listener
 	if !ok {
 		return fail("getsockname gave %T", local)
 	}
+	// Groups joined by NETLINK_ADD_MEMBERSHIP above the 32 that bind
+	// takes: not made again, so refused.
+	groups := make([]byte, 64)
+	k, err := kernel.GetsockoptBytes(fd, unix.SOL_NETLINK, unix.NETLINK_LIST_MEMBERSHIPS, groups)
+	if err != nil {
+		return fail("NETLINK_LIST_MEMBERSHIPS: %v", err)
+	}
+	for i := 4; i < min(k, len(groups)); i++ {
+		if groups[i] != 0 {
+			return fail("a member of multicast groups above 32 (NETLINK_ADD_MEMBERSHIP): not supported yet")
+		}
+	}
 	l := &image.Listener{Family: unix.AF_NETLINK, Type: typ, Protocol: proto}
 	if a.Pid != 0 || a.Groups != 0 {
 		l.Addr = fmt.Sprintf("%d:%d", a.Pid, a.Groups)

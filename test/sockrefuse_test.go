@@ -14,7 +14,7 @@ import (
 // case it is, with family and addresses, and what stasis does save: a
 // TCP connection to a server outside the image, a unix socket pair with a
 // pipe in flight, a netlink socket of another protocol than NETLINK_ROUTE
-// and a route one with an answer waiting, a UDP socket with a datagram waiting, a unix socket
+// and route ones with an answer waiting or in a group above 32, a UDP socket with a datagram waiting, a unix socket
 // connected to a server outside it, a unix datagram socket connected to a
 // bound one of the image.
 func TestSocketRefusalSays(t *testing.T) {
@@ -32,6 +32,8 @@ func TestSocketRefusalSays(t *testing.T) {
 			`fd \d+: netlink socket of protocol 16 \(socket:\[\d+\]\): not checkpointable \(stasis saves NETLINK_ROUTE sockets connected to nothing, not yet other kinds\)`},
 		{"netlink route with an answer waiting", `import struct; s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE); s.bind((0, 0)); s.send(struct.pack("=IHHII", 32, 18, 0x301, 1, 0) + bytes(16)); time.sleep(0.1)`,
 			`fd \d+: netlink route socket \(socket:\[\d+\]\): a message of \d+ bytes waits to be read on it`},
+		{"netlink route in a group above 32", `s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE); s.bind((0, 0)); s.setsockopt(270, 1, 33)`,
+			`fd \d+: netlink route socket \(socket:\[\d+\]\): a member of multicast groups above 32 \(NETLINK_ADD_MEMBERSHIP\): not supported yet`},
 		{"udp with a datagram waiting", `s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.sendto(b"x", s.getsockname()); time.sleep(0.1)`,
 			`fd \d+: udp 127\.0\.0\.1:\d+, bound \(socket:\[\d+\]\): 1 bytes wait to be read on it`},
 		{"unix connected to a server outside", `s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])`,

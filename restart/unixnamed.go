@@ -91,7 +91,10 @@ func bindAside(fd int, name string) (undo func(), err error) {
 		return func() {}, nil
 	}
 	aside := ""
-	if _, err := os.Lstat(name); err == nil {
+	if st, err := os.Lstat(name); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("bind to %s: %w: and it is not a socket", name, unix.EADDRINUSE)
+		}
 		aside = name + ".stasis-aside-" + strconv.Itoa(os.Getpid())
 		if err := os.Rename(name, aside); err != nil {
 			return nil, fmt.Errorf("moving %s aside to make a connection accepted from it: %w", name, err)

@@ -26,10 +26,12 @@ import (
 // (--cut-pipes) a stream or seqpacket connection is saved as cut from its
 // peer.
 func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
-	held := map[uint64]bool{}
+	held := map[uint64]openFd{} // an fd of each socket the set holds
 	for _, o := range all {
 		if ino, ok := linkIno(o.link, "socket"); ok {
-			held[ino] = true
+			if _, dup := held[ino]; !dup {
+				held[ino] = o
+			}
 		}
 	}
 	if len(held) == 0 {
@@ -56,7 +58,9 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		if peer != nil {
 			dest, named = connectName(peer.Name)
 		}
-		mutual := s.Peer != 0 && held[s.Peer] && peer != nil && peer.State == sockdiag.StateConnected && peer.Peer == ino
+		peerFd, inSet := held[s.Peer]
+		inSet = inSet && s.Peer != 0
+		mutual := inSet && peer != nil && peer.State == sockdiag.StateConnected && peer.Peer == ino
 		switch {
 		case mutual && s.Name == "" && peer.Name == "":
 			// A pair inside the set.
@@ -70,7 +74,7 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 			if sk.PeerName, ok = ownName(peer); !ok {
 				return fmt.Errorf("pid %d fd %d (%s): unix socket connected to one bound to the relative path %q: not supported", o.pid, o.fd, o.link, peer.Name)
 			}
-		case s.Peer != 0 && held[s.Peer]:
+		case inSet:
 			continue // connected to a socket of the set not connected back: refused
 		case o.fd <= 2:
 			continue // a standard stream: the restart's own is given
@@ -80,6 +84,14 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 			sk.Outside = true
 		default:
 			continue // described on its own: refused
+		}
+		if sk.Opts, err = pairOpts(o, s.Type); err != nil {
+			return err
+		}
+		if mutual {
+			if sk.PeerOpts, err = pairOpts(peerFd, s.Type); err != nil {
+				return err
+			}
 		}
 		if !seen[ino] {
 			seen[ino] = true
@@ -93,6 +105,21 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		set(o, image.Fd{Kind: image.FdSocket, Socket: sk})
 	}
 	return nil
+}
+
+// pairOpts reads the options of the socket of o that differ from a new
+// one's, through a duplicate (pidfd_getfd).
+func pairOpts(o openFd, typ int) ([]image.SockOpt, error) {
+	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
+	if err != nil {
+		return nil, err
+	}
+	defer dup.Close()
+	opts, err := changedOpts(int(dup.Fd()), unix.AF_UNIX, typ, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d fd %d (%s): %w", o.pid, o.fd, o.link, err)
+	}
+	return opts, nil
 }
 
 // ownName is the name of s as the image keeps it ("" for none); false

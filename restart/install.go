@@ -287,6 +287,12 @@ func (b *builder) socketEnd(f *image.Fd) error {
 			s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
 			s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
 		}
+		if err := setOpts(int(s.socks[sk.Ino].Fd()), sk.Opts); err != nil {
+			return err
+		}
+		if err := setOpts(int(s.socks[sk.Peer].Fd()), sk.PeerOpts); err != nil {
+			return err
+		}
 	}
 	if _, done := s.shut[sk.Ino]; !done {
 		s.shut[sk.Ino] = sk.Shutdown

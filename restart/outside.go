@@ -130,6 +130,10 @@ func outsideEnd(sk *image.Socket) (*os.File, error) {
 		if err != nil {
 			return nil, os.NewSyscallError("socket", err)
 		}
+		if err := setOpts(fd, sk.Opts); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
 		if err := unix.Connect(fd, unixAddr(sk.Connect)); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
@@ -144,6 +148,10 @@ func outsideEnd(sk *image.Socket) (*os.File, error) {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
 	defer unix.Close(fds[1])
+	if err := setOpts(fds[0], sk.Opts); err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
 	for i := range sk.Queue {
 		if err := sendQueued(fds[1], sk, i); err != nil {
 			unix.Close(fds[0])

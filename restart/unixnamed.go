@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/sockopt"
 )
 
 // unixAddr is the address of a unix socket name as the image keeps it:
@@ -118,9 +119,9 @@ func bindAside(fd int, name string) (undo func(), err error) {
 // saved offsets.
 func sendQueued(peer int, sk *image.Socket, i int) error {
 	m := sk.Queue[i]
+	// Never blocking: a queue that does not fit again fails the restart.
 	if i >= len(sk.Passed) || len(sk.Passed[i]) == 0 {
-		_, err := unix.Write(peer, m)
-		return err
+		return unix.Sendmsg(peer, m, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	}
 	var fds []int
 	defer func() {
@@ -140,5 +141,24 @@ func sendQueued(peer int, sk *image.Socket, i int) error {
 			}
 		}
 	}
-	return unix.Sendmsg(peer, m, unix.UnixRights(fds...), nil, 0)
+	return unix.Sendmsg(peer, m, unix.UnixRights(fds...), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+}
+
+// setOpts gives the socket fd, made here, the options the image saved of
+// it.
+func setOpts(fd int, opts []image.SockOpt) error {
+	for _, o := range opts {
+		opt, ok := sockopt.Lookup(o.Level, o.Name)
+		if !ok {
+			return fmt.Errorf("socket option %d/%d: not one stasis saves: image damaged or altered", o.Level, o.Name)
+		}
+		val, err := sockopt.Encode(opt, o.Value)
+		if err != nil {
+			return fmt.Errorf("%w: image damaged", err)
+		}
+		if err := unix.SetsockoptString(fd, o.Level, o.Name, string(val)); err != nil {
+			return fmt.Errorf("setsockopt(%d, %d, %v): %w", o.Level, o.Name, o.Value, err)
+		}
+	}
+	return nil
 }

@@ -101,3 +101,52 @@ func TestUnixPassFds(t *testing.T) {
 		})
 	}
 }
+
+// pairOptsSrc holds a unix socket pair whose ends have options of their
+// own, and each tick checks them and that a message sent from one end
+// arrives at the other with the sender's credentials (SO_PASSCRED).
+const pairOptsSrc = `import os, socket, struct, time
+a, b = socket.socketpair()
+b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 7, 0))
+b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 3)
+n = 0
+while True:
+    n += 1
+    a.send(b"abc")
+    msg, anc, _, _ = b.recvmsg(16, socket.CMSG_SPACE(12))
+    creds = [struct.unpack("iII", d) for l, t, d in anc if l == socket.SOL_SOCKET and t == socket.SCM_CREDENTIALS]
+    ok = (msg == b"abc" and creds and creds[0][0] == os.getpid() and creds[0][1] == os.getuid()
+          and b.getsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED) == 1
+          and struct.unpack("ll", a.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)) == (7, 0)
+          and b.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 3)
+    print("tick %d %s" % (n, "ok" if ok else "BAD %r %r" % (msg, creds)), flush=True)
+    time.sleep(0.05)
+`
+
+// TestPairOptions: the options of each end of a unix socket pair
+// (SO_PASSCRED, SO_SNDTIMEO, SO_RCVLOWAT) come back with it, and with
+// SO_PASSCRED a message carries its restored sender's credentials; as
+// root and as uid 65534.
+func TestPairOptions(t *testing.T) {
+	needEngine(t)
+	for _, who := range []string{"root", "nobody"} {
+		t.Run(who, func(t *testing.T) {
+			hh := newH(t)
+			var as []string
+			py := python(t)
+			if who == "nobody" {
+				as, py = hh.nobody(), "/usr/bin/python3"
+			}
+			out := hh.path("out")
+			p := hh.startProg("pair", append(as, py, "-c", pairOptsSrc), out)
+			if as != nil {
+				os.Chown(out, 65534, 65534)
+				os.Chown(p.stderr, 65534, 65534)
+			}
+			seq := seqSpec{regexp.MustCompile(`^tick (\d+) ok$`), 1}
+			hh.waitSeq(out, seq, 3, wait30, p)
+			hh.generations(as, p, out, seq, 1)
+		})
+	}
+}

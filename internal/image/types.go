@@ -359,6 +359,11 @@ type Socket struct {
 	// bound to a name accepted, or an end bound before it connected.
 	Name     string `json:"name,omitempty"`
 	PeerName string `json:"peer_name,omitempty"`
+	// Opts and PeerOpts are the options of the two ends that differ
+	// from a new socket's (SO_SNDBUF, SO_PASSCRED...), set before the
+	// queues are refilled.
+	Opts     []SockOpt `json:"opts,omitempty"`
+	PeerOpts []SockOpt `json:"peer_opts,omitempty"`
 	// Outside: Peer was outside the checkpoint, which cut the connection
 	// (--cut-pipes); the end is restored with what waited in it and a
 	// peer that has closed, or as the descriptor cr_restart --inherit-fd

@@ -26,7 +26,12 @@ func TestSockaddr(t *testing.T) {
 		{l: image.Listener{Family: unix.AF_UNIX, Addr: "relative"}, bad: true},
 		{l: image.Listener{Family: unix.AF_UNIX, Addr: "/" + string(make([]byte, 200))}, bad: true},
 		{l: image.Listener{Family: unix.AF_PACKET, Addr: "x"}, bad: true},
-		{l: image.Listener{Family: unix.AF_NETLINK}, bad: true},
+		{l: image.Listener{Family: unix.AF_PACKET}, bad: true},
+		{l: image.Listener{Family: unix.AF_NETLINK}},
+		{l: image.Listener{Family: unix.AF_NETLINK, Addr: "4242:5"}, want: []byte{16, 0, 0, 0, 0x92, 0x10, 0, 0, 5, 0, 0, 0}},
+		{l: image.Listener{Family: unix.AF_NETLINK, Addr: "4242"}, bad: true},
+		{l: image.Listener{Family: unix.AF_NETLINK, Addr: "4242:5:1"}, bad: true},
+		{l: image.Listener{Family: unix.AF_NETLINK, Addr: "-1:5"}, bad: true},
 	} {
 		got, err := sockaddr(&c.l)
 		switch {

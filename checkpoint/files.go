@@ -108,6 +108,8 @@ func describeFd(pid, n int) (image.Fd, error) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			switch {
+			case isMqueue(pid, n):
+				return describeMqueue(f, pid, n, link, &st)
 			case strings.HasPrefix(link, "/memfd:"):
 				f.Kind, f.Path = image.FdMemfd, strings.TrimSuffix(strings.TrimPrefix(link, "/memfd:"), " (deleted)")
 			case strings.HasSuffix(link, " (deleted)"):

@@ -130,6 +130,7 @@ type shared struct {
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 	tcp   []*os.File              // the TCP connections made, in repair mode until all are (tcp.go)
+	mq    map[string]bool         // POSIX message queues made or found, by name (mqueue.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues

@@ -297,6 +297,7 @@ const (
 	FdSocket   = "socket"   // one end of a connected unix socket pair whose both ends are in the image
 	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
 	FdTCP      = "tcp"      // an established TCP connection whose both ends are in the image: made again with TCP_REPAIR
+	FdMqueue   = "mqueue"   // a POSIX message queue (mq_open), by name (Path), with its messages
 )
 
 // Fd is one open file descriptor.
@@ -323,11 +324,31 @@ type Fd struct {
 	Socket           *Socket       `json:"socket,omitempty"`
 	Listener         *Listener     `json:"listener,omitempty"`
 	TCP              *TCPConn      `json:"tcp,omitempty"`
+	Mqueue           *Mqueue       `json:"mqueue,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
 	// or passed): it is shared again on restart, offset and flags with it.
 	SameAs *FdRef `json:"same_as,omitempty"`
+}
+
+// Mqueue is a POSIX message queue an fd is open on: Path is its name
+// ("/NAME"), Mode its permissions, Flags the fd's access mode and
+// O_NONBLOCK. The queue is made again if it is gone, with its owner, its
+// limits and the messages it held, in the order a receiver would have
+// got them.
+type Mqueue struct {
+	Uid      int         `json:"uid"`
+	Gid      int         `json:"gid"`
+	MaxMsg   int64       `json:"maxmsg"`  // mq_maxmsg
+	MsgSize  int64       `json:"msgsize"` // mq_msgsize
+	Messages []MqMessage `json:"messages,omitempty"`
+}
+
+// MqMessage is one queued message of a POSIX message queue.
+type MqMessage struct {
+	Prio uint32 `json:"prio"`
+	Data []byte `json:"data"`
 }
 
 // FdRef names an fd of a process of the image.

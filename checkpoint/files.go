@@ -171,6 +171,8 @@ func describeFd(pid, n int) (image.Fd, error) {
 		f.Timerfd = &image.Timerfd{Clock: t.Clock, Ticks: t.Ticks, Flags: t.SettimeFlags,
 			Interval: image.Timespec{Sec: t.IntervalSec, Nsec: t.IntervalNsec},
 			Value:    image.Timespec{Sec: t.ValueSec, Nsec: t.ValueNsec}}
+	case link == "anon_inode:inotify":
+		return describeInotify(f, pid, n, info.InotifyWatches)
 	case link == "anon_inode:[signalfd]":
 		f.Kind, f.SignalfdMask = image.FdSignalfd, info.SignalfdMask
 	default:

@@ -298,6 +298,7 @@ const (
 	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
 	FdTCP      = "tcp"      // an established TCP connection whose both ends are in the image: made again with TCP_REPAIR
 	FdMqueue   = "mqueue"   // a POSIX message queue (mq_open), by name (Path), with its messages
+	FdInotify  = "inotify"  // an inotify instance, with its watches by path
 )
 
 // Fd is one open file descriptor.
@@ -315,16 +316,17 @@ type Fd struct {
 	// restart tells whether it changed since.
 	State *FileState `json:"state,omitempty"`
 
-	EventfdCount     uint64        `json:"eventfd_count,omitempty"`
-	EventfdSemaphore bool          `json:"eventfd_semaphore,omitempty"`
-	Epoll            []EpollTarget `json:"epoll,omitempty"`
-	Timerfd          *Timerfd      `json:"timerfd,omitempty"`
-	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
-	Pipe             *Pipe         `json:"pipe,omitempty"`
-	Socket           *Socket       `json:"socket,omitempty"`
-	Listener         *Listener     `json:"listener,omitempty"`
-	TCP              *TCPConn      `json:"tcp,omitempty"`
-	Mqueue           *Mqueue       `json:"mqueue,omitempty"`
+	EventfdCount     uint64         `json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool           `json:"eventfd_semaphore,omitempty"`
+	Epoll            []EpollTarget  `json:"epoll,omitempty"`
+	Timerfd          *Timerfd       `json:"timerfd,omitempty"`
+	SignalfdMask     uint64         `json:"signalfd_mask,omitempty"`
+	Pipe             *Pipe          `json:"pipe,omitempty"`
+	Socket           *Socket        `json:"socket,omitempty"`
+	Listener         *Listener      `json:"listener,omitempty"`
+	TCP              *TCPConn       `json:"tcp,omitempty"`
+	Mqueue           *Mqueue        `json:"mqueue,omitempty"`
+	Inotify          []InotifyWatch `json:"inotify,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
@@ -343,6 +345,20 @@ type Mqueue struct {
 	MaxMsg   int64       `json:"maxmsg"`  // mq_maxmsg
 	MsgSize  int64       `json:"msgsize"` // mq_msgsize
 	Messages []MqMessage `json:"messages,omitempty"`
+}
+
+// InotifyWatch is one watch of an inotify instance: its descriptor, the
+// path of the watched file or directory when checkpointed, its mask as
+// inotify_add_watch takes it, and the inode it was (device in the
+// kernel's encoding, major<<20|minor). It is added again by path, with
+// the same descriptor. Events that were queued and not yet read are not
+// kept.
+type InotifyWatch struct {
+	Wd   int    `json:"wd"`
+	Path string `json:"path"`
+	Mask uint32 `json:"mask"`
+	Ino  uint64 `json:"ino"`
+	Sdev uint32 `json:"sdev"`
 }
 
 // MqMessage is one queued message of a POSIX message queue.

@@ -126,6 +126,7 @@ var cPrograms = []struct {
 	{"selfcheck", "selfcheck.c", nil},
 	{"sysvipc", "sysvipc.c", nil},
 	{"mqueue", "mqueue.c", nil},
+	{"watch", "watch.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,11 @@ func isMqueue(pid, n int) bool {
 // mq_notify registration is refused: reading it would fire it.
 func describeMqueue(f image.Fd, pid, n int, name string, st *unix.Stat_t) (image.Fd, error) {
 	what := fmt.Sprintf("pid %d fd %d: POSIX message queue %s", pid, n, name)
+	if gone, ok := strings.CutSuffix(name, " (deleted)"); ok {
+		// Nothing could find it again by name but a restart that made
+		// it and removed it, which none does yet.
+		return f, fmt.Errorf("pid %d fd %d: POSIX message queue %s, removed (mq_unlink) while open: not checkpointable", pid, n, gone)
+	}
 	q, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", pid, n), os.O_RDWR, 0)
 	if err != nil {
 		return f, fmt.Errorf("%s: open it to read its messages: %w: not checkpointable", what, err)

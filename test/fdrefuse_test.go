@@ -10,7 +10,8 @@ import (
 
 // TestFdKindRefused: a checkpoint of a process holding an fd that cannot
 // be saved fails naming the pid, the fd and the kind, as root and as uid
-// 65534: a POSIX message queue with an mq_notify registration, a fanotify
+// 65534: a POSIX message queue with an mq_notify registration, or whose
+// name was removed while the process holds it open, a fanotify
 // instance, and (without the privilege to open a file handle) an inotify
 // watch on a directory moved where its path cannot be found.
 func TestFdKindRefused(t *testing.T) {
@@ -25,6 +26,11 @@ func TestFdKindRefused(t *testing.T) {
 			name := mqName(hh.t, "notify")
 			p, _ := hh.startMqueue(as, name, "notify")
 			return p, `pid PID fd \d+: POSIX message queue ` + regexp.QuoteMeta(name) + `: mq_notify registration \(by pid PID\): not checkpointable`
+		}},
+		{"mq removed while open", both, func(hh *h, as []string) (*proc, string) {
+			name := mqName(hh.t, "unlinked")
+			p, _ := hh.startMqueue(as, name, "unlink")
+			return p, `pid PID fd \d+: POSIX message queue ` + regexp.QuoteMeta(name) + `, removed \(mq_unlink\) while open: not checkpointable`
 		}},
 		{"fanotify", both, func(hh *h, as []string) (*proc, string) {
 			p, _ := hh.startWatch(as, "fanotify")

@@ -1,7 +1,7 @@
 /*
  * mqueue: a POSIX message queue holding messages of several priorities.
  *
- *   mqueue NAME [notify]
+ *   mqueue NAME [notify|unlink]
  *
  * It makes the queue NAME (at most 8 messages of 32 bytes, mode 0640),
  * opened twice: for writing, and for reading without blocking. It queues
@@ -11,7 +11,8 @@
  * once the non-blocking receive says EAGAIN, and goes on passing a count
  * through the queue, printing "echo N" for each count it sent and got
  * back at the priority it gave it. With "notify" it also registers for
- * a signal when a message arrives (mq_notify), once the queue is empty.
+ * a signal when a message arrives (mq_notify), once the queue is empty;
+ * with "unlink" it removes the queue's name (mq_unlink), keeping it open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 	unsigned prio;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: mqueue NAME [notify]\n");
+		fprintf(stderr, "usage: mqueue NAME [notify|unlink]\n");
 		return 2;
 	}
 	signal(SIGUSR1, on_usr1);
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
 			/* only an empty queue's registration fires, but any may register */
 			die("mqueue: mq_notify");
 	}
+	if (argc > 2 && strcmp(argv[2], "unlink") == 0 && mq_unlink(argv[1]) < 0)
+		die("mqueue: mq_unlink");
 	printf("ready\n");
 	fflush(stdout);
 	for (long n = 1; !go; n++) {

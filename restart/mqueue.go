@@ -39,7 +39,7 @@ func (b *builder) mqueue(f *image.Fd) (uint64, error) {
 		}
 		b.shared.mq[f.Path] = true
 	}
-	flags := uint64(f.Flags&(unix.O_ACCMODE|unix.O_NONBLOCK)) | unix.O_CLOEXEC
+	flags := uint64(f.Flags & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_CLOEXEC))
 	fd, err := b.call(unix.SYS_MQ_OPEN, name, flags, 0, 0)
 	if err != nil {
 		return 0, fmt.Errorf("POSIX message queue %s: mq_open: %w", f.Path, err)

@@ -108,6 +108,8 @@ func describeFd(pid, n int) (image.Fd, error) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			switch {
+			case isMqueue(pid, n):
+				return describeMqueue(f, pid, n, link, &st)
 			case strings.HasPrefix(link, "/memfd:"):
 				f.Kind, f.Path = image.FdMemfd, strings.TrimSuffix(strings.TrimPrefix(link, "/memfd:"), " (deleted)")
 			case strings.HasSuffix(link, " (deleted)"):
@@ -173,6 +175,8 @@ func describeFd(pid, n int) (image.Fd, error) {
 		f.Timerfd = &image.Timerfd{Clock: t.Clock, Ticks: t.Ticks, Flags: t.SettimeFlags,
 			Interval: image.Timespec{Sec: t.IntervalSec, Nsec: t.IntervalNsec},
 			Value:    image.Timespec{Sec: t.ValueSec, Nsec: t.ValueNsec}}
+	case link == "anon_inode:inotify":
+		return describeInotify(f, pid, n, info.InotifyWatches)
 	case link == "anon_inode:[signalfd]":
 		f.Kind, f.SignalfdMask = image.FdSignalfd, info.SignalfdMask
 	default:

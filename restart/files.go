@@ -180,6 +180,10 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		fd, err = b.listener(f)
 	case image.FdTCP:
 		fd, err = b.tcpConn(f)
+	case image.FdMqueue:
+		fd, err = b.mqueue(f)
+	case image.FdInotify:
+		fd, err = b.inotify(f)
 	case image.FdEpoll:
 		fd, err = b.call(unix.SYS_EPOLL_CREATE1, uint64(f.Flags)&unix.EPOLL_CLOEXEC)
 	case image.FdTimerfd:

@@ -133,6 +133,7 @@ type shared struct {
 	ptys  map[uint64]*madePty     // the ptys made, by their slave's device at checkpoint (pty.go)
 	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
 	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
+	mq    map[string]bool         // POSIX message queues made or found, by name (mqueue.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues

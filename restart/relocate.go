@@ -112,6 +112,10 @@ func relocate(p *image.Process, rs []Relocation) {
 			if l := f.Listener; l != nil && l.Family == unix.AF_UNIX && strings.HasPrefix(l.Addr, "/") {
 				move(&l.Addr)
 			}
+		case image.FdInotify:
+			for j := range f.Inotify {
+				move(&f.Inotify[j].Path)
+			}
 		}
 	}
 }

@@ -52,10 +52,11 @@ func TestApplyRelocation(t *testing.T) {
 	p := &image.Process{Exe: "/data/run3/app", Cwd: "/data/run3",
 		VMAs: []image.VMA{{Kind: image.VMAFile, Path: "/data/run3/app"}, {Kind: image.VMAAnon, Name: "[heap]"}},
 		Fds: []image.Fd{{Kind: image.FdFile, Path: "/data/run3/out.dat"},
-			{Kind: image.FdPipe, Pipe: &image.Pipe{Path: "/data/run3/fifo"}}, {Kind: image.FdStdio}}}
+			{Kind: image.FdPipe, Pipe: &image.Pipe{Path: "/data/run3/fifo"}}, {Kind: image.FdStdio},
+			{Kind: image.FdInotify, Inotify: []image.InotifyWatch{{Wd: 1, Path: "/data/run3/in"}}}}}
 	relocate(p, rs[:1])
 	if p.Exe != "/scratch/r3/app" || p.Cwd != "/scratch/r3" || p.VMAs[0].Path != "/scratch/r3/app" ||
-		p.Fds[0].Path != "/scratch/r3/out.dat" || p.Fds[1].Pipe.Path != "/scratch/r3/fifo" {
+		p.Fds[0].Path != "/scratch/r3/out.dat" || p.Fds[1].Pipe.Path != "/scratch/r3/fifo" || p.Fds[3].Inotify[0].Path != "/scratch/r3/in" {
 		t.Errorf("relocate left a path: %+v", p)
 	}
 }

@@ -132,7 +132,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	}
 	var bs []*builder
 	sh := &shared{pipes: map[uint64]*[2]*os.File{}, shm: map[string]*os.File{},
-		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}, used: map[string]bool{}, ptys: map[uint64]*madePty{}}
+		socks: map[uint64]*os.File{}, shut: map[uint64]int{}, sysv: map[int]*image.SysvShm{}, ipc: map[string]bool{}, saved: savedFiles{}, used: map[string]bool{}, ptys: map[uint64]*madePty{}, mq: map[string]bool{}}
 	defer sh.close() // the processes hold their own ends
 	rec, err := sh.saved.nextProcess(ir)
 	if err != nil {

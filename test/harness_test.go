@@ -125,6 +125,8 @@ var cPrograms = []struct {
 	{"nosocket", "nosocket.c", nil},
 	{"selfcheck", "selfcheck.c", nil},
 	{"sysvipc", "sysvipc.c", nil},
+	{"mqueue", "mqueue.c", nil},
+	{"watch", "watch.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -303,6 +303,8 @@ const (
 	FdListener = "listener" // a listening, or bound and unconnected, socket: made again with its address and options
 	FdTCP      = "tcp"      // an established TCP connection whose both ends are in the image: made again with TCP_REPAIR
 	FdPty      = "pty"      // the master or a slave of a pseudo-terminal whose master is in the image
+	FdMqueue   = "mqueue"   // a POSIX message queue (mq_open), by name (Path), with its messages
+	FdInotify  = "inotify"  // an inotify instance, with its watches by path
 )
 
 // Fd is one open file descriptor.
@@ -320,21 +322,56 @@ type Fd struct {
 	// restart tells whether it changed since.
 	State *FileState `json:"state,omitempty"`
 
-	EventfdCount     uint64        `json:"eventfd_count,omitempty"`
-	EventfdSemaphore bool          `json:"eventfd_semaphore,omitempty"`
-	Epoll            []EpollTarget `json:"epoll,omitempty"`
-	Timerfd          *Timerfd      `json:"timerfd,omitempty"`
-	SignalfdMask     uint64        `json:"signalfd_mask,omitempty"`
-	Pipe             *Pipe         `json:"pipe,omitempty"`
-	Socket           *Socket       `json:"socket,omitempty"`
-	Listener         *Listener     `json:"listener,omitempty"`
-	TCP              *TCPConn      `json:"tcp,omitempty"`
-	Pty              *Pty          `json:"pty,omitempty"`
+	EventfdCount     uint64         `json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool           `json:"eventfd_semaphore,omitempty"`
+	Epoll            []EpollTarget  `json:"epoll,omitempty"`
+	Timerfd          *Timerfd       `json:"timerfd,omitempty"`
+	SignalfdMask     uint64         `json:"signalfd_mask,omitempty"`
+	Pipe             *Pipe          `json:"pipe,omitempty"`
+	Socket           *Socket        `json:"socket,omitempty"`
+	Listener         *Listener      `json:"listener,omitempty"`
+	TCP              *TCPConn       `json:"tcp,omitempty"`
+	Mqueue           *Mqueue        `json:"mqueue,omitempty"`
+	Inotify          []InotifyWatch `json:"inotify,omitempty"`
+	Pty              *Pty           `json:"pty,omitempty"`
 
 	// SameAs, when set, says this fd is the same open file description
 	// as an fd of a process earlier in the image (inherited across fork,
 	// or passed): it is shared again on restart, offset and flags with it.
 	SameAs *FdRef `json:"same_as,omitempty"`
+}
+
+// Mqueue is a POSIX message queue an fd is open on: Path is its name
+// ("/NAME"), Mode its permissions, Flags the fd's access mode and
+// O_NONBLOCK. The queue is made again if it is gone, with its owner, its
+// limits and the messages it held, in the order a receiver would have
+// got them.
+type Mqueue struct {
+	Uid      int         `json:"uid"`
+	Gid      int         `json:"gid"`
+	MaxMsg   int64       `json:"maxmsg"`  // mq_maxmsg
+	MsgSize  int64       `json:"msgsize"` // mq_msgsize
+	Messages []MqMessage `json:"messages,omitempty"`
+}
+
+// InotifyWatch is one watch of an inotify instance: its descriptor, the
+// path of the watched file or directory when checkpointed, its mask as
+// inotify_add_watch takes it, and the inode it was (device in the
+// kernel's encoding, major<<20|minor). It is added again by path, with
+// the same descriptor. Events that were queued and not yet read are not
+// kept.
+type InotifyWatch struct {
+	Wd   int    `json:"wd"`
+	Path string `json:"path"`
+	Mask uint32 `json:"mask"`
+	Ino  uint64 `json:"ino"`
+	Sdev uint32 `json:"sdev"`
+}
+
+// MqMessage is one queued message of a POSIX message queue.
+type MqMessage struct {
+	Prio uint32 `json:"prio"`
+	Data []byte `json:"data"`
 }
 
 // FdRef names an fd of a process of the image.

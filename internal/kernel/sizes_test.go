@@ -16,6 +16,7 @@ func TestSizes(t *testing.T) {
 		{"user_regs_struct", unsafe.Sizeof(unix.PtraceRegs{}), 27 * 8},
 		{"ptrace_rseq_configuration", unsafe.Sizeof(RseqConfig{}), 24},
 		{"ptrace_peeksiginfo_args", unsafe.Sizeof(peekSiginfoArgs{}), 16},
+		{"mq_attr", unsafe.Sizeof(MqAttr{}), 64},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d bytes, kernel has %d", c.name, c.got, c.want)

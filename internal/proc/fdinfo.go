@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,7 +48,22 @@ type FdInfo struct {
 	SignalfdMask     uint64
 	IsSignalfd       bool
 	Inotify          bool
+	InotifyWatches   []InotifyWatch
 	Fanotify         bool
+}
+
+// InotifyWatch is one "inotify" line of an inotify fdinfo: a watch with
+// its descriptor, the watched inode (Sdev in the kernel's dev_t encoding,
+// major<<20|minor), the mask as inotify_add_watch takes it, and the
+// inode's file handle (HandleType -1 and no Handle when the file system
+// gives none).
+type InotifyWatch struct {
+	Wd         int
+	Ino        uint64
+	Sdev       uint32
+	Mask       uint32
+	HandleType int
+	Handle     []byte
 }
 
 // ParseFdInfo parses the contents of /proc/pid/fdinfo/N. Unknown lines
@@ -110,6 +126,10 @@ func (fi *FdInfo) parseLine(key, val string) error {
 	case key == "sigmask":
 		fi.SignalfdMask, err = strconv.ParseUint(val, 16, 64)
 		fi.IsSignalfd = true
+	case key == "inotify wd":
+		var w InotifyWatch
+		w, err = parseInotify(val)
+		fi.InotifyWatches, fi.Inotify = append(fi.InotifyWatches, w), true
 	case strings.HasPrefix(key, "inotify "):
 		fi.Inotify = true
 	case strings.HasPrefix(key, "fanotify "):
@@ -158,6 +178,56 @@ func parseTfd(val string) (EpollTfd, error) {
 		}
 	}
 	return t, nil
+}
+
+// parseInotify parses "%x ino:%lx sdev:%x mask:%x ignored_mask:0
+// fhandle-bytes:%x fhandle-type:%x f_handle:%02x..." (the text after
+// "inotify wd:"); the handle is optional.
+func parseInotify(val string) (InotifyWatch, error) {
+	w := InotifyWatch{HandleType: -1}
+	f := strings.Fields(val)
+	if len(f) < 4 {
+		return w, fmt.Errorf("malformed %q", val)
+	}
+	wd, err := strconv.ParseUint(f[0], 16, 31)
+	if err != nil {
+		return w, fmt.Errorf("malformed %q", val)
+	}
+	w.Wd = int(wd)
+	seen := 0
+	for _, word := range f[1:] {
+		k, v, _ := strings.Cut(word, ":")
+		var u uint64
+		var err error
+		switch k {
+		case "ino":
+			w.Ino, err = strconv.ParseUint(v, 16, 64)
+			seen++
+		case "sdev":
+			u, err = strconv.ParseUint(v, 16, 32)
+			w.Sdev = uint32(u)
+			seen++
+		case "mask":
+			u, err = strconv.ParseUint(v, 16, 32)
+			w.Mask = uint32(u)
+			seen++
+		case "fhandle-type":
+			u, err = strconv.ParseUint(v, 16, 31)
+			w.HandleType = int(u)
+		case "f_handle":
+			w.Handle, err = hex.DecodeString(v)
+		}
+		if err != nil {
+			return w, fmt.Errorf("malformed %q", val)
+		}
+	}
+	if seen != 3 {
+		return w, fmt.Errorf("malformed %q", val)
+	}
+	if w.Handle == nil {
+		w.HandleType = -1
+	}
+	return w, nil
 }
 
 // parsePair parses "(sec, nsec)".

@@ -40,7 +40,10 @@ func TestParseFdInfo(t *testing.T) {
 			f.Timerfd = &TimerfdInfo{Clock: 1, Ticks: 3, SettimeFlags: 1, ValueSec: 99, ValueNsec: 999983683, IntervalSec: 2}
 		})},
 		{fiSigfd, with(func(f *FdInfo) { f.IsSignalfd, f.SignalfdMask = true, 0xa00 })},
-		{fiInotify, with(func(f *FdInfo) { f.Inotify = true })},
+		{fiInotify, with(func(f *FdInfo) {
+			f.Inotify = true
+			f.InotifyWatches = []InotifyWatch{{Wd: 1, Ino: 0x3c4a3, Sdev: 0xfe00000, Mask: 0x100, HandleType: 1, Handle: []byte{0xa3, 0xc4, 3, 0, 0, 0, 0, 0}}}
+		})},
 		{fiFan, with(func(f *FdInfo) { f.Fanotify = true })},
 		{fiFile, FdInfo{Pos: 1516, Flags: 0o100001, MntID: 26, Ino: 9977939}},
 	}
@@ -217,5 +220,19 @@ func TestFdInfoFile(t *testing.T) {
 	f.Close()
 	if _, err := ReadFdInfo(os.Getpid(), fd); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadFdInfo(closed fd) error = %v, want ErrNotExist", err)
+	}
+}
+
+// TestParseInotifyWatch: the watch descriptor is hex, and a file system
+// that gives no file handle leaves it out.
+func TestParseInotifyWatch(t *testing.T) {
+	w, err := parseInotify("1a ino:10 sdev:800001 mask:80000300 ignored_mask:0")
+	if err != nil || w.Wd != 26 || w.Ino != 16 || w.Sdev != 0x800001 || w.Mask != 0x80000300 || w.HandleType != -1 || w.Handle != nil {
+		t.Fatalf("got %+v, %v", w, err)
+	}
+	for _, bad := range []string{"", "1", "zz ino:1 sdev:1 mask:1", "1 ino:1 sdev:1", "1 ino:1 sdev:1 mask:1 f_handle:xyz"} {
+		if _, err := parseInotify(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
 	}
 }

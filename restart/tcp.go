@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -100,6 +101,12 @@ func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) er
 		if o.Level == unix.SOL_SOCKET && o.Name == unix.SO_REUSEADDR {
 			continue // set by leaveRepair
 		}
+		if name, size, ok := forcedBuffer(o, c); ok {
+			if err := b.setInt(fd, unix.SOL_SOCKET, name, size); err != nil {
+				return fmt.Errorf("setsockopt(SOL_SOCKET, %d, %d): %w", name, size, err)
+			}
+			continue
+		}
 		opt, ok := sockopt.Lookup(o.Level, o.Name)
 		if !ok {
 			return fmt.Errorf("socket option %d/%d: not one stasis saves: image damaged or altered", o.Level, o.Name)
@@ -172,6 +179,30 @@ func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) er
 		return fmt.Errorf("TCP_REPAIR_WINDOW: %w", err)
 	}
 	return nil
+}
+
+// forcedBuffer says how to set a connection's buffer size o, if o is
+// one: with SO_RCVBUFFORCE or SO_SNDBUFFORCE (repair mode has already
+// needed CAP_NET_ADMIN, which they need too), since the size a busy
+// connection grew to, or a root program forced, may be far above what
+// SO_RCVBUF and SO_SNDBUF grant (net.core.rmem_max and wmem_max), and the
+// queue must fit in it again or refilling it fails with ENOBUFS. Never
+// less than twice the queue, which is what its packets cost.
+func forcedBuffer(o image.SockOpt, c *image.TCPConn) (name, size int, ok bool) {
+	if o.Level != unix.SOL_SOCKET || len(o.Value) != 1 {
+		return 0, 0, false
+	}
+	var queue int
+	switch o.Name {
+	case unix.SO_RCVBUF:
+		name, queue = unix.SO_RCVBUFFORCE, len(c.RecvQueue)
+	case unix.SO_SNDBUF:
+		name, queue = unix.SO_SNDBUFFORCE, len(c.SendQueue)
+	default:
+		return 0, 0, false
+	}
+	want := max(o.Value[0], 2*int64(queue))
+	return name, int(min(want, math.MaxInt32) / 2), true // the kernel doubles it
 }
 
 // refill writes data into the queue repair mode has selected, in one

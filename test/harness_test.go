@@ -114,6 +114,7 @@ var cPrograms = []struct {
 	{"sockpair", "sockpair.c", nil},
 	{"listen", "listen.c", nil},
 	{"tcppair", "tcppair.c", nil},
+	{"bigqueue", "bigqueue.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
 	{"sharers", "sharers.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},

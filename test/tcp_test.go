@@ -104,3 +104,53 @@ func TestTCPPairNobody(t *testing.T) {
 	}
 	hh.waitSeq(out, seq, hh.lastSeq(out, seq)+5, wait30, p)
 }
+
+// TestTCPBigQueue: a connection whose ends forced their buffers (root's
+// SO_RCVBUFFORCE, SO_SNDBUFFORCE) far above what SO_RCVBUF and SO_SNDBUF
+// grant (net.core.rmem_max, wmem_max), as a busy connection's buffers
+// also grow by themselves, is checkpointed with both queues holding more
+// than those limits and restarted: the server then reads every number
+// the client wrote, in order.
+func TestTCPBigQueue(t *testing.T) {
+	needEngine(t)
+	hh := newH(t)
+	limit := max(sysctlInt(t, "net/core/rmem_max"), sysctlInt(t, "net/core/wmem_max"))
+	out := hh.path("bigqueue.out")
+	p := hh.startProg("bigqueue", []string{prog(t, "bigqueue"), strconv.Itoa(4 * limit)}, out)
+	wrote := hh.waitNumber(out, regexp.MustCompile(`(?m)^wrote (\d+)$`), 1, p)
+	// Both queues together hold more than twice as much as the two
+	// plain options allow, so one of them does.
+	if wrote*8 <= 4*int64(limit) {
+		t.Fatalf("the client wrote only %d bytes before the queues filled, not more than %d: the test proves nothing", wrote*8, 4*limit)
+	}
+	tree := append([]int{p.pid}, descendants(p.pid)...)
+	img := hh.path("img")
+	hh.checkpoint("--kill", p.pid, img, wait30)
+	hh.waitReaped(p, "checkpointed with --kill")
+	for _, d := range tree {
+		reap(d, 10*time.Second)
+		waitGone(d, 10*time.Second)
+	}
+	r := hh.restartAs("restart", nil, img)
+	t.Cleanup(func() {
+		killRestored(p.pid, r.pid)
+		for _, d := range descendants(r.pid) {
+			syscall.Kill(d, syscall.SIGKILL)
+		}
+	})
+	hh.waitRestored(p.pid, r, wait30)
+	// Again until it reads: the server keeps SIGUSR1 blocked, so one
+	// that came while it was being restored is not lost, and more do no
+	// harm.
+	readLine := regexp.MustCompile(`(?m)^read (\d+)$`)
+	var read int64
+	hh.waitOutput(out, wait30, "a line saying what the server read", func(data []byte) (bool, error) {
+		syscall.Kill(p.pid, syscall.SIGUSR1)
+		read = lastNumber(data, readLine)
+		return readLine.Match(data), nil
+	}, r)
+	if read != wrote {
+		t.Fatalf("the server read %d numbers after the restart, the client wrote %d", read, wrote)
+	}
+	t.Logf("%d MB passed through the restart in the two queues", wrote*8>>20)
+}

@@ -29,8 +29,10 @@ func TestTmux(t *testing.T) {
 				as = hh.nobody()
 			}
 			sock := hh.path("tmux.sock")
+			// SHELL: without it tmux runs the pane's command with the
+			// user's login shell, which for nobody is nologin.
 			client := func(args ...string) result {
-				return hh.run(wait30, append(append(as[:len(as):len(as)], "env", "TERM=xterm", tmux, "-S", sock, "-f", "/dev/null"), args...)...)
+				return hh.run(wait30, append(append(as[:len(as):len(as)], "env", "TERM=xterm", "SHELL=/bin/sh", tmux, "-S", sock, "-f", "/dev/null"), args...)...)
 			}
 			if r := client("new-session", "-d", "-s", "job", "-x", "80", "-y", "24", "i=0; while :; do i=$((i+1)); echo n$i; sleep 0.05; done"); r.code != 0 {
 				t.Fatalf("tmux new-session:\n%s", r)

@@ -589,7 +589,9 @@ func TestCrJobShebang(t *testing.T) {
 	c := shared(t)
 	bin := stage(t, c)
 	script := readmeScript(t, "#!/usr/bin/env cr_job")
-	const steps, ms, uid = 300, 100, 65534
+	// Enough steps that the second run outlasts the up to 30 s before
+	// slurmctld's periodic check sends the time limit's warning.
+	const steps, ms, uid = 450, 100, 65534
 	d := solverJob(t, c, "shebang", uid, steps, ms)
 	p := submit(t, c, bin, script, d, uid)
 	p.exe = filepath.Join(d, "solver")

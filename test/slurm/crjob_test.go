@@ -361,7 +361,7 @@ func checkOwned(t *testing.T, p *preempted) {
 }
 
 // restoredAs finds the running process whose executable is exe and
-// returns its Uid and CapEff lines.
+// returns its Uid and CapEff lines once cr_restart has let it go.
 func restoredAs(t *testing.T, exe string) (uid, capEff string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -375,6 +375,7 @@ func restoredAs(t *testing.T, exe string) (uid, capEff string) {
 			if err != nil {
 				continue
 			}
+			tracer := ""
 			for _, l := range strings.Split(string(b), "\n") {
 				k, v, _ := strings.Cut(l, ":")
 				switch k {
@@ -382,9 +383,15 @@ func restoredAs(t *testing.T, exe string) (uid, capEff string) {
 					uid = strings.Join(strings.Fields(v), " ")
 				case "CapEff":
 					capEff = strings.TrimSpace(v)
+				case "TracerPid":
+					tracer = strings.TrimSpace(v)
 				}
 			}
-			return uid, capEff
+			// cr_restart gives the process its credentials last, then
+			// lets it go: until then (traced) it has the restorer's.
+			if tracer == "0" {
+				return uid, capEff
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

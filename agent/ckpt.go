@@ -83,7 +83,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		}
 		return fail(status, err)
 	}
-	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images, AgentAs: a.was, CutPipes: req.CutPipes, KeepFilesBelow: req.KeepFilesBelow}
+	opt := checkpoint.Options{Seccomp: a.filter, AgentFds: conns, Save: checkpoint.SaveFiles(req.Save), Images: a.images, AgentAs: a.was, CutPipes: req.CutPipes, TCP: checkpoint.TCPOutside(req.TCP), KeepFilesBelow: req.KeepFilesBelow}
 	resolve := func() ([]int, error) { return a.resolve(req, target, omitted) }
 	dest := checkpoint.Dest{Path: asSeenBy(requester, path), Policy: writer.Options{Policy: writer.Policy(req.Policy), Sync: !req.NoSync}}
 	if req.Backup != "" {

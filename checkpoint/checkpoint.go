@@ -62,6 +62,10 @@ type Options struct {
 	// CutPipes saves a pipe whose other end is outside the set as widowed
 	// (--cut-pipes), instead of refusing it.
 	CutPipes bool
+	// TCP says what becomes of a TCP connection to a peer outside the
+	// set: refused (the default), saved to go on (--tcp-established), or
+	// saved as one the peer reset (--tcp-close).
+	TCP TCPOutside
 	// KeepFilesBelow: the contents of each regular file a process holds
 	// open that is smaller than this many bytes go into the image, so a
 	// restart can make it again if it is gone (a compiler's temporary
@@ -70,6 +74,16 @@ type Options struct {
 
 	zombies bool // FreezeAll: a zombie whose parent is saved is saved too
 }
+
+// TCPOutside is what a checkpoint does with a TCP connection to a peer
+// outside it.
+type TCPOutside int
+
+const (
+	TCPRefuse      TCPOutside = iota // refused, naming the options below
+	TCPEstablished                   // saved with TCP_REPAIR, to go on after the restart (root)
+	TCPClose                         // saved as reset: the restarted process sees ECONNRESET
+)
 
 // DefaultKeepFilesBelow is Options.KeepFilesBelow's default: 1 MiB.
 const DefaultKeepFilesBelow = 1 << 20

@@ -78,7 +78,12 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 		}
 		return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer)"
 	}
-	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it)"
+	if kind == "tcp" || kind == "tcp6" {
+		if peer != nil && listening == 0 {
+			return b.String(), " (its peer is outside the checkpoint); checkpoint with --tcp-established (as root) to have it go on after the restart, or with --tcp-close to restore it as reset by its peer (the program sees ECONNRESET)"
+		}
+	}
+	return b.String(), " (stasis saves listening and unconnected TCP and UDP sockets, and TCP connections: as root inside the image, or to a peer outside with --tcp-established or --tcp-close)"
 }
 
 // sockAddr prints an address: ip:port, a path, or @name for an abstract

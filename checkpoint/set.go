@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/netlock"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
 )
@@ -19,10 +20,12 @@ import (
 type Set struct {
 	owner *ptrace.Owner
 	procs []*Frozen
-	cow   bool         // Write lets the processes go once each has a snapshot
-	note  func(string) // told what a user may want to know (-v)
-	guard *guard       // reaps the snapshots if we die
-	tcp   []*os.File   // the TCP connections saved (tcp.go), until Release
+	cow   bool            // Write lets the processes go once each has a snapshot
+	note  func(string)    // told what a user may want to know (-v)
+	guard *guard          // reaps the snapshots if we die
+	tcp   []*os.File      // the TCP connections saved (tcp.go), until Release
+	locks []*netlock.Lock // their peers' packets dropped, until Release (tcp.go)
+	reset []*os.File      // connections to reset if killed (--tcp-close)
 }
 
 // maxRounds bounds the freeze loop: each round freezes what appeared since
@@ -168,13 +171,14 @@ func (s *Set) tie(shared map[int]map[int]image.Fd) {
 func (s *Set) Release(sig unix.Signal) error {
 	var errs []error
 	defer func() {
-		for _, f := range s.tcp {
+		for _, f := range append(s.tcp, s.reset...) {
 			f.Close()
 		}
-		s.tcp = nil
+		s.tcp, s.reset = nil, nil
 	}()
 	if sig == unix.SIGKILL {
 		killQuietly(s.tcp)
+		killResetting(s.reset)
 	}
 	if sig != 0 {
 		for _, f := range s.procs {
@@ -202,6 +206,7 @@ func (s *Set) Release(sig unix.Signal) error {
 			waitGone(f.pid, 5*time.Second)
 		}
 	}
+	errs = append(errs, s.unlock(sig == unix.SIGKILL))
 	return errors.Join(errs...)
 }
 

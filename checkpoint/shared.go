@@ -137,8 +137,9 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	if err := socketPairs(all, set, cut); err != nil {
 		return nil, err
 	}
-	// TCP connections between processes of the set.
-	if err := tcpPairs(all, set, &s.tcp); err != nil {
+	// TCP connections between processes of the set, and to peers
+	// outside it with --tcp-established or --tcp-close.
+	if err := s.tcpConns(all, set); err != nil {
 		return nil, err
 	}
 	// Pseudo-terminals whose master is in the set.

@@ -11,6 +11,7 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/netlock"
 )
 
 // The queues TCP_REPAIR_QUEUE selects.
@@ -22,14 +23,17 @@ const (
 	tcpEstablished = 1
 )
 
-// tcpPairs marks, through set, the first fd of each established TCP
+// tcpConns marks, through set, the first fd of each established TCP
 // connection whose other end is also held in the set (a client and a
-// server of the image, over loopback), described through TCP_REPAIR.
+// server of the image, over loopback), described through TCP_REPAIR;
+// and, as Options.TCP says, of each one whose peer is outside the set.
 // Other fds of the same connection are then found as shared. The
-// duplicates it takes stay open, in held, until the processes are let
+// duplicates it takes stay open, in s.tcp, until the processes are let
 // go: a --kill checkpoint puts them back in repair mode first, so that
-// the killed processes close them without a word to the network.
-func tcpPairs(all []openFd, set func(openFd, image.Fd), held *[]*os.File) error {
+// the killed processes close them without a word to the network. The
+// peers outside are kept from hearing anything either: from before
+// their connections are read until the restart (package netlock).
+func (s *Set) tcpConns(all []openFd, set func(openFd, image.Fd)) error {
 	type end struct {
 		o           openFd
 		ino         uint64
@@ -53,26 +57,116 @@ func tcpPairs(all []openFd, set func(openFd, image.Fd), held *[]*os.File) error 
 			at[local+" "+peer] = true
 		}
 	}
+	mode := TCPRefuse
+	if len(s.procs) > 0 {
+		mode = s.procs[0].opt.TCP
+	}
 	seen := map[uint64]bool{}
+	var outside []end
 	for _, e := range ends {
-		if seen[e.ino] || !at[e.peer+" "+e.local] {
-			continue // another fd of one described, or a peer outside: refused
+		if seen[e.ino] {
+			continue // another fd of one described
 		}
 		seen[e.ino] = true
-		dup, err := kernel.TakeFd(e.o.pid, e.o.fd, e.o.link)
-		if err != nil {
+		if !at[e.peer+" "+e.local] {
+			outside = append(outside, e) // refused by describeFd unless an option says
+			continue
+		}
+		if err := s.repairConn(e.o, e.local, e.peer, set, nil); err != nil {
 			return err
 		}
-		c, err := repairState(int(dup.Fd()))
-		if err != nil {
-			dup.Close()
-			return fmt.Errorf("pid %d fd %d: tcp %s connected to %s (%s): %w", e.o.pid, e.o.fd, e.local, e.peer, e.o.link, err)
+	}
+	if len(outside) == 0 || mode == TCPRefuse {
+		return nil
+	}
+	if mode == TCPClose {
+		for _, e := range outside {
+			dup, err := kernel.TakeFd(e.o.pid, e.o.fd, e.o.link)
+			if err != nil {
+				return err
+			}
+			family, _ := unix.GetsockoptInt(int(dup.Fd()), unix.SOL_SOCKET, unix.SO_DOMAIN)
+			s.reset = append(s.reset, dup)
+			set(e.o, image.Fd{Kind: image.FdTCP, TCP: &image.TCPConn{Family: family, Local: e.local, Peer: e.peer, Closed: true}})
 		}
-		*held = append(*held, dup)
-		c.Local, c.Peer = e.local, e.peer
-		set(e.o, image.Fd{Kind: image.FdTCP, TCP: c})
+		return nil
+	}
+	// --tcp-established: hold every peer's packets, then read the
+	// connections, which nothing changes any more.
+	byNetns := map[string][]end{}
+	for _, e := range outside {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", e.o.pid))
+		if err != nil {
+			return fmt.Errorf("pid %d: its network namespace: %w", e.o.pid, err)
+		}
+		byNetns[ns] = append(byNetns[ns], e)
+	}
+	for _, es := range byNetns {
+		var conns []netlock.Conn
+		for _, e := range es {
+			local, err1 := netip.ParseAddrPort(e.local)
+			peer, err2 := netip.ParseAddrPort(e.peer)
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("pid %d fd %d: tcp %s connected to %s: %w", e.o.pid, e.o.fd, e.local, e.peer, err)
+			}
+			conns = append(conns, netlock.Conn{Local: local, Peer: peer})
+		}
+		lock, err := netlock.Hold(netlock.NewName(), fmt.Sprintf("/proc/%d/ns/net", es[0].o.pid), conns)
+		if err != nil {
+			e := es[0]
+			return fmt.Errorf("pid %d fd %d: tcp %s connected to %s (%s), outside the checkpoint: keeping its peer from seeing it go: %w; checkpoint as root, or with --tcp-close", e.o.pid, e.o.fd, e.local, e.peer, e.o.link, err)
+		}
+		s.locks = append(s.locks, lock)
+		for _, e := range es {
+			if err := s.repairConn(e.o, e.local, e.peer, set, lock); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// repairConn describes the connection o through TCP_REPAIR; lock, for
+// one to a peer outside, is what holds its peer's packets.
+func (s *Set) repairConn(o openFd, local, peer string, set func(openFd, image.Fd), lock *netlock.Lock) error {
+	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
+	if err != nil {
+		return err
+	}
+	c, err := repairState(int(dup.Fd()))
+	if err != nil {
+		dup.Close()
+		hint := ""
+		if lock != nil && errors.Is(err, unix.EPERM) {
+			hint = ", or with --tcp-close"
+		}
+		return fmt.Errorf("pid %d fd %d: tcp %s connected to %s (%s): %w%s", o.pid, o.fd, local, peer, o.link, err, hint)
+	}
+	s.tcp = append(s.tcp, dup)
+	c.Local, c.Peer = local, peer
+	if lock != nil {
+		c.Outside, c.Lock = true, lock.Name()
+	}
+	set(o, image.Fd{Kind: image.FdTCP, TCP: c})
+	return nil
+}
+
+// unlock ends what the checkpoint held of its peers' packets: for a
+// --kill checkpoint (killed), rules that outlive it until the restart;
+// else none, and the peers retransmit what was dropped meanwhile.
+func (s *Set) unlock(killed bool) error {
+	var errs []error
+	for _, l := range s.locks {
+		if killed {
+			if err := l.Keep(); err != nil {
+				errs = append(errs, fmt.Errorf("keeping the packets of the TCP connections outside the checkpoint from their killed processes' host (its peers may see a reset): %w", err))
+			}
+		} else if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.locks = nil
+	return errors.Join(errs...)
 }
 
 // established says whether fd is an established TCP connection, and
@@ -200,5 +294,15 @@ func repairQueue(fd, queue int, size uint) (uint32, []byte, error) {
 func killQuietly(held []*os.File) {
 	for _, f := range held {
 		unix.SetsockoptInt(int(f.Fd()), unix.IPPROTO_TCP, unix.TCP_REPAIR, 1)
+	}
+}
+
+// killResetting has the connections saved with --tcp-close reset, when
+// the killed processes close them, rather than ended with a FIN: their
+// peers see ECONNRESET, as the restarted processes will, not an end of
+// stream they could take for a whole answer.
+func killResetting(conns []*os.File) {
+	for _, f := range conns {
+		unix.SetsockoptLinger(int(f.Fd()), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 }

@@ -130,6 +130,7 @@ type shared struct {
 	made  []int                   // the segments made here, removed if the restore fails
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 	tcp   []repairing             // the TCP connections made, in repair mode until all are (tcp.go)
+	locks map[string]netLock      // the checkpoints' nftables tables, removed once they are (tcp.go)
 	ptys  map[uint64]*madePty     // the ptys made, by their slave's device at checkpoint (pty.go)
 	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
 	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none

@@ -43,6 +43,10 @@ type Options struct {
 	// Inherit gives cr_restart's own descriptors in place of ends the
 	// checkpoint cut (outside.go).
 	Inherit []Inherit
+	// TCPClose restores the TCP connections to peers outside that the
+	// checkpoint saved to go on (--tcp-established) as reset ones, as
+	// if saved with --tcp-close (tcpreset.go).
+	TCPClose bool
 }
 
 // builder holds the process being rebuilt.

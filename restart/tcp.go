@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/netlock"
 	"stasis/internal/sockopt"
 )
 
@@ -38,6 +40,12 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 	if c == nil {
 		return 0, fmt.Errorf("TCP connection without its description: image damaged")
 	}
+	if c.Outside && c.Lock != "" {
+		b.shared.lock(c.Lock, b.pid, !b.opt.TCPClose)
+	}
+	if c.Closed || c.Outside && b.opt.TCPClose {
+		return b.resetConn(f)
+	}
 	local, err := sockaddr(&image.Listener{Family: c.Family, Addr: c.Local})
 	if err != nil || local == nil {
 		return 0, fmt.Errorf("local address %q: image damaged", c.Local)
@@ -56,6 +64,9 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 	}
 	if err := b.repairConn(fd, c, local, peer); err != nil {
 		b.call(unix.SYS_CLOSE, fd)
+		if c.Outside && errors.Is(err, unix.EPERM) {
+			return 0, fmt.Errorf("%w, or with --tcp-close to have it come back reset (its peer is outside the image)", err)
+		}
 		return 0, err
 	}
 	ours, err := kernel.TakeFd(b.pid, int(fd), "tcp "+c.Local)
@@ -125,6 +136,9 @@ func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) er
 		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ, int(q.seq)); err != nil {
 			return fmt.Errorf("TCP_QUEUE_SEQ: %w", err)
 		}
+	}
+	if err := b.avoidBBR(fd); err != nil {
+		return err
 	}
 	if err := b.bind(fd, local); err != nil {
 		return fmt.Errorf("bind %s: %w", c.Local, err)
@@ -205,6 +219,24 @@ func forcedBuffer(o image.SockOpt, c *image.TCPConn) (name, size int, ok bool) {
 	return name, int(min(want, math.MaxInt32) / 2), true // the kernel doubles it
 }
 
+// avoidBBR gives the connection cubic congestion control where it would
+// get BBR, the default here: BBR, started on a connection made again in
+// repair mode with its send queue in flight, took its first samples for
+// the path's rate and sent the queue again at some kilobytes a second,
+// for 18-25 s, in half the restarts of a download over loopback (cubic:
+// 0.3 s every time). A program that chose its congestion control
+// through TCP_CONGESTION is not told.
+func (b *builder) avoidBBR(fd uint64) error {
+	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil || strings.TrimSpace(string(def)) != "bbr" {
+		return nil
+	}
+	if err := b.setRaw(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, []byte("cubic")); err != nil {
+		return fmt.Errorf("TCP_CONGESTION cubic: %w", err)
+	}
+	return nil
+}
+
 // refill writes data into the queue repair mode has selected, in one
 // piece (a receive queue takes as many packets as pieces, each costing
 // more of the receive buffer than its bytes): through a mapping made for
@@ -254,7 +286,13 @@ func (b *builder) setRaw(fd uint64, level, name int, raw []byte) error {
 // probe, and retransmits what it had sent and not had acknowledged. Those
 // that had SO_REUSEADDR get it back.
 func (s *shared) leaveRepair() error {
-	var errs []error
+	// The peers outside first: so that the answer to the window probe
+	// gets through, and tells the connection at once how much its peer
+	// takes (a window it had closed, and opened meanwhile, would else
+	// wait for a zero-window probe, backed off to many seconds). The
+	// connections are whole by now; what arrives before they leave
+	// repair mode is taken as it would be after.
+	errs := []error{s.unlock()}
 	for _, c := range s.tcp {
 		fd := int(c.f.Fd())
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 0); err != nil {
@@ -267,5 +305,41 @@ func (s *shared) leaveRepair() error {
 		c.f.Close()
 	}
 	s.tcp = nil
+	return errors.Join(errs...)
+}
+
+// netLock is an nftables table a --kill checkpoint left to hold the
+// packets of connections to peers outside (package netlock), and the pid
+// of a restored process in whose network namespace it is. It must go
+// (must) once a connection it holds is back; a restart with --tcp-close
+// only tries.
+type netLock struct {
+	pid  int
+	must bool
+}
+
+func (s *shared) lock(name string, pid int, must bool) {
+	if s.locks == nil {
+		s.locks = map[string]netLock{}
+	}
+	l := s.locks[name]
+	s.locks[name] = netLock{pid, l.must || must}
+}
+
+// unlock removes the tables of the connections made again: their peers'
+// packets reach them from now on.
+func (s *shared) unlock() error {
+	var errs []error
+	for name, l := range s.locks {
+		err := netlock.Release(name, fmt.Sprintf("/proc/%d/ns/net", l.pid))
+		switch {
+		case err == nil:
+		case l.must:
+			errs = append(errs, fmt.Errorf("letting the packets of the TCP connections to peers outside through again: %w", err))
+		default:
+			fmt.Fprintf(os.Stderr, "cr_restart: warning: the connections to peers outside came back reset, but the checkpoint's rule dropping their packets stays (as root: nft delete table inet %s): %v\n", name, err)
+		}
+	}
+	s.locks = nil
 	return errors.Join(errs...)
 }

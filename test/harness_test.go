@@ -25,7 +25,7 @@ import (
 var (
 	repoRoot string // the module root
 
-	binDir    string // cr_checkpoint, cr_restart, cr_run
+	binDir    string // cr_checkpoint, cr_restart, cr_run, cr_info
 	engineErr error
 
 	progDir  string // compiled test programs
@@ -71,7 +71,7 @@ func buildEngine(work string) {
 		if engineErr != nil {
 			return
 		}
-		for _, name := range []string{"cr_checkpoint", "cr_restart", "cr_run"} {
+		for _, name := range []string{"cr_checkpoint", "cr_restart", "cr_run", "cr_info"} {
 			if _, err := exec.LookPath(filepath.Join(binDir, name)); err != nil {
 				engineErr = fmt.Errorf("STASIS_BIN=%s: %v", dir, err)
 				return
@@ -80,9 +80,9 @@ func buildEngine(work string) {
 		return
 	}
 	binDir = filepath.Join(work, "bin")
-	out, err := goCmd("build", "-o", binDir+"/", "./cmd/cr_checkpoint", "./cmd/cr_restart", "./cmd/cr_run").CombinedOutput()
+	out, err := goCmd("build", "-o", binDir+"/", "./cmd/cr_checkpoint", "./cmd/cr_restart", "./cmd/cr_run", "./cmd/cr_info").CombinedOutput()
 	if err != nil {
-		engineErr = fmt.Errorf("building cr_checkpoint, cr_restart, cr_run (CGO_ENABLED=0 go build ./cmd/...): %v\n%s", err, out)
+		engineErr = fmt.Errorf("building cr_checkpoint, cr_restart, cr_run, cr_info (CGO_ENABLED=0 go build ./cmd/...): %v\n%s", err, out)
 	}
 }
 

@@ -8,6 +8,7 @@ package e2e
 import (
 	"bufio"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var readyLine = regexp.MustCompile(`ready tcp4=(\d+) tcp6=(\d+) udp=(\d+)`)
@@ -125,11 +128,12 @@ func (hh *h) startServer(as []string) (*proc, server) {
 
 // killAndRestart checkpoints p with --kill as as, waits for its pid to
 // be free, and restarts it as as.
-func (hh *h) killAndRestart(as []string, p *proc) *proc {
+func (hh *h) killAndRestart(as []string, p *proc, opts ...string) *proc {
 	t := hh.t
 	t.Helper()
 	img := hh.path("img")
-	if r := hh.run(wait30, append(as, bin(t, "cr_checkpoint"), "--kill", "-f", img, strconv.Itoa(p.pid))...); r.code != 0 {
+	argv := append(append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "--kill", "-f", img), opts...)
+	if r := hh.run(wait30, append(argv, strconv.Itoa(p.pid))...); r.code != 0 {
 		t.Fatalf("checkpoint:\n%s", r)
 	}
 	hh.waitReaped(p, "checkpointed with --kill")
@@ -198,7 +202,10 @@ func TestListenerInUse(t *testing.T) {
 // TestHTTPServer: Python's http.server and a Go net/http server, idle,
 // checkpointed with --kill and restarted, serve a 1 MiB file again byte
 // for byte to new clients, and the Go one's request count goes on; as
-// root and as uid 65534.
+// root and as uid 65534. Checkpointed while a client outside is midway
+// through a 16 MiB download, the client's download ends whole as root
+// (--tcp-established), and as uid 65534 (--tcp-close) it sees a reset
+// and downloads the file again.
 func TestHTTPServer(t *testing.T) {
 	needEngine(t)
 	src := "import http.server, functools, sys\n" +
@@ -208,61 +215,39 @@ func TestHTTPServer(t *testing.T) {
 		"s.serve_forever()\n"
 	for _, server := range []string{"python", "go"} {
 		for _, who := range []string{"root", "nobody"} {
-			t.Run(server+"/"+who, func(t *testing.T) {
-				hh := newH(t)
-				var as []string
-				if who == "nobody" {
-					as = hh.nobody()
-				}
-				site := hh.path("site")
-				argv := []string{prog(t, "gohttp"), site}
-				if server == "python" {
-					py := python(t)
-					if as != nil {
-						py = "/usr/bin/python3" // one uid 65534 may run (not in /root/.pyenv)
+			for _, phase := range []string{"idle", "download"} {
+				t.Run(server+"/"+who+"/"+phase, func(t *testing.T) {
+					hh := newH(t)
+					var as []string
+					if who == "nobody" {
+						as = hh.nobody()
 					}
-					argv = []string{py, "-c", src, site}
-				}
-				hh.httpServer(as, argv, site, server == "go")
-			})
+					site := hh.path("site")
+					argv := []string{prog(t, "gohttp"), site}
+					if server == "python" {
+						py := python(t)
+						if as != nil {
+							py = "/usr/bin/python3" // one uid 65534 may run (not in /root/.pyenv)
+						}
+						argv = []string{py, "-c", src, site}
+					}
+					hh.httpServer(as, argv, site, server == "go", phase == "download")
+				})
+			}
 		}
 	}
 }
 
 // httpServer runs the server argv, which serves the directory site and
-// prints "port N", through a checkpoint with --kill and a restart; a
-// counting server's /count goes on from where it was.
-func (hh *h) httpServer(as, argv []string, site string, counts bool) {
+// prints "port N", through a checkpoint with --kill and a restart, idle
+// or (mid) midway through a download; a counting server's /count goes on
+// from where it was.
+func (hh *h) httpServer(as, argv []string, site string, counts, mid bool) {
 	t := hh.t
 	t.Helper()
-	if err := os.Mkdir(site, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 1<<20)
-	for i := range data {
-		data[i] = byte(i*7 + i>>11)
-	}
-	if err := os.WriteFile(filepath.Join(site, "data.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, big := makeSite(t, site)
 	want := sha256.Sum256(data)
-	out := hh.path("http.out")
-	p := hh.startProg("http", append(as, argv...), out)
-	if as != nil {
-		os.Chown(out, 65534, 65534)
-		os.Chown(p.stderr, 65534, 65534)
-	}
-	var port string
-	hh.waitOutput(out, wait30, "its port", func(b []byte) (bool, error) {
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "port" {
-				port = f[1]
-				return true, nil
-			}
-		}
-		return false, nil
-	}, p)
+	p, port := hh.startHTTP(as, argv)
 	// Without keep-alive: a connection left open is a TCP connection,
 	// which a checkpoint refuses today.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -299,10 +284,170 @@ func (hh *h) httpServer(as, argv []string, site string, counts bool) {
 		}
 	}
 	check(p, 1)
-	r := hh.killAndRestart(as, p)
-	for n := 2; n <= 4; n++ {
-		check(r, n)
+	if !mid {
+		r := hh.killAndRestart(as, p)
+		for n := 2; n <= 4; n++ {
+			check(r, n)
+		}
+		return
 	}
+	// With a client outside the image midway through a download (its
+	// socket's queues and the server's full): as root the connection is
+	// saved to go on and the download ends whole; as uid 65534 it is
+	// saved as reset, and the client sees ECONNRESET, then downloads the
+	// file again.
+	d := startDownload(t, port, "/big.bin")
+	opt := "--tcp-established"
+	if as != nil {
+		opt = "--tcp-close"
+	}
+	r := hh.killAndRestart(as, p, opt)
+	body, err := d.rest()
+	switch {
+	case as == nil && err != nil:
+		t.Fatalf("the download through %s: %v after %d bytes", opt, err, len(body))
+	case as == nil && sha256.Sum256(body) != sha256.Sum256(big):
+		t.Fatalf("the download through %s: %d bytes, not the file", opt, len(body))
+	case as != nil && !errors.Is(err, syscall.ECONNRESET):
+		t.Fatalf("the download through %s: %d bytes, %v, want ECONNRESET", opt, len(body), err)
+	}
+	if as != nil {
+		if b := get(r, "/big.bin"); sha256.Sum256(b) != sha256.Sum256(big) {
+			t.Fatalf("GET /big.bin again: %d bytes, not the file", len(b))
+		}
+	}
+	check(r, 2)
+}
+
+// makeSite makes the directory site with data.bin (1 MiB) and big.bin
+// (16 MiB) in it, and returns what they hold.
+func makeSite(t *testing.T, site string) (data, big []byte) {
+	t.Helper()
+	if err := os.Mkdir(site, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, big = make([]byte, 1<<20), make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	for i := range big {
+		big[i] = byte(i*13 + i>>9)
+	}
+	for name, b := range map[string][]byte{"data.bin": data, "big.bin": big} {
+		if err := os.WriteFile(filepath.Join(site, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data, big
+}
+
+// startHTTP starts the server argv, which prints "port N", and returns
+// it and N.
+func (hh *h) startHTTP(as, argv []string) (*proc, string) {
+	t := hh.t
+	t.Helper()
+	out := hh.path("http.out")
+	p := hh.startProg("http", append(as, argv...), out)
+	if as != nil {
+		os.Chown(out, 65534, 65534)
+		os.Chown(p.stderr, 65534, 65534)
+	}
+	var port string
+	hh.waitOutput(out, wait30, "its port", func(b []byte) (bool, error) {
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "port" {
+				port = f[1]
+				return true, nil
+			}
+		}
+		return false, nil
+	}, p)
+	return p, port
+}
+
+// TestTCPOutsideCheckpointKilled: cr_checkpoint --tcp-established
+// --kill, killed with SIGKILL while it holds a download's packets (the
+// image it writes is stuck in a pipe nobody reads), takes its rule with
+// it: the server goes on, and the download ends whole.
+func TestTCPOutsideCheckpointKilled(t *testing.T) {
+	needEngine(t)
+	hh := newH(t)
+	site := hh.path("site")
+	_, big := makeSite(t, site)
+	p, port := hh.startHTTP(nil, []string{prog(t, "gohttp"), site})
+	d := startDownload(t, port, "/big.bin")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	c := hh.start("checkpoint", []string{bin(t, "cr_checkpoint"), "--tcp-established", "--kill", "-F", "3", strconv.Itoa(p.pid)}, startOpts{extra: []*os.File{pw}})
+	pw.Close()
+	// Stuck once the pipe is full: the connection is held by then.
+	for deadline := time.Now().Add(wait30); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := unix.IoctlGetInt(int(pr.Fd()), unix.SIOCINQ); n >= 65536 { // FIONREAD
+			break
+		}
+		if time.Now().After(deadline) || c.exited() {
+			t.Fatalf("cr_checkpoint never filled the pipe\n%s", c.describe())
+		}
+	}
+	syscall.Kill(c.pid, syscall.SIGKILL)
+	c.wait(10 * time.Second)
+	body, err := d.rest()
+	if err != nil || sha256.Sum256(body) != sha256.Sum256(big) {
+		t.Fatalf("after cr_checkpoint was killed, the download: %d of %d bytes, %v", len(body), len(big), err)
+	}
+	if p.exited() {
+		t.Fatalf("the server ended\n%s", p.describe())
+	}
+}
+
+// download is an HTTP GET, over a connection of its own, read partly.
+type download struct {
+	conn net.Conn
+	br   *bufio.Reader
+	got  []byte
+	size int64
+}
+
+// startDownload asks for path and reads the first MiB of its body, then
+// stops reading: the rest fills the connection's queues.
+func startDownload(t *testing.T, port, path string) *download {
+	t.Helper()
+	conn, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(wait30))
+	d := &download{conn: conn, br: bufio.NewReader(conn)}
+	resp, err := http.ReadResponse(d.br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", path, resp, err)
+	}
+	d.size = resp.ContentLength
+	d.got = make([]byte, 1<<20)
+	if _, err := io.ReadFull(d.br, d.got); err != nil {
+		t.Fatalf("GET %s: the first MiB: %v", path, err)
+	}
+	time.Sleep(200 * time.Millisecond) // the queues fill
+	return d
+}
+
+// rest reads the rest of the body, returning all of it.
+func (d *download) rest() ([]byte, error) {
+	d.conn.SetDeadline(time.Now().Add(wait30))
+	rest, err := io.ReadAll(io.LimitReader(d.br, d.size-int64(len(d.got))))
+	body := append(d.got, rest...)
+	if err == nil && int64(len(body)) != d.size {
+		err = io.ErrUnexpectedEOF
+	}
+	return body, err
 }
 
 // TestPreforkListener: a pre-forking server, whose two children accept

@@ -25,7 +25,7 @@ func TestSocketRefusalSays(t *testing.T) {
 		want      string // a regexp; PATH stands for the socket's path
 	}{
 		{"tcp connected to a server outside", `c = socket.create_connection(("127.0.0.1", int(sys.argv[3])))`,
-			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:PORT \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected TCP and UDP sockets, and as root TCP connections inside the image, not yet one to a peer outside it\)`},
+			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:PORT \(socket:\[\d+\]\): not checkpointable \(its peer is outside the checkpoint\); checkpoint with --tcp-established \(as root\) to have it go on after the restart, or with --tcp-close to restore it as reset by its peer \(the program sees ECONNRESET\)`},
 		{"unix pair with a pipe in flight", `import os; a, b = socket.socketpair(); r, w = os.pipe(); socket.send_fds(a, [b"x"], [r])`,
 			`fd \d+ \(socket:\[\d+\]\): its queue: message 1: it passes pipe:\[\d+\], which a restart cannot make again \(stasis restores regular files and directories in flight\)`},
 		{"netlink of another protocol", `s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)`,

@@ -63,9 +63,11 @@ type cli struct {
 
 	KeepFilesBelow int64 `placeholder:"BYTES" default:"1048576" help:"Keep in the image the contents of every regular file a process holds open that is smaller than BYTES (64 MiB in all per process), so that a restart can make it again if it was removed meanwhile (a compiler's temporary file); 0 keeps none."`
 
-	CutPipes bool `help:"Save a pipe, or a unix stream or seqpacket socket, whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE; cr_restart --inherit-fd gives it a descriptor instead. For a pipe the job inherited and does not use (a CI runner's, a batch system's), or a connection it will make again. Standard input, output and error are never cut: the restart gives its own."`
-	SaveAll  bool `group:"Mapped files" help:"All of the above."`
-	SaveNone bool `group:"Mapped files" help:"None of the above (default)."`
+	CutPipes       bool `help:"Save a pipe, or a unix stream or seqpacket socket, whose other end a process outside the checkpoint holds as one whose other end is closed: after a restart the process reads what was waiting in it, then end of file, and a write to it fails with EPIPE; cr_restart --inherit-fd gives it a descriptor instead. For a pipe the job inherited and does not use (a CI runner's, a batch system's), or a connection it will make again. Standard input, output and error are never cut: the restart gives its own."`
+	TCPEstablished bool `name:"tcp-established" help:"Save a TCP connection whose peer is outside the checkpoint (a client of a server, a server of a client) so that it goes on after a restart on this machine, as CRIU's --tcp-established does. Root only (TCP_REPAIR). With --kill, an nftables rule drops what the peer sends until cr_restart has made the connection again, so the peer sees no reset, only a pause."`
+	TCPClose       bool `name:"tcp-close" help:"Save a TCP connection whose peer is outside the checkpoint as one its peer reset: after a restart the program sees ECONNRESET on it, as on any connection that broke, and may connect again. Any user. With --kill the peer sees a reset too."`
+	SaveAll        bool `group:"Mapped files" help:"All of the above."`
+	SaveNone       bool `group:"Mapped files" help:"None of the above (default)."`
 
 	PtracedError bool `group:"Traced processes" help:"Fail if a process is being traced (default)."`
 	PtracedSkip  bool `group:"Traced processes" help:"Leave traced processes out."`
@@ -210,6 +212,9 @@ func run(c *cli) error {
 	if c.File != "" && c.Fd != nil {
 		return usage("-f %s and -F %d: give one destination, not both", c.File, *c.Fd)
 	}
+	if c.TCPEstablished && c.TCPClose {
+		return usage("--tcp-established and --tcp-close: give one (go on, or be reset)")
+	}
 	if path == "" {
 		path = "context." + strconv.Itoa(c.ID)
 	}
@@ -243,7 +248,7 @@ func run(c *cli) error {
 	if c.Dir != "" {
 		save = checkpoint.SaveDir
 	}
-	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes, KeepFilesBelow: c.keepBelow()}); err != nil {
+	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes, TCP: c.tcp(), KeepFilesBelow: c.keepBelow()}); err != nil {
 		if errors.Is(err, checkpoint.ErrTimeout) {
 			return &statusError{msg: err.Error(), status: control.StatusTimeout}
 		}
@@ -269,7 +274,7 @@ func viaAgent(c *cli, conn *control.Conn, agent int, path string, sig unix.Signa
 	req := control.Request{Op: control.OpCheckpoint, ID: 1, Target: c.ID, Scope: kind.String(),
 		Path: path, Signal: int(sig), NoSync: c.Nosync, Ptraced: int(pol.Ptraced), Ptracer: int(pol.Ptracer),
 		Policy: int(pol2.Policy), Backup: pol2.BackupName, Time: c.Time, Stream: c.Fd != nil, Compress: c.Compress,
-		Save: int(saveFiles()), Dir: c.Dir != "", CutPipes: c.CutPipes, KeepFilesBelow: c.keepBelow()}
+		Save: int(saveFiles()), Dir: c.Dir != "", CutPipes: c.CutPipes, TCP: int(c.tcp()), KeepFilesBelow: c.keepBelow()}
 	if c.ID == agent && (kind == scope.Tree || kind == scope.Process) {
 		req.Target = 0 // the agent's pid names its job; a group or session id is as given
 	}
@@ -316,6 +321,17 @@ func saveFiles() checkpoint.SaveFiles {
 		}
 	}
 	return s
+}
+
+// tcp is what --tcp-established and --tcp-close ask for.
+func (c *cli) tcp() checkpoint.TCPOutside {
+	switch {
+	case c.TCPEstablished:
+		return checkpoint.TCPEstablished
+	case c.TCPClose:
+		return checkpoint.TCPClose
+	}
+	return checkpoint.TCPRefuse
 }
 
 // keepBelow is --keep-files-below as checkpoint.Options wants it.

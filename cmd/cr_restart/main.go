@@ -51,6 +51,7 @@ type cli struct {
 	ChangedFiles string `enum:"refuse-rw,refuse,warn" default:"refuse-rw" placeholder:"MODE" group:"Files" help:"What a regular file the image holds open that changed since the checkpoint does (a --run image is a point in time; the job may have gone on writing): refuse-rw (default) refuses the restart for one held open for reading and writing and warns of the others, refuse refuses it for any, warn warns of each and goes on."`
 
 	InheritFd []string `sep:"none" placeholder:"fd[N]:KIND:[INODE]" group:"Files" help:"Give the restored processes cr_restart's fd N in place of the pipe or unix socket KIND:[INODE] that led outside the checkpoint and that cr_checkpoint --cut-pipes cut (repeatable; CRIU's spelling, as in fd[7]:pipe:[123456]; without it such an end comes back with its other end closed)."`
+	TCPClose  bool     `name:"tcp-close" help:"Restore the TCP connections to peers outside the checkpoint that cr_checkpoint --tcp-established saved as ones their peer reset (the program sees ECONNRESET, and may connect again), as CRIU's --tcp-close does: where their peer is gone, or without root, which putting them back needs."`
 
 	Relocate []string `sep:"none" placeholder:"OLD=NEW" group:"Files" help:"Open files, directories and mappings that were under OLD under NEW instead (repeatable; absolute paths, whole leading components, \\= for a '=' in a path; the first match wins)."`
 
@@ -198,7 +199,8 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	cfg.Inside = inside
 	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
 		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified,
-		Changed: map[string]restart.ChangedFiles{"refuse": restart.ChangedRefuse, "warn": restart.ChangedWarn}[c.ChangedFiles]}
+		Changed:  map[string]restart.ChangedFiles{"refuse": restart.ChangedRefuse, "warn": restart.ChangedWarn}[c.ChangedFiles],
+		TCPClose: c.TCPClose}
 	for _, arg := range c.InheritFd {
 		in, err := restart.ParseInherit(arg)
 		if err != nil {

@@ -51,6 +51,9 @@ type Request struct {
 	Save int `json:"save,omitempty"`
 	// CutPipes is --cut-pipes.
 	CutPipes bool `json:"cut_pipes,omitempty"`
+	// TCP is --tcp-established or --tcp-close, as package checkpoint's
+	// TCPOutside values.
+	TCP int `json:"tcp,omitempty"`
 	// KeepFilesBelow is --keep-files-below (0: the default; -1: none).
 	KeepFilesBelow int64 `json:"keep_files_below,omitempty"`
 	// Dir: Path is a checkpoint directory (cr_checkpoint -d).

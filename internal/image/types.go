@@ -494,6 +494,15 @@ type TCPConn struct {
 	// rcv_wnd, rcv_wup.
 	Window [5]uint32 `json:"window"`
 	Opts   []SockOpt `json:"opts,omitempty"`
+	// Outside says the peer is outside the image (--tcp-established):
+	// until the restart, the nftables table Lock (package netlock) drops
+	// what it sends.
+	Outside bool   `json:"outside,omitempty"`
+	Lock    string `json:"lock,omitempty"`
+	// Closed says the connection, to a peer outside, was saved with
+	// --tcp-close: only its addresses are kept, and it is restored as
+	// one its peer reset.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // SockOpt is a socket option: an int, or for SO_LINGER onoff and linger,

@@ -35,7 +35,7 @@ type Conn struct {
 // owns.
 type Lock struct {
 	name  string
-	netns string
+	netns *os.File // the network namespace, open: its processes may be gone by Keep
 	conns []Conn
 	nl    *netlink.Conn
 }
@@ -60,15 +60,21 @@ func Hold(name, netns string, conns []Conn) (*Lock, error) {
 	if !validName.MatchString(name) {
 		return nil, fmt.Errorf("nftables table %q: not a name stasis gives", name)
 	}
-	nl, err := dial(netns)
+	ns, err := os.Open(netns)
 	if err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	nl, err := dial(ns)
+	if err != nil {
+		ns.Close()
 		return nil, err
 	}
 	if err := add(nl, name+"-hold", tableOwner, conns); err != nil {
 		nl.Close()
+		ns.Close()
 		return nil, err
 	}
-	return &Lock{name: name, netns: netns, conns: conns, nl: nl}, nil
+	return &Lock{name: name, netns: ns, conns: conns, nl: nl}, nil
 }
 
 // Keep leaves the rules in place after the process ends, in the table
@@ -90,6 +96,7 @@ func (l *Lock) Close() error {
 		return nil
 	}
 	err := l.nl.Close()
+	l.netns.Close()
 	l.nl = nil
 	return err
 }
@@ -104,7 +111,12 @@ func Release(name, netns string) error {
 	if !validName.MatchString(name) {
 		return fmt.Errorf("nftables table %q: not a name stasis gives: image damaged", name)
 	}
-	nl, err := dial(netns)
+	ns, err := os.Open(netns)
+	if err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	defer ns.Close()
+	nl, err := dial(ns)
 	if err != nil {
 		return err
 	}
@@ -119,13 +131,8 @@ func Release(name, netns string) error {
 	return nil
 }
 
-// dial opens a netlink socket to nftables in netns.
-func dial(netns string) (*netlink.Conn, error) {
-	ns, err := os.Open(netns)
-	if err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	defer ns.Close()
+// dial opens a netlink socket to nftables in the network namespace ns.
+func dial(ns *os.File) (*netlink.Conn, error) {
 	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: int(ns.Fd())})
 	if err != nil {
 		return nil, fmt.Errorf("nftables: netlink: %w", err)

@@ -303,6 +303,13 @@ func (hh *h) httpServer(as, argv []string, site string, counts, mid bool) {
 	}
 	r := hh.killAndRestart(as, p, opt)
 	body, err := d.rest()
+	says := `fd \d+: tcp 127\.0\.0\.1:` + port + ` connected to 127\.0\.0\.1:\d+, outside the image: its packets held by nftables table inet stasis-[0-9a-f]{16} until the restart`
+	if as != nil {
+		says = `fd \d+: tcp 127\.0\.0\.1:` + port + ` connected to 127\.0\.0\.1:\d+, outside the image: restored reset \(--tcp-close\)`
+	}
+	if info := hh.run(wait30, bin(t, "cr_info"), hh.path("img")); !regexp.MustCompile(says).MatchString(info.stdout) {
+		t.Errorf("cr_info does not say %q:\n%s", says, info)
+	}
 	switch {
 	case as == nil && err != nil:
 		t.Fatalf("the download through %s: %v after %d bytes", opt, err, len(body))

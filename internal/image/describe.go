@@ -41,6 +41,7 @@ func Describe(r io.Reader, w io.Writer) error {
 			fmt.Fprintf(w, "process %d (%s) %s, child of %d: %d threads, %d mappings, %d fds, cwd %s\n",
 				p.Pid, p.Comm, p.Exe, p.PPid, len(p.Threads), len(p.VMAs), len(p.Fds), p.Cwd)
 			describeFiles(w, p)
+			describeOutside(w, p)
 			continue
 		case RecPages:
 			pages += rec.Len
@@ -71,4 +72,18 @@ func Describe(r io.Reader, w io.Writer) error {
 	fmt.Fprintf(w, "total: %d KiB of pages, %d bytes of file data, %d bytes of saved files; all checksums good\n", pages>>10, data, saved)
 	fmt.Fprintf(w, "deduplicated: %d pages (%d KiB) stored once, for another process\n", same/PageSize, same>>10)
 	return nil
+}
+
+// describeOutside lists the TCP connections to peers outside the image,
+// and the nftables table that holds each one's packets.
+func describeOutside(w io.Writer, p *Process) {
+	for _, f := range p.Fds {
+		switch c := f.TCP; {
+		case c == nil:
+		case c.Closed:
+			fmt.Fprintf(w, "  fd %d: tcp %s connected to %s, outside the image: restored reset (--tcp-close)\n", f.Num, c.Local, c.Peer)
+		case c.Outside:
+			fmt.Fprintf(w, "  fd %d: tcp %s connected to %s, outside the image: its packets held by nftables table inet %s until the restart\n", f.Num, c.Local, c.Peer, c.Lock)
+		}
+	}
 }

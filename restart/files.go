@@ -86,8 +86,8 @@ func (b *builder) closeData() {
 	}
 }
 
-// rebuildFds creates every fd of the image at its number. Epoll instances
-// come last, once the fds they watch exist.
+// rebuildFds creates every fd of the image at its number, then the
+// watches of each epoll instance, once the fds they watch exist.
 //
 // Precondition: called on the owner thread.
 func (b *builder) rebuildFds() error {
@@ -95,8 +95,8 @@ func (b *builder) rebuildFds() error {
 	for _, f := range b.p.Fds {
 		kind[f.Num] = f.Kind
 	}
-	// Epoll instances after the fds they watch; a duplicate of one of our
-	// own epoll instances after that.
+	// Epoll instances after the other fds; a duplicate of one of our own
+	// epoll instances after that.
 	passOf := func(f *image.Fd) int {
 		switch {
 		case f.Kind == image.FdEpoll:
@@ -114,6 +114,14 @@ func (b *builder) rebuildFds() error {
 			if err := b.rebuildFd(&f); err != nil {
 				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
+		}
+	}
+	for _, f := range b.p.Fds {
+		if f.Kind != image.FdEpoll {
+			continue
+		}
+		if err := b.epollWatches(&f); err != nil {
+			return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, f.Kind, err)
 		}
 	}
 	for _, fd := range b.stdio {
@@ -211,17 +219,24 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 			return err
 		}
 	}
-	if f.Kind == image.FdEpoll {
-		for _, t := range f.Epoll {
-			ev := make([]byte, 12) // struct epoll_event is packed on x86-64
-			le.PutUint32(ev, t.Events)
-			le.PutUint64(ev[4:], t.Data)
-			if err := b.mem.WriteAt(ev, b.scratch); err != nil {
-				return err
-			}
-			if _, err := b.call(unix.SYS_EPOLL_CTL, uint64(f.Num), unix.EPOLL_CTL_ADD, uint64(t.Fd), b.scratch); err != nil {
-				return fmt.Errorf("watch fd %d: %w", t.Fd, err)
-			}
+	return nil
+}
+
+// epollWatches adds the watches of the epoll instance f, once every fd of
+// the process exists: an epoll may watch any of them, another epoll with
+// a higher number included.
+//
+// Precondition: called on the owner thread.
+func (b *builder) epollWatches(f *image.Fd) error {
+	for _, t := range f.Epoll {
+		ev := make([]byte, 12) // struct epoll_event is packed on x86-64
+		le.PutUint32(ev, t.Events)
+		le.PutUint64(ev[4:], t.Data)
+		if err := b.mem.WriteAt(ev, b.scratch); err != nil {
+			return err
+		}
+		if _, err := b.call(unix.SYS_EPOLL_CTL, uint64(f.Num), unix.EPOLL_CTL_ADD, uint64(t.Fd), b.scratch); err != nil {
+			return fmt.Errorf("watch fd %d: %w", t.Fd, err)
 		}
 	}
 	return nil

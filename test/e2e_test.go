@@ -392,14 +392,17 @@ func TestBlockedSyscalls(t *testing.T) {
 			scenarioKill(newH(t), pc, argv)
 		})
 	}
-	t.Run("read", testBlockedRead)
+	t.Run("read", func(t *testing.T) { testBlockedRead(t, "read") })
 	t.Run("epoll", testBlockedEpoll)
+	t.Run("epollnest", func(t *testing.T) { testBlockedRead(t, "epollnest") })
 }
 
-// testBlockedRead: the program waits in read(2) on a pipe; after the
-// restart that pipe is cr_restart's stdin, and a line written there must
-// reach the restored process.
-func testBlockedRead(t *testing.T) {
+// testBlockedRead: the program waits in read(2) on a pipe, or with mode
+// epollnest in epoll_wait on an epoll instance that watches one with a
+// higher fd number, which watches the pipe; after the restart that pipe
+// is cr_restart's stdin, and a line written there must reach the restored
+// process.
+func testBlockedRead(t *testing.T, mode string) {
 	syscalls := prog(t, "syscalls")
 	needEngine(t)
 	hh := newH(t)
@@ -422,14 +425,18 @@ func testBlockedRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pr.Close(); pw.Close() })
-	p := hh.start("syscalls-read", []string{syscalls, "read"}, startOpts{stdin: pr, stdout: out})
+	p := hh.start("syscalls-"+mode, []string{syscalls, mode}, startOpts{stdin: pr, stdout: out})
 	pr.Close()
 	pid := p.pid
 	if _, err := pw.WriteString("one\n"); err != nil {
 		t.Fatal(err)
 	}
 	hh.waitOutput(out, 10*time.Second, `"got one"`, expect("ready\ngot one\n"), p)
-	hh.waitSyscall(pid, pid, "read", sysRead)
+	if mode == "read" {
+		hh.waitSyscall(pid, pid, "read", sysRead)
+	} else {
+		hh.waitSyscall(pid, pid, "epoll_wait", sysEpollWait, sysEpollPwait, sysEpollPwait2)
+	}
 	img := hh.path("1.img")
 	hh.checkpoint("--kill", pid, img, wait30)
 	hh.waitReaped(p, "after cr_checkpoint --kill")

@@ -5,6 +5,10 @@
  *   syscalls nanosleep [MS]   "tick N" then nanosleep(MS, default 200) ms
  *   syscalls read             "ready", then "got LINE" for each line read
  *                             from stdin with read(2); "eof" and exit 0 at EOF
+ *   syscalls epollnest        the same as read, but waits before each read
+ *                             in epoll_wait on an epoll instance A that
+ *                             watches a second one, B, with a higher fd
+ *                             number, which watches stdin
  *   syscalls futex [MS]       a ticker thread signals a condvar every MS
  *                             (default 1000) ms; main waits on it and
  *                             prints "woke N"
@@ -64,13 +68,58 @@ static __attribute__((noreturn)) void mode_nanosleep(long ms)
 	}
 }
 
-static int mode_read(void)
+static int nest_a = -1, nest_b = -1;
+
+/* nest makes epoll A watch epoll B, with a higher fd number, which watches
+ * stdin. */
+static void nest(void)
+{
+	nest_a = epoll_create1(EPOLL_CLOEXEC);
+	nest_b = epoll_create1(EPOLL_CLOEXEC);
+	if (nest_a < 0 || nest_b < 0)
+		die("syscalls: epoll_create1");
+	if (nest_a > nest_b) {
+		int t = nest_a;
+		nest_a = nest_b;
+		nest_b = t;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = 0 };
+	if (epoll_ctl(nest_b, EPOLL_CTL_ADD, 0, &ev) != 0)
+		die("syscalls: epoll_ctl stdin");
+	ev.data.fd = nest_b;
+	if (epoll_ctl(nest_a, EPOLL_CTL_ADD, nest_b, &ev) != 0)
+		die("syscalls: epoll_ctl epoll");
+}
+
+/* nest_wait returns once A reports B, and B stdin, ready. */
+static void nest_wait(void)
+{
+	struct epoll_event ev;
+	int r;
+	while ((r = epoll_wait(nest_a, &ev, 1, -1)) < 0 && errno == EINTR)
+		;
+	if (r != 1 || ev.data.fd != nest_b) {
+		fprintf(stderr, "syscalls: epoll_wait A: %d, fd %d (want B, fd %d)\n", r, ev.data.fd, nest_b);
+		exit(2);
+	}
+	r = epoll_wait(nest_b, &ev, 1, 0);
+	if (r != 1 || ev.data.fd != 0) {
+		fprintf(stderr, "syscalls: epoll_wait B: %d, fd %d (want stdin)\n", r, ev.data.fd);
+		exit(2);
+	}
+}
+
+static int mode_read(int nested)
 {
 	char buf[4096];
 	size_t len = 0;
 
+	if (nested)
+		nest();
 	out("ready\n");
 	for (;;) {
+		if (nested)
+			nest_wait();
 		ssize_t r = read(0, buf + len, sizeof buf - len);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -198,7 +247,7 @@ static __attribute__((noreturn)) void mode_epoll(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: syscalls nanosleep|read|futex|epoll [MS]\n");
+		fprintf(stderr, "usage: syscalls nanosleep|read|epollnest|futex|epoll [MS]\n");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -206,7 +255,9 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "nanosleep") == 0)
 		mode_nanosleep(ms > 0 ? ms : 200);
 	if (strcmp(mode, "read") == 0)
-		return mode_read();
+		return mode_read(0);
+	if (strcmp(mode, "epollnest") == 0)
+		return mode_read(1);
 	if (strcmp(mode, "futex") == 0)
 		mode_futex(ms > 0 ? ms : 1000);
 	if (strcmp(mode, "epoll") == 0)

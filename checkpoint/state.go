@@ -172,12 +172,14 @@ func identity(pid int, st *proc.Stat, status *proc.Status, filter *image.Seccomp
 	default:
 		return fmt.Errorf("pid %d: seccomp filter installed (mode %d, %d filters): not supported yet", pid, status.Seccomp, status.SeccompFilters)
 	}
-	for res := 0; res < 16; res++ {
-		var rl unix.Rlimit
-		if err := unix.Prlimit(pid, res, nil, &rl); err != nil {
-			return fmt.Errorf("pid %d: prlimit(%d): %w", pid, res, err)
-		}
-		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: res, Cur: rl.Cur, Max: rl.Max})
+	// From /proc: prlimit on another user's process needs
+	// CAP_SYS_RESOURCE, which root in a container often lacks.
+	limits, err := proc.ReadLimits(pid)
+	if err != nil {
+		return err
+	}
+	for res, l := range limits {
+		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: res, Cur: l.Cur, Max: l.Max})
 	}
 	p.MM = image.MM{StartCode: st.StartCode, EndCode: st.EndCode, StartData: st.StartData, EndData: st.EndData,
 		StartBrk: st.StartBrk, StartStack: st.StartStack, ArgStart: st.ArgStart, ArgEnd: st.ArgEnd,

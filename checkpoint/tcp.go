@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -224,6 +225,10 @@ func repairState(fd int) (c *image.TCPConn, err error) {
 		return nil, fmt.Errorf("its receive queue: %w", err)
 	}
 	c.SendSeq, c.RecvSeq = send-uint32(len(c.SendQueue)), recv-uint32(len(c.RecvQueue))
+	if c.NotSent, err = unix.IoctlGetInt(fd, unix.SIOCOUTQNSD); err != nil {
+		return nil, fmt.Errorf("SIOCOUTQNSD: %w", err)
+	}
+	c.NotSent = min(max(c.NotSent, 0), len(c.SendQueue))
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
 		return nil, err
 	}
@@ -242,7 +247,7 @@ func repairState(fd int) (c *image.TCPConn, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("TCP_TIMESTAMP: %w", err)
 	}
-	c.Timestamp = uint32(ts)
+	c.Timestamp, c.TimestampAt = uint32(ts), time.Now().UnixNano()
 	w := make([]byte, 20)
 	if n, err := kernel.GetsockoptBytes(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_WINDOW, w); err != nil || n != 20 {
 		return nil, fmt.Errorf("TCP_REPAIR_WINDOW: %d bytes, %v", n, err)

@@ -131,10 +131,13 @@ type shared struct {
 	saved savedFiles              // the saved files read so far (savedfiles.go)
 	tcp   []repairing             // the TCP connections made, in repair mode until all are (tcp.go)
 	locks map[string]netLock      // the checkpoints' nftables tables, removed once they are (tcp.go)
-	ptys  map[uint64]*madePty     // the ptys made, by their slave's device at checkpoint (pty.go)
-	used  map[string]bool         // the --inherit-fd keys given to a process (outside.go)
-	cut   []string                // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
-	mq    map[string]bool         // POSIX message queues made or found, by name (mqueue.go)
+	// resets are connections to peers outside restored reset, whose
+	// peers are to hear of it (tcpreset.go).
+	resets []outsideReset
+	ptys   map[uint64]*madePty // the ptys made, by their slave's device at checkpoint (pty.go)
+	used   map[string]bool     // the --inherit-fd keys given to a process (outside.go)
+	cut    []string            // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
+	mq     map[string]bool     // POSIX message queues made or found, by name (mqueue.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues
@@ -173,6 +176,10 @@ func (s *shared) close() {
 	for _, p := range s.pipes {
 		p[0].Close()
 		p[1].Close()
+	}
+	// Still in repair mode, so closing them sends nothing.
+	for _, c := range s.tcp {
+		c.f.Close()
 	}
 }
 

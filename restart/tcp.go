@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -44,6 +45,9 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 		b.shared.lock(c.Lock, b.pid, !b.opt.TCPClose)
 	}
 	if c.Closed || c.Outside && b.opt.TCPClose {
+		if c.Outside && !c.Closed && c.Lock != "" {
+			b.shared.resets = append(b.shared.resets, outsideReset{b.pid, c})
+		}
 		return b.resetConn(f)
 	}
 	local, err := sockaddr(&image.Listener{Family: c.Family, Addr: c.Local})
@@ -64,10 +68,16 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 	}
 	if err := b.repairConn(fd, c, local, peer); err != nil {
 		b.call(unix.SYS_CLOSE, fd)
-		if c.Outside && errors.Is(err, unix.EPERM) {
-			return 0, fmt.Errorf("%w, or with --tcp-close to have it come back reset (its peer is outside the image)", err)
+		what := "tcp " + c.Local + " connected to " + c.Peer
+		switch {
+		case errors.Is(err, errNoRepair) && c.Outside:
+			return 0, fmt.Errorf("%s: %w, or with --tcp-close to have it come back reset (its peer is outside the image)", what, err)
+		case errors.Is(err, unix.EADDRNOTAVAIL) && c.Outside:
+			return 0, fmt.Errorf("%s: the connection is in use (by the checkpointed process itself, still running after a --run checkpoint?): made again beside it, two sockets would answer for it; end that one first, or restart with --tcp-close (%w)", what, err)
+		case errors.Is(err, unix.EADDRNOTAVAIL):
+			return 0, fmt.Errorf("%s: the connection is in use (by the checkpointed process itself, still running after a --run checkpoint?): end that one first (%w)", what, err)
 		}
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	ours, err := kernel.TakeFd(b.pid, int(fd), "tcp "+c.Local)
 	if err != nil {
@@ -77,6 +87,9 @@ func (b *builder) tcpConn(f *image.Fd) (uint64, error) {
 	b.shared.tcp = append(b.shared.tcp, repairing{ours, reuseAddr(c)})
 	return fd, nil
 }
+
+// errNoRepair: TCP_REPAIR was refused.
+var errNoRepair = errors.New("restoring a TCP connection needs CAP_NET_ADMIN (TCP_REPAIR): restart as root")
 
 // repairing is a TCP connection made in repair mode, and whether it had
 // SO_REUSEADDR, which it gets back once out of it.
@@ -104,7 +117,7 @@ func reuseAddr(c *image.TCPConn) bool {
 func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) error {
 	if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1); err != nil {
 		if errors.Is(err, unix.EPERM) {
-			return fmt.Errorf("restoring a TCP connection needs CAP_NET_ADMIN (TCP_REPAIR): restart as root")
+			return errNoRepair
 		}
 		return fmt.Errorf("TCP_REPAIR: %w", err)
 	}
@@ -167,7 +180,7 @@ func (b *builder) repairConn(fd uint64, c *image.TCPConn, local, peer []byte) er
 		return fmt.Errorf("TCP_REPAIR_OPTIONS: %w", err)
 	}
 	if c.Timestamps {
-		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP, int(c.Timestamp)); err != nil {
+		if err := b.setInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP, int(tcpClock(c, time.Now()))); err != nil {
 			return fmt.Errorf("TCP_TIMESTAMP: %w", err)
 		}
 	}
@@ -305,6 +318,7 @@ func (s *shared) leaveRepair() error {
 		c.f.Close()
 	}
 	s.tcp = nil
+	s.resetPeers()
 	return errors.Join(errs...)
 }
 
@@ -342,4 +356,23 @@ func (s *shared) unlock() error {
 	}
 	s.locks = nil
 	return errors.Join(errs...)
+}
+
+// tcpClock is the TCP timestamp clock for c at now: the one it had at
+// the checkpoint, moved on by the time since. Between the checkpoint's
+// read and the kill, the connection may have sent (retransmitted, probed
+// a closed window) with later timestamps; its peer drops anything that
+// carries one older than the last it saw (PAWS), resets included. The
+// lowest bit says the clock counts microseconds (tcp_usec_ts), else
+// milliseconds; adding an even count keeps it.
+func tcpClock(c *image.TCPConn, now time.Time) uint32 {
+	since := now.Sub(time.Unix(0, c.TimestampAt))
+	if c.TimestampAt == 0 || since <= 0 {
+		return c.Timestamp
+	}
+	ticks := since.Milliseconds()
+	if c.Timestamp&1 != 0 {
+		ticks = since.Microseconds()
+	}
+	return c.Timestamp + uint32(ticks)&^1
 }

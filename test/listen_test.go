@@ -126,26 +126,11 @@ func (hh *h) startServer(as []string) (*proc, server) {
 	return p, s
 }
 
-// killAndRestart checkpoints p with --kill as as, waits for its pid to
-// be free, and restarts it as as.
+// killAndRestart checkpoints p with --kill and opts as as, waits for its
+// pid to be free, and restarts it as as.
 func (hh *h) killAndRestart(as []string, p *proc, opts ...string) *proc {
-	t := hh.t
-	t.Helper()
-	img := hh.path("img")
-	argv := append(append(as[:len(as):len(as)], bin(t, "cr_checkpoint"), "--kill", "-f", img), opts...)
-	if r := hh.run(wait30, append(argv, strconv.Itoa(p.pid))...); r.code != 0 {
-		t.Fatalf("checkpoint:\n%s", r)
-	}
-	hh.waitReaped(p, "checkpointed with --kill")
-	waitGone(p.pid, 10*time.Second)
-	r := hh.restartAs("restart", as, img)
-	t.Cleanup(func() {
-		killRestored(p.pid, r.pid)
-		for _, d := range descendants(r.pid) {
-			syscall.Kill(d, syscall.SIGKILL)
-		}
-	})
-	return r
+	hh.t.Helper()
+	return hh.killAndRestartWith(as, p, opts)
 }
 
 // TestListeners: the server answers six requests, is checkpointed with
@@ -248,28 +233,9 @@ func (hh *h) httpServer(as, argv []string, site string, counts, mid bool) {
 	data, big := makeSite(t, site)
 	want := sha256.Sum256(data)
 	p, port := hh.startHTTP(as, argv)
-	// Without keep-alive: a connection left open is a TCP connection,
-	// which a checkpoint refuses today.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(p *proc, path string) []byte {
 		t.Helper()
-		url := "http://127.0.0.1:" + port + path
-		deadline := time.Now().Add(wait30)
-		for {
-			resp, err := client.Get(url)
-			if err == nil {
-				b, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 {
-					t.Fatalf("GET %s: status %d, %d bytes, err %v", url, resp.StatusCode, len(b), err)
-				}
-				return b
-			}
-			if time.Now().After(deadline) || p.exited() {
-				t.Fatalf("GET %s: %v\n%s", url, err, p.describe())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return httpGet(t, p, port, path)
 	}
 	check := func(p *proc, n int) {
 		t.Helper()
@@ -417,6 +383,8 @@ type download struct {
 	br   *bufio.Reader
 	got  []byte
 	size int64
+	// within is how long rest waits (0: wait30).
+	within time.Duration
 }
 
 // startDownload asks for path and reads the first MiB of its body, then
@@ -448,7 +416,11 @@ func startDownload(t *testing.T, port, path string) *download {
 
 // rest reads the rest of the body, returning all of it.
 func (d *download) rest() ([]byte, error) {
-	d.conn.SetDeadline(time.Now().Add(wait30))
+	within := wait30
+	if d.within > 0 {
+		within = d.within
+	}
+	d.conn.SetDeadline(time.Now().Add(within))
 	rest, err := io.ReadAll(io.LimitReader(d.br, d.size-int64(len(d.got))))
 	body := append(d.got, rest...)
 	if err == nil && int64(len(body)) != d.size {

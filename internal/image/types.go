@@ -482,7 +482,10 @@ type TCPConn struct {
 	RecvSeq   uint32 `json:"recv_seq"`
 	SendQueue []byte `json:"send_queue,omitempty"`
 	RecvQueue []byte `json:"recv_queue,omitempty"`
-	MSS       int    `json:"mss"`
+	// NotSent is how many bytes at the end of SendQueue had not been
+	// sent yet: its peer has had at most the rest.
+	NotSent int `json:"not_sent,omitempty"`
+	MSS     int `json:"mss"`
 	// SndWscale and RcvWscale are the window scales, when negotiated.
 	SndWscale  int    `json:"snd_wscale,omitempty"`
 	RcvWscale  int    `json:"rcv_wscale,omitempty"`
@@ -490,6 +493,10 @@ type TCPConn struct {
 	SACK       bool   `json:"sack,omitempty"`
 	Timestamps bool   `json:"timestamps,omitempty"`
 	Timestamp  uint32 `json:"timestamp,omitempty"` // TCP_TIMESTAMP: the clock its timestamps carry
+	// TimestampAt is when (CLOCK_REALTIME, in ns) Timestamp was read:
+	// the connection may have sent later ones before it was killed, so
+	// its clock is put back as far on as the time that has passed.
+	TimestampAt int64 `json:"timestamp_at,omitempty"`
 	// Window is struct tcp_repair_window: snd_wl1, snd_wnd, max_window,
 	// rcv_wnd, rcv_wup.
 	Window [5]uint32 `json:"window"`

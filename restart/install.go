@@ -125,6 +125,7 @@ type shared struct {
 	shm   map[string]*os.File     // shared memory objects, by device:inode at checkpoint
 	socks map[uint64]*os.File     // ends of socket pairs, by inode at checkpoint
 	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
+	fills []queueFill             // their queues, filled once every process has its fds (unixqueue.go)
 	sysv  map[int]*image.SysvShm  // System V segments made or found, by id
 	ipc   map[string]bool         // System V sets and queues made or found: "sem 3", "msg 4"
 	made  []int                   // the segments made here, removed if the restore fails
@@ -161,6 +162,11 @@ func (s *shared) shutdown() error {
 
 func (s *shared) close() {
 	s.saved.close()
+	for _, q := range s.fills {
+		if q.own {
+			q.peer.Close()
+		}
+	}
 	for _, f := range s.socks {
 		f.Close()
 	}
@@ -258,8 +264,9 @@ func (b *builder) installEnd(end *os.File, f *image.Fd, mask int) error {
 }
 
 // socketEnd installs an end of a socket pair of the image; the first fd of
-// either end creates the pair, and the first fd of each end refills what
-// waited to be read from it, sent from its peer.
+// either end creates the pair, and the first fd of each end has what
+// waited to be read from it sent again from its peer, once every process
+// of the image has its fds (fillQueues).
 //
 // Precondition: called on the owner thread.
 func (b *builder) socketEnd(f *image.Fd) error {
@@ -298,11 +305,8 @@ func (b *builder) socketEnd(f *image.Fd) error {
 	}
 	if _, done := s.shut[sk.Ino]; !done {
 		s.shut[sk.Ino] = sk.Shutdown
-		peer := int(s.socks[sk.Peer].Fd())
-		for i := range sk.Queue {
-			if err := sendQueued(peer, sk, i); err != nil {
-				return fmt.Errorf("refill socket queue: %w", err)
-			}
+		if len(sk.Queue) > 0 {
+			s.fills = append(s.fills, queueFill{who: fmt.Sprintf("pid %d fd %d", b.p.Pid, f.Num), peer: s.socks[sk.Peer], sk: sk})
 		}
 	}
 	return b.installEnd(s.socks[sk.Ino], f, unix.O_NONBLOCK)

@@ -114,36 +114,6 @@ func bindAside(fd int, name string) (undo func(), err error) {
 	return undo, nil
 }
 
-// sendQueued writes message i of sk's queue to peer, with the files that
-// were passed with it, opened again by path as the restart and at their
-// saved offsets.
-func sendQueued(peer int, sk *image.Socket, i int) error {
-	m := sk.Queue[i]
-	// Never blocking: a queue that does not fit again fails the restart.
-	if i >= len(sk.Passed) || len(sk.Passed[i]) == 0 {
-		return unix.Sendmsg(peer, m, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	}
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for _, pf := range sk.Passed[i] {
-		fd, err := unix.Open(pf.Path, pf.Flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY)|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("%s, passed in the queue: %w", pf.Path, err)
-		}
-		fds = append(fds, fd)
-		if pf.Pos != 0 {
-			if _, err := unix.Seek(fd, pf.Pos, 0); err != nil {
-				return fmt.Errorf("%s, passed in the queue: lseek: %w", pf.Path, err)
-			}
-		}
-	}
-	return unix.Sendmsg(peer, m, unix.UnixRights(fds...), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-}
-
 // setOpts gives the socket fd, made here, the options the image saved of
 // it.
 func setOpts(fd int, opts []image.SockOpt) error {

@@ -113,3 +113,42 @@ func inFlight(t *testing.T, img string) (passed, creds int) {
 		}
 	}
 }
+
+// TestUnixQueueRefused: what a restart could not send again as it was is
+// refused by name: a pipe end in flight that no process holds any more
+// (test/progs/unixq orphan), and a message whose credentials name a
+// sender that has exited (unixq gone); the refusal names the receiver's
+// pid and fd, what is passed or who sent it, and why.
+func TestUnixQueueRefused(t *testing.T) {
+	needEngine(t)
+	cases := []struct {
+		mode  string
+		ready *regexp.Regexp
+		want  string // a regexp; PID, FD and SENDER stand for the numbers the program printed
+	}{
+		{"orphan", regexp.MustCompile(`^orphan pid=(\d+) fd=(\d+)()$`),
+			`pid PID fd FD \(socket:\[\d+\]\): its queue: message 1: it passes pipe:\[\d+\], which no process of the checkpoint holds, and a restart cannot make again`},
+		{"gone", regexp.MustCompile(`^gone pid=(\d+) fd=(\d+) sender=(\d+)$`),
+			`pid PID fd FD \(socket:\[\d+\]\): its queue: message 1: its sender, pid SENDER as its credentials \(SO_PASSCRED\) name it, is not a live process of the checkpoint \(it has exited, or is outside it\)`},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			hh := newH(t)
+			out := hh.path("out")
+			p := hh.startProg("unixq", []string{prog(t, "unixq"), c.mode}, out)
+			var m []string
+			hh.waitOutput(out, wait30, c.ready.String(), func(b []byte) (bool, error) {
+				m = c.ready.FindStringSubmatch(strings.TrimSpace(string(b)))
+				return m != nil, nil
+			}, p)
+			r := hh.run(wait30, bin(t, "cr_checkpoint"), "--tree", "-f", hh.path("img"), strconv.Itoa(p.pid))
+			want := regexp.MustCompile(strings.NewReplacer("PID", m[1], "FD", m[2], "SENDER", m[3]).Replace(c.want))
+			if r.code == 0 || !want.MatchString(r.stderr) {
+				t.Fatalf("want a refusal matching %q, got\n%s", want, r)
+			}
+			if p.exited() {
+				t.Fatalf("the refused checkpoint ended the job\n%s", p.describe())
+			}
+		})
+	}
+}

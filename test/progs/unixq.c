@@ -16,8 +16,11 @@
  * with "BAD ..." and status 1.
  *
  * "unixq orphan": the child passes its pipe write end and closes it, so
- * that no process holds what is in flight; it prints "orphan pid=P fd=F",
- * the parent's pid and the fd the message waits on, and waits.
+ * that no process holds what is in flight; the parent prints "orphan
+ * pid=P fd=F", its pid and the fd the message waits on, and waits.
+ * "unixq gone": the child sends a message passing nothing and exits; the
+ * parent, which keeps every end, reaps it and prints "gone pid=P fd=F
+ * sender=C", C being the child's pid, and waits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +54,7 @@ static void bad(const char *what, int64_t n)
 	exit(1);
 }
 
-/* send one message passing fds a and b (b < 0: only a) */
+/* send one message passing fds a and b (b < 0: only a; a < 0: none) */
 static int send_msg(int s, int64_t n, int a, int b)
 {
 	struct msg m = { n, getpid(), geteuid(), getegid() };
@@ -60,15 +64,17 @@ static int send_msg(int s, int64_t n, int a, int b)
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof u);
-	int nfd = b < 0 ? 1 : 2;
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = CMSG_SPACE(nfd * sizeof(int)) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
-	int fds[2] = { a, b };
-	memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
+	int nfd = a < 0 ? 0 : b < 0 ? 1 : 2;
+	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = nfd ? u.buf : NULL,
+			    .msg_controllen = nfd ? CMSG_SPACE(nfd * sizeof(int)) : 0 };
+	if (nfd) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&h);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		int fds[2] = { a, b };
+		memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
+	}
 	ssize_t r;
 	while ((r = sendmsg(s, &h, 0)) < 0 && errno == EINTR)
 		;
@@ -112,6 +118,7 @@ static void echo(int through, int from, const char *kind, int64_t n)
 int main(int argc, char **argv)
 {
 	int orphan = argc > 1 && !strcmp(argv[1], "orphan");
+	int gone = argc > 1 && !strcmp(argv[1], "gone");
 	int p[2], sp[2], t[2], on = 1;
 	if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, t)) {
 		perror("unixq: setup");
@@ -137,7 +144,21 @@ int main(int argc, char **argv)
 			for (;;)
 				pause();
 		}
+		if (gone)
+			_exit(send_msg(t[1], 1, -1, -1) ? 2 : 0);
 		child(t[1], p[1], sp[0]);
+	}
+	if (gone) {
+		/* keeping every end, so that all stays inside the checkpoint */
+		int st;
+		if (waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			printf("BAD the child did not send its message\n");
+			return 1;
+		}
+		printf("gone pid=%d fd=%d sender=%d\n", getpid(), t[0], kid);
+		fflush(stdout);
+		for (;;)
+			pause();
 	}
 	close(p[1]);
 	close(sp[0]);

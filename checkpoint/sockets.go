@@ -16,9 +16,10 @@ import (
 // sockets whose peer is also in the set, with what waits to be read from
 // each end; each end's peer must be the other. A stream or seqpacket
 // connection made through a listener of the set (the accepted end bears
-// its name) is one of them, made again with its names. A datagram socket
-// connected to a bound one of the set is not (others may send to that
-// one too): refused. Above the standard streams, those connected outside
+// its name) is one of them, made again with its names, and so is a
+// datagram pair whose ends have abstract names. A datagram socket
+// connected to a bound one of the set that is not connected back is not
+// (others may send to that one too): refused. Above the standard streams, those connected outside
 // the set that a restart can make again: a datagram socket connected to
 // a bound one (such as /dev/log) is connected to it again, and with cut
 // (--cut-pipes) a stream or seqpacket connection is saved as cut from its
@@ -75,6 +76,12 @@ func socketPairs(all []openFd, live map[int]bool, set func(openFd, image.Fd), cu
 			if sk.PeerName, ok = ownName(peer); !ok {
 				return fmt.Errorf("pid %d fd %d (%s): unix socket connected to one bound to the relative path %q: not supported", o.pid, o.fd, o.link, peer.Name)
 			}
+		case mutual && s.Type == unix.SOCK_DGRAM && abstract(s.Name) && abstract(peer.Name):
+			// A datagram pair with abstract names (sending with
+			// SO_PASSCRED binds a socket to one): only each end may
+			// send to the other, names or not.
+			sk.Name, _ = ownName(s)
+			sk.PeerName, _ = ownName(peer)
 		case inSet:
 			continue // connected to a socket of the set not connected back: refused
 		case o.fd <= 2:
@@ -130,6 +137,11 @@ func ownName(s *sockdiag.Unix) (string, bool) {
 		return "", true
 	}
 	return connectName(s.Name)
+}
+
+// abstract says whether a unix socket's name is abstract, or none.
+func abstract(name string) bool {
+	return name == "" || strings.HasPrefix(name, "\x00")
 }
 
 // connectName is the name of a bound unix socket outside the checkpoint

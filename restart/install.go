@@ -282,7 +282,13 @@ func (b *builder) socketEnd(f *image.Fd) error {
 		if s.socks[sk.Peer] != nil {
 			return fmt.Errorf("socket %d: its peer %d is paired elsewhere: image damaged", sk.Ino, sk.Peer)
 		}
-		if sk.Name != "" || sk.PeerName != "" {
+		if sk.Type == unix.SOCK_DGRAM && (sk.Name != "" || sk.PeerName != "") {
+			a, b, err := namedDgramPair(sk.Name, sk.PeerName)
+			if err != nil {
+				return err
+			}
+			s.socks[sk.Ino], s.socks[sk.Peer] = a, b
+		} else if sk.Name != "" || sk.PeerName != "" {
 			a, b, err := namedPair(sk.Type, sk.Name, sk.PeerName)
 			if err != nil {
 				return err

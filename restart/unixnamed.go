@@ -79,6 +79,31 @@ func namedPair(typ int, a, b string) (ea, eb *os.File, err error) {
 	return os.NewFile(uintptr(acc), "socket"), os.NewFile(uintptr(c), "socket"), nil
 }
 
+// namedDgramPair makes a datagram socket pair whose ends have the
+// abstract names a and b (one of them may be ""), bound once paired.
+func namedDgramPair(a, b string) (ea, eb *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	for i, name := range []string{a, b} {
+		if name == "" {
+			continue
+		}
+		if !strings.HasPrefix(name, "@") {
+			err = fmt.Errorf("datagram pair with an end bound to the path %s: image damaged", name)
+		} else if err = unix.Bind(fds[i], unixAddr(name)); err != nil {
+			err = fmt.Errorf("bind to %s: %w", name, err)
+		}
+		if err != nil {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+			return nil, nil, err
+		}
+	}
+	return os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "socket"), nil
+}
+
 // bindAside binds fd to name, moving a file already at that path aside;
 // undo removes what the bind made and puts that file back.
 func bindAside(fd int, name string) (undo func(), err error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,7 +18,9 @@ var unixqTick = regexp.MustCompile(`^tick (\d+) ok pid=(\d+) uid=(\d+) gid=(\d+)
 // TestUnixQueueFds: test/progs/unixq's sender keeps messages queued to
 // its receiver, each passing the sender's pipe write end (whose read end
 // the receiver holds) and its end of a stream socket pair (whose other
-// end the receiver holds), with the sender's credentials (SO_PASSCRED);
+// end the receiver holds), with the sender's credentials (SO_PASSCRED),
+// over a seqpacket pair and over a datagram one (whose receiving end the
+// kernel has bound to an abstract name by then);
 // checkpointed with --kill and restarted three times as root and once as
 // uid 65534, the receiver goes on reading every message in order,
 // writes through each end it is passed and reads the bytes back from its
@@ -27,16 +30,16 @@ var unixqTick = regexp.MustCompile(`^tick (\d+) ok pid=(\d+) uid=(\d+) gid=(\d+)
 // such messages in flight.
 func TestUnixQueueFds(t *testing.T) {
 	needEngine(t)
-	for _, who := range []string{"root", "nobody"} {
+	for _, who := range []string{"root/seqpacket", "root/dgram", "nobody/seqpacket", "nobody/dgram"} {
 		t.Run(who, func(t *testing.T) {
 			hh := newH(t)
 			var as []string
 			gens, uid := 3, 0
-			if who == "nobody" {
+			if strings.HasPrefix(who, "nobody") {
 				as, gens, uid = hh.nobody(), 1, 65534
 			}
 			out := hh.path("out")
-			p := hh.startProg("unixq", append(as, prog(t, "unixq")), out)
+			p := hh.startProg("unixq", append(as, prog(t, "unixq"), path.Base(who)), out)
 			if as != nil {
 				os.Chown(out, 65534, 65534)
 				os.Chown(p.stderr, 65534, 65534)

@@ -2,7 +2,9 @@
  * unixq: a parent (the receiver) and its forked child (the sender) share
  * a pipe, whose read end the parent holds and whose write end the child
  * holds, and a stream socket pair, one end each. Over a seqpacket socket
- * pair whose receiving end has SO_PASSCRED, the child sends numbered
+ * pair ("unixq dgram": a datagram one, whose receiving end the kernel
+ * binds to an abstract name when it sends) whose receiving end has
+ * SO_PASSCRED, the child sends numbered
  * messages, each carrying its own getpid(), geteuid() and getegid() and
  * passing (SCM_RIGHTS) its pipe write end and its socket end, which it
  * keeps. It stays two messages ahead of the parent, which reads one
@@ -12,7 +14,8 @@
  * through the passed socket end and reads it from its own end, checks
  * that the credentials the kernel gave it (SCM_CREDENTIALS) are the
  * child's pid as fork returned it, and the pid, uid and gid the message
- * says, and prints "tick N ok pid=P uid=U gid=G"; anything else ends it
+ * says, and prints "tick N ok pid=P uid=U gid=G"; its own end keeps the
+ * name the kernel bound it to on its first send; anything else ends it
  * with "BAD ..." and status 1.
  *
  * "unixq orphan": the child passes its pipe write end and closes it, so
@@ -31,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,8 +123,9 @@ int main(int argc, char **argv)
 {
 	int orphan = argc > 1 && !strcmp(argv[1], "orphan");
 	int gone = argc > 1 && !strcmp(argv[1], "gone");
+	int type = argc > 1 && !strcmp(argv[1], "dgram") ? SOCK_DGRAM : SOCK_SEQPACKET;
 	int p[2], sp[2], t[2], on = 1;
-	if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, t)) {
+	if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || socketpair(AF_UNIX, type, 0, t)) {
 		perror("unixq: setup");
 		return 1;
 	}
@@ -170,6 +175,8 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	struct sockaddr_un name;
+	socklen_t name_len = 0;
 	for (int64_t want = 1;; want++) {
 		nap(100);
 		struct msg m;
@@ -216,5 +223,15 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (send(t[0], &want, sizeof want, 0) != sizeof want)
 			bad("ack", want);
+		/* sending with SO_PASSCRED bound it to an abstract name: kept */
+		struct sockaddr_un sa;
+		socklen_t len = sizeof sa;
+		if (getsockname(t[0], (struct sockaddr *)&sa, &len) || len <= sizeof(sa_family_t))
+			bad("getsockname", want);
+		if (!name_len) {
+			memcpy(&name, &sa, len);
+			name_len = len;
+		} else if (len != name_len || memcmp(&sa, &name, len))
+			bad("its name changed", want);
 	}
 }

@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -85,7 +86,13 @@ func sendQueued(peer int, sk *image.Socket, i int, byPid map[int]*builder) error
 	err := unix.Sendmsg(peer, sk.Queue[i], oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	if err != nil && len(sk.Creds) > 0 {
 		c := sk.Creds[i]
-		return fmt.Errorf("sendmsg with its sender's credentials (pid %d uid %d gid %d): %w", c.Pid, c.Uid, c.Gid, err)
+		hint := ""
+		if errors.Is(err, unix.EPERM) {
+			// scm_check_creds: another process's pid needs CAP_SYS_ADMIN
+			// over our pid namespace, other ids CAP_SETUID/CAP_SETGID.
+			hint = " (only root, or an ordinary user in a pid and user namespace of its own, may give a message another process's credentials: restart without --no-restore-pid)"
+		}
+		return fmt.Errorf("sendmsg with its sender's credentials (pid %d, here %d; uid %d gid %d): %w%s", c.Pid, byPid[c.Pid].pid, c.Uid, c.Gid, err, hint)
 	}
 	return os.NewSyscallError("sendmsg", err)
 }

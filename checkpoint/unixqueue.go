@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -88,6 +89,17 @@ func passedFiles(oob []byte, all []openFd) ([]image.PassedFile, *unix.Ucred, err
 		return nil, nil, err
 	}
 	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_PIDFD && len(m.Data) >= 4 {
+			// Peeking gave us the sender's pidfd too.
+			unix.Close(int(int32(binary.NativeEndian.Uint32(m.Data))))
+		}
+	}
 	for _, m := range msgs {
 		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS {
 			got, err := unix.ParseUnixRights(&m)
@@ -97,11 +109,6 @@ func passedFiles(oob []byte, all []openFd) ([]image.PassedFile, *unix.Ucred, err
 			fds = append(fds, got...)
 		}
 	}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
 	var cred *unix.Ucred
 	for _, m := range msgs {
 		switch {
@@ -113,6 +120,8 @@ func passedFiles(oob []byte, all []openFd) ([]image.PassedFile, *unix.Ucred, err
 				return nil, nil, err
 			}
 			continue
+		case m.Header.Type == unix.SCM_PIDFD:
+			return nil, nil, fmt.Errorf("it carries its sender's pidfd (SCM_PIDFD: the receiver set SO_PASSPIDFD): not supported yet")
 		}
 		return nil, nil, fmt.Errorf("it carries a control message of level %d type %d: not supported yet", m.Header.Level, m.Header.Type)
 	}

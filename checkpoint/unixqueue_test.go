@@ -69,3 +69,38 @@ func TestPeekQueueInFlight(t *testing.T) {
 		t.Fatalf("a pipe end nobody holds: got %v, want %q", err, want)
 	}
 }
+
+// TestPeekQueuePidfd: a message that a receiver with SO_PASSPIDFD would
+// get its sender's pidfd with is refused, and the pidfd peeking gave us
+// is closed.
+func TestPeekQueuePidfd(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	if err := unix.SetsockoptInt(sp[1], unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1); err != nil {
+		t.Skipf("SO_PASSPIDFD: %v (Linux 6.5 has it)", err)
+	}
+	if err := unix.Sendmsg(sp[0], []byte("one"), nil, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getpid()
+	l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", sp[1]))
+	_, _, _, err = peekQueue(openFd{pid: me, fd: sp[1], link: l}, nil, map[int]bool{me: true})
+	if err == nil || !strings.Contains(err.Error(), "SCM_PIDFD") {
+		t.Fatalf("got %v, want a refusal naming SCM_PIDFD", err)
+	}
+	after, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d fds open before peeking, %d after", len(before), len(after))
+	}
+}

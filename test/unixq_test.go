@@ -17,14 +17,16 @@ var unixqTick = regexp.MustCompile(`^tick (\d+) ok pid=(\d+) uid=(\d+) gid=(\d+)
 
 // TestUnixQueueFds: test/progs/unixq's sender keeps messages queued to
 // its receiver, each passing the sender's pipe write end (whose read end
-// the receiver holds) and its end of a stream socket pair (whose other
-// end the receiver holds), with the sender's credentials (SO_PASSCRED),
+// the receiver holds), its end of a stream socket pair (whose other end
+// the receiver holds), and an eventfd and a memfd that both hold, with
+// the sender's credentials (SO_PASSCRED),
 // over a seqpacket pair and over a datagram one (whose receiving end the
 // kernel has bound to an abstract name by then);
 // checkpointed with --kill and restarted three times as root and once as
 // uid 65534, the receiver goes on reading every message in order,
 // writes through each end it is passed and reads the bytes back from its
-// own, and gets with each the credentials of its sender: the pid the
+// own (the eventfd's count, the memfd's line at the offset it shares),
+// and gets with each the credentials of its sender: the pid the
 // program's fork returned (in the restored pid namespace too) and the
 // sender's uid and gid, as the sender itself says them. Each image held
 // such messages in flight.

@@ -19,11 +19,11 @@ import (
 // its name) is one of them, made again with its names, and so is a
 // datagram pair whose ends have abstract names. A datagram socket
 // connected to a bound one of the set that is not connected back is not
-// (others may send to that one too): refused. Above the standard streams, those connected outside
-// the set that a restart can make again: a datagram socket connected to
-// a bound one (such as /dev/log) is connected to it again, and with cut
-// (--cut-pipes) a stream or seqpacket connection is saved as cut from its
-// peer.
+// (others may send to that one too): refused. Above the standard
+// streams, those connected outside the set that a restart can make
+// again: a datagram socket connected to a bound one (such as /dev/log)
+// is connected to it again, and with cut (--cut-pipes) a stream or
+// seqpacket connection is saved as cut from its peer.
 //
 // live are the pids of the set's processes that have not exited, which
 // may be the senders of what waits in a queue.

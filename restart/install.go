@@ -282,26 +282,17 @@ func (b *builder) socketEnd(f *image.Fd) error {
 		if s.socks[sk.Peer] != nil {
 			return fmt.Errorf("socket %d: its peer %d is paired elsewhere: image damaged", sk.Ino, sk.Peer)
 		}
-		if sk.Type == unix.SOCK_DGRAM && (sk.Name != "" || sk.PeerName != "") {
-			a, b, err := namedDgramPair(sk.Name, sk.PeerName)
-			if err != nil {
-				return err
-			}
-			s.socks[sk.Ino], s.socks[sk.Peer] = a, b
-		} else if sk.Name != "" || sk.PeerName != "" {
-			a, b, err := namedPair(sk.Type, sk.Name, sk.PeerName)
-			if err != nil {
-				return err
-			}
-			s.socks[sk.Ino], s.socks[sk.Peer] = a, b
+		var ea, eb *os.File
+		var err error
+		if sk.Type != unix.SOCK_DGRAM && (sk.Name != "" || sk.PeerName != "") {
+			ea, eb, err = namedPair(sk.Type, sk.Name, sk.PeerName)
 		} else {
-			fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return os.NewSyscallError("socketpair", err)
-			}
-			s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
-			s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
+			ea, eb, err = boundPair(sk.Type, sk.Name, sk.PeerName)
 		}
+		if err != nil {
+			return err
+		}
+		s.socks[sk.Ino], s.socks[sk.Peer] = ea, eb
 		if err := setOpts(int(s.socks[sk.Ino].Fd()), sk.Opts); err != nil {
 			return err
 		}

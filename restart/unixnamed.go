@@ -79,10 +79,10 @@ func namedPair(typ int, a, b string) (ea, eb *os.File, err error) {
 	return os.NewFile(uintptr(acc), "socket"), os.NewFile(uintptr(c), "socket"), nil
 }
 
-// namedDgramPair makes a datagram socket pair whose ends have the
-// abstract names a and b (one of them may be ""), bound once paired.
-func namedDgramPair(a, b string) (ea, eb *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// boundPair makes a socket pair of type typ whose ends have the abstract
+// names a and b (either may be ""), bound once paired: a datagram pair's.
+func boundPair(typ int, a, b string) (ea, eb *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
@@ -91,7 +91,7 @@ func namedDgramPair(a, b string) (ea, eb *os.File, err error) {
 			continue
 		}
 		if !strings.HasPrefix(name, "@") {
-			err = fmt.Errorf("datagram pair with an end bound to the path %s: image damaged", name)
+			err = fmt.Errorf("socket pair with an end bound to the path %s: image damaged", name)
 		} else if err = unix.Bind(fds[i], unixAddr(name)); err != nil {
 			err = fmt.Errorf("bind to %s: %w", name, err)
 		}

@@ -86,11 +86,15 @@ func sendQueued(peer int, sk *image.Socket, i int, byPid map[int]*builder) error
 	err := unix.Sendmsg(peer, sk.Queue[i], oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	if err != nil && len(sk.Creds) > 0 {
 		c := sk.Creds[i]
+		// scm_check_creds: the ids must be mapped in our user namespace;
+		// another process's pid needs CAP_SYS_ADMIN over our pid
+		// namespace, other ids CAP_SETUID and CAP_SETGID.
 		hint := ""
-		if errors.Is(err, unix.EPERM) {
-			// scm_check_creds: another process's pid needs CAP_SYS_ADMIN
-			// over our pid namespace, other ids CAP_SETUID/CAP_SETGID.
+		switch {
+		case errors.Is(err, unix.EPERM):
 			hint = " (only root, or an ordinary user in a pid and user namespace of its own, may give a message another process's credentials: restart without --no-restore-pid)"
+		case errors.Is(err, unix.EINVAL):
+			hint = " (the uid or gid has no name in cr_restart's user namespace, which maps only the user's own)"
 		}
 		return fmt.Errorf("sendmsg with its sender's credentials (pid %d, here %d; uid %d gid %d): %w%s", c.Pid, byPid[c.Pid].pid, c.Uid, c.Gid, err, hint)
 	}

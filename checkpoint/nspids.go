@@ -64,8 +64,27 @@ func nsPids(p *image.Process, status *proc.Status) error {
 		}
 	}
 	for i := range p.Fds {
-		if ref := p.Fds[i].SameAs; ref != nil {
+		f := &p.Fds[i]
+		if ref := f.SameAs; ref != nil {
 			ref.Pid = in(ref.Pid, ref.Pid)
+		}
+		if f.Socket == nil {
+			continue
+		}
+		for _, files := range f.Socket.Passed {
+			for _, pf := range files {
+				if pf.Same != nil {
+					pf.Same.Pid = in(pf.Same.Pid, pf.Same.Pid)
+				}
+			}
+		}
+		for j := range f.Socket.Creds {
+			c := &f.Socket.Creds[j]
+			n := in(c.Pid, c.Pid)
+			if n == 0 {
+				return fmt.Errorf("pid %d fd %d: message %d of its queue: its sender, pid %d, is not in the pid namespace of the receiver: its credentials cannot be given again", host, f.Num, j+1, c.Pid)
+			}
+			c.Pid = n
 		}
 	}
 	p.Pid, p.PPid = last(status.NSpid), in(p.PPid, p.PPid)

@@ -134,7 +134,11 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 		set(o, image.Fd{Kind: image.FdPipe, Pipe: p})
 	}
 	// Connected unix socket pairs: inside the set when both ends are.
-	if err := socketPairs(all, set, cut); err != nil {
+	live := map[int]bool{}
+	for _, f := range s.procs {
+		live[f.pid] = !f.zombie
+	}
+	if err := socketPairs(all, live, set, cut); err != nil {
 		return nil, err
 	}
 	// TCP connections between processes of the set, and to peers

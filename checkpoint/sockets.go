@@ -1,9 +1,7 @@
 package checkpoint
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -18,14 +16,18 @@ import (
 // sockets whose peer is also in the set, with what waits to be read from
 // each end; each end's peer must be the other. A stream or seqpacket
 // connection made through a listener of the set (the accepted end bears
-// its name) is one of them, made again with its names. A datagram socket
-// connected to a bound one of the set is not (others may send to that
-// one too): refused. Above the standard streams, those connected outside
-// the set that a restart can make again: a datagram socket connected to
-// a bound one (such as /dev/log) is connected to it again, and with cut
-// (--cut-pipes) a stream or seqpacket connection is saved as cut from its
-// peer.
-func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
+// its name) is one of them, made again with its names, and so is a
+// datagram pair whose ends have abstract names. A datagram socket
+// connected to a bound one of the set that is not connected back is not
+// (others may send to that one too): refused. Above the standard
+// streams, those connected outside the set that a restart can make
+// again: a datagram socket connected to a bound one (such as /dev/log)
+// is connected to it again, and with cut (--cut-pipes) a stream or
+// seqpacket connection is saved as cut from its peer.
+//
+// live are the pids of the set's processes that have not exited, which
+// may be the senders of what waits in a queue.
+func socketPairs(all []openFd, live map[int]bool, set func(openFd, image.Fd), cut bool) error {
 	held := map[uint64]openFd{} // an fd of each socket the set holds
 	for _, o := range all {
 		if ino, ok := linkIno(o.link, "socket"); ok {
@@ -74,6 +76,12 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 			if sk.PeerName, ok = ownName(peer); !ok {
 				return fmt.Errorf("pid %d fd %d (%s): unix socket connected to one bound to the relative path %q: not supported", o.pid, o.fd, o.link, peer.Name)
 			}
+		case mutual && s.Type == unix.SOCK_DGRAM && abstract(s.Name) && abstract(peer.Name):
+			// A datagram pair with abstract names (sending with
+			// SO_PASSCRED binds a socket to one): only each end may
+			// send to the other, names or not.
+			sk.Name, _ = ownName(s)
+			sk.PeerName, _ = ownName(peer)
 		case inSet:
 			continue // connected to a socket of the set not connected back: refused
 		case o.fd <= 2:
@@ -95,7 +103,7 @@ func socketPairs(all []openFd, set func(openFd, image.Fd), cut bool) error {
 		}
 		if !seen[ino] {
 			seen[ino] = true
-			if sk.Queue, sk.Passed, err = peekQueue(o); err != nil {
+			if sk.Queue, sk.Passed, sk.Creds, err = peekQueue(o, all, live); err != nil {
 				return err
 			}
 			if sk.Connect != "" && len(sk.Queue) > 0 {
@@ -131,6 +139,11 @@ func ownName(s *sockdiag.Unix) (string, bool) {
 	return connectName(s.Name)
 }
 
+// abstract says whether a unix socket's name is abstract, or none.
+func abstract(name string) bool {
+	return name == "" || strings.HasPrefix(name, "\x00")
+}
+
 // connectName is the name of a bound unix socket outside the checkpoint
 // as a restart connects to it: an absolute path, or "@" and an abstract
 // name; false for a relative path, whose directory we cannot know.
@@ -153,110 +166,4 @@ func linkIno(link, kind string) (uint64, bool) {
 	}
 	ino, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
 	return ino, err == nil
-}
-
-// peekQueue reads the messages waiting on the socket of o without taking
-// them: on a duplicate (pidfd_getfd), MSG_PEEK with a peek offset that
-// walks the queue, which is put back to its default afterwards. The files
-// passed with a message (SCM_RIGHTS), which peeking passes to us too,
-// are described by passedFile.
-func peekQueue(o openFd) ([][]byte, [][]image.PassedFile, error) {
-	dup, err := kernel.TakeFd(o.pid, o.fd, o.link)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer dup.Close()
-	fd := int(dup.Fd())
-	fail := func(err error) ([][]byte, [][]image.PassedFile, error) {
-		return nil, nil, fmt.Errorf("pid %d fd %d (%s): its queue: %w", o.pid, o.fd, o.link, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
-		return fail(err)
-	}
-	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
-	var q [][]byte
-	var passed [][]image.PassedFile
-	buf, oob := make([]byte, 1<<20), make([]byte, unix.CmsgSpace(4*253))
-	for len(q) < 1<<16 {
-		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-		if errors.Is(err, unix.EAGAIN) || err == nil && n == 0 && oobn == 0 {
-			return q, passed, nil
-		}
-		if err != nil {
-			return fail(err)
-		}
-		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-			return fail(fmt.Errorf("a message longer than %d bytes, or carrying more than 253 files", len(buf)))
-		}
-		var files []image.PassedFile
-		if oobn > 0 {
-			if files, err = passedFiles(oob[:oobn]); err != nil {
-				return fail(fmt.Errorf("message %d: %w", len(q)+1, err))
-			}
-		}
-		if len(files) > 0 {
-			for len(passed) < len(q) {
-				passed = append(passed, nil)
-			}
-			passed = append(passed, files)
-		}
-		q = append(q, append([]byte(nil), buf[:n]...))
-	}
-	return fail(fmt.Errorf("more than %d messages", 1<<16))
-}
-
-// passedFiles describes the files of the control messages oob, which
-// peeking passed to us and which it closes: regular files and directories
-// by path, status flags and offset. Anything else in flight, and
-// credentials, cannot be made again and are refused by name.
-func passedFiles(oob []byte) ([]image.PassedFile, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS {
-			got, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return nil, err
-			}
-			fds = append(fds, got...)
-		}
-	}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
-			return nil, fmt.Errorf("it carries credentials or another control message (level %d type %d): not supported yet", m.Header.Level, m.Header.Type)
-		}
-	}
-	var out []image.PassedFile
-	for _, fd := range fds {
-		link, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return nil, fmt.Errorf("a passed file (%s): %w", link, os.NewSyscallError("fstat", err))
-		}
-		if m := st.Mode & unix.S_IFMT; m != unix.S_IFREG && m != unix.S_IFDIR {
-			return nil, fmt.Errorf("it passes %s, which a restart cannot make again (stasis restores regular files and directories in flight): not supported yet", link)
-		}
-		var cur unix.Stat_t
-		if !strings.HasPrefix(link, "/") || unix.Stat(link, &cur) != nil || cur.Dev != st.Dev || cur.Ino != st.Ino {
-			return nil, fmt.Errorf("it passes %s, which its path no longer names: not supported", link)
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-		if err != nil {
-			return nil, fmt.Errorf("a passed file (%s): %w", link, err)
-		}
-		pos, err := unix.Seek(fd, 0, 1)
-		if err != nil {
-			return nil, fmt.Errorf("a passed file (%s): %w", link, err)
-		}
-		out = append(out, image.PassedFile{Path: link, Flags: flags &^ unix.O_CLOEXEC, Pos: pos})
-	}
-	return out, nil
 }

@@ -125,6 +125,7 @@ type shared struct {
 	shm   map[string]*os.File     // shared memory objects, by device:inode at checkpoint
 	socks map[uint64]*os.File     // ends of socket pairs, by inode at checkpoint
 	shut  map[uint64]int          // their shutdown bits, applied once every queue is filled
+	fills []queueFill             // their queues, filled once every process has its fds (unixqueue.go)
 	sysv  map[int]*image.SysvShm  // System V segments made or found, by id
 	ipc   map[string]bool         // System V sets and queues made or found: "sem 3", "msg 4"
 	made  []int                   // the segments made here, removed if the restore fails
@@ -164,6 +165,11 @@ func (s *shared) shutdown() error {
 
 func (s *shared) close() {
 	s.saved.close()
+	for _, q := range s.fills {
+		if q.own {
+			q.peer.Close()
+		}
+	}
 	for _, f := range s.socks {
 		f.Close()
 	}
@@ -265,8 +271,9 @@ func (b *builder) installEnd(end *os.File, f *image.Fd, mask int) error {
 }
 
 // socketEnd installs an end of a socket pair of the image; the first fd of
-// either end creates the pair, and the first fd of each end refills what
-// waited to be read from it, sent from its peer.
+// either end creates the pair, and the first fd of each end has what
+// waited to be read from it sent again from its peer, once every process
+// of the image has its fds (fillQueues).
 //
 // Precondition: called on the owner thread.
 func (b *builder) socketEnd(f *image.Fd) error {
@@ -282,20 +289,17 @@ func (b *builder) socketEnd(f *image.Fd) error {
 		if s.socks[sk.Peer] != nil {
 			return fmt.Errorf("socket %d: its peer %d is paired elsewhere: image damaged", sk.Ino, sk.Peer)
 		}
-		if sk.Name != "" || sk.PeerName != "" {
-			a, b, err := namedPair(sk.Type, sk.Name, sk.PeerName)
-			if err != nil {
-				return err
-			}
-			s.socks[sk.Ino], s.socks[sk.Peer] = a, b
+		var ea, eb *os.File
+		var err error
+		if sk.Type != unix.SOCK_DGRAM && (sk.Name != "" || sk.PeerName != "") {
+			ea, eb, err = namedPair(sk.Type, sk.Name, sk.PeerName)
 		} else {
-			fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return os.NewSyscallError("socketpair", err)
-			}
-			s.socks[sk.Ino] = os.NewFile(uintptr(fds[0]), "socket")
-			s.socks[sk.Peer] = os.NewFile(uintptr(fds[1]), "socket")
+			ea, eb, err = boundPair(sk.Type, sk.Name, sk.PeerName)
 		}
+		if err != nil {
+			return err
+		}
+		s.socks[sk.Ino], s.socks[sk.Peer] = ea, eb
 		if err := setOpts(int(s.socks[sk.Ino].Fd()), sk.Opts); err != nil {
 			return err
 		}
@@ -305,11 +309,8 @@ func (b *builder) socketEnd(f *image.Fd) error {
 	}
 	if _, done := s.shut[sk.Ino]; !done {
 		s.shut[sk.Ino] = sk.Shutdown
-		peer := int(s.socks[sk.Peer].Fd())
-		for i := range sk.Queue {
-			if err := sendQueued(peer, sk, i); err != nil {
-				return fmt.Errorf("refill socket queue: %w", err)
-			}
+		if len(sk.Queue) > 0 {
+			s.fills = append(s.fills, queueFill{who: fmt.Sprintf("pid %d fd %d", b.p.Pid, f.Num), peer: s.socks[sk.Peer], sk: sk})
 		}
 	}
 	return b.installEnd(s.socks[sk.Ino], f, unix.O_NONBLOCK)

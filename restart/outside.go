@@ -114,49 +114,48 @@ func (b *builder) outsideSocket(f *image.Fd) error {
 		}
 	}
 	if s.socks[sk.Ino] == nil {
-		end, err := outsideEnd(sk)
+		end, peer, err := outsideEnd(sk)
 		if err != nil {
 			return err
 		}
 		s.socks[sk.Ino] = end
+		if peer != nil {
+			s.fills = append(s.fills, queueFill{who: fmt.Sprintf("pid %d fd %d", b.p.Pid, f.Num), peer: peer, sk: sk, own: true})
+		}
 	}
 	return b.installEnd(s.socks[sk.Ino], f, unix.O_NONBLOCK)
 }
 
-// outsideEnd makes the socket outsideSocket installs.
-func outsideEnd(sk *image.Socket) (*os.File, error) {
+// outsideEnd makes the socket outsideSocket installs, and for a cut one
+// the peer its queue is sent again from (by fillQueues), which closes it
+// then.
+func outsideEnd(sk *image.Socket) (end, peer *os.File, err error) {
 	if sk.Connect != "" {
 		fd, err := unix.Socket(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return nil, os.NewSyscallError("socket", err)
+			return nil, nil, os.NewSyscallError("socket", err)
 		}
 		if err := setOpts(fd, sk.Opts); err != nil {
 			unix.Close(fd)
-			return nil, err
+			return nil, nil, err
 		}
 		if err := unix.Connect(fd, unixAddr(sk.Connect)); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
+			return nil, nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
 		}
-		return os.NewFile(uintptr(fd), "socket"), nil
+		return os.NewFile(uintptr(fd), "socket"), nil, nil
 	}
 	if !sk.Outside {
-		return nil, fmt.Errorf("socket %d: neither a pair, cut, nor connected to a path: image damaged", sk.Ino)
+		return nil, nil, fmt.Errorf("socket %d: neither a pair, cut, nor connected to a path: image damaged", sk.Ino)
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socketpair", err)
+		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
-	defer unix.Close(fds[1])
 	if err := setOpts(fds[0], sk.Opts); err != nil {
 		unix.Close(fds[0])
-		return nil, err
+		unix.Close(fds[1])
+		return nil, nil, err
 	}
-	for i := range sk.Queue {
-		if err := sendQueued(fds[1], sk, i); err != nil {
-			unix.Close(fds[0])
-			return nil, fmt.Errorf("refill socket queue: %w", err)
-		}
-	}
-	return os.NewFile(uintptr(fds[0]), "socket"), nil
+	return os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "socket"), nil
 }

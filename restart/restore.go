@@ -224,6 +224,11 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			return fail(err)
 		}
 	}
+	// Every process has its fds now: the socket queues may pass any of
+	// them, and name any as their sender.
+	if err := sh.fillQueues(byPid); err != nil {
+		return fail(err)
+	}
 	if err := errors.Join(sh.shutdown(), sh.leaveRepair(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}

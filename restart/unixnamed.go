@@ -79,6 +79,31 @@ func namedPair(typ int, a, b string) (ea, eb *os.File, err error) {
 	return os.NewFile(uintptr(acc), "socket"), os.NewFile(uintptr(c), "socket"), nil
 }
 
+// boundPair makes a socket pair of type typ whose ends have the abstract
+// names a and b (either may be ""), bound once paired: a datagram pair's.
+func boundPair(typ int, a, b string) (ea, eb *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	for i, name := range []string{a, b} {
+		if name == "" {
+			continue
+		}
+		if !strings.HasPrefix(name, "@") {
+			err = fmt.Errorf("socket pair with an end bound to the path %s: image damaged", name)
+		} else if err = unix.Bind(fds[i], unixAddr(name)); err != nil {
+			err = fmt.Errorf("bind to %s: %w", name, err)
+		}
+		if err != nil {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+			return nil, nil, err
+		}
+	}
+	return os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "socket"), nil
+}
+
 // bindAside binds fd to name, moving a file already at that path aside;
 // undo removes what the bind made and puts that file back.
 func bindAside(fd int, name string) (undo func(), err error) {
@@ -112,36 +137,6 @@ func bindAside(fd int, name string) (undo func(), err error) {
 		return nil, fmt.Errorf("bind to %s: %w", name, err)
 	}
 	return undo, nil
-}
-
-// sendQueued writes message i of sk's queue to peer, with the files that
-// were passed with it, opened again by path as the restart and at their
-// saved offsets.
-func sendQueued(peer int, sk *image.Socket, i int) error {
-	m := sk.Queue[i]
-	// Never blocking: a queue that does not fit again fails the restart.
-	if i >= len(sk.Passed) || len(sk.Passed[i]) == 0 {
-		return unix.Sendmsg(peer, m, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	}
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for _, pf := range sk.Passed[i] {
-		fd, err := unix.Open(pf.Path, pf.Flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY)|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("%s, passed in the queue: %w", pf.Path, err)
-		}
-		fds = append(fds, fd)
-		if pf.Pos != 0 {
-			if _, err := unix.Seek(fd, pf.Pos, 0); err != nil {
-				return fmt.Errorf("%s, passed in the queue: lseek: %w", pf.Path, err)
-			}
-		}
-	}
-	return unix.Sendmsg(peer, m, unix.UnixRights(fds...), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 }
 
 // setOpts gives the socket fd, made here, the options the image saved of

@@ -128,6 +128,7 @@ var cPrograms = []struct {
 	{"sysvipc", "sysvipc.c", nil},
 	{"mqueue", "mqueue.c", nil},
 	{"watch", "watch.c", nil},
+	{"unixq", "unixq.c", nil},
 }
 
 func buildPrograms(work string) {

@@ -13,7 +13,7 @@ import (
 // TestSocketRefusalSays: a checkpoint refused for a socket says which
 // case it is, with family and addresses, and what stasis does save: a
 // TCP connection to a server outside the image, a unix socket pair with a
-// pipe in flight, a netlink socket of another protocol than NETLINK_ROUTE
+// pipe in flight that no process holds, a netlink socket of another protocol than NETLINK_ROUTE
 // and route ones with an answer waiting or in a group above 32, a UDP socket with a datagram waiting, a unix socket
 // connected to a server outside it, a unix datagram socket connected to a
 // bound one of the image.
@@ -26,8 +26,8 @@ func TestSocketRefusalSays(t *testing.T) {
 	}{
 		{"tcp connected to a server outside", `c = socket.create_connection(("127.0.0.1", int(sys.argv[3])))`,
 			`fd \d+: tcp 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:PORT \(socket:\[\d+\]\): not checkpointable \(its peer is outside the checkpoint\); checkpoint with --tcp-established \(as root\) to have it go on after the restart, or with --tcp-close to restore it as reset by its peer \(the program sees ECONNRESET\)`},
-		{"unix pair with a pipe in flight", `import os; a, b = socket.socketpair(); r, w = os.pipe(); socket.send_fds(a, [b"x"], [r])`,
-			`fd \d+ \(socket:\[\d+\]\): its queue: message 1: it passes pipe:\[\d+\], which a restart cannot make again \(stasis restores regular files and directories in flight\)`},
+		{"unix pair with a pipe in flight", `import os; a, b = socket.socketpair(); r, w = os.pipe(); socket.send_fds(a, [b"x"], [r]); os.close(r); os.close(w)`,
+			`fd \d+ \(socket:\[\d+\]\): its queue: message 1: it passes pipe:\[\d+\], which no process of the checkpoint holds, and a restart cannot make again \(stasis makes again in flight what a process holds too, and regular files and directories\)`},
 		{"netlink of another protocol", `s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)`,
 			`fd \d+: netlink socket of protocol 16 \(socket:\[\d+\]\): not checkpointable \(stasis saves NETLINK_ROUTE sockets connected to nothing, not yet other kinds\)`},
 		{"netlink route with an answer waiting", `import struct; s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE); s.bind((0, 0)); s.send(struct.pack("=IHHII", 32, 18, 0x301, 1, 0) + bytes(16)); time.sleep(0.1)`,

@@ -389,8 +389,12 @@ type Socket struct {
 	Shutdown int      `json:"shutdown,omitempty"` // RCV_SHUTDOWN 1, SEND_SHUTDOWN 2
 	Queue    [][]byte `json:"queue,omitempty"`
 	// Passed are the files passed (SCM_RIGHTS) with each message of
-	// Queue, by index: made again by path and sent with it.
+	// Queue, by index: made again and sent with it.
 	Passed [][]PassedFile `json:"passed,omitempty"`
+	// Creds are the sender's credentials of each message of Queue, by
+	// index, that a receiver with SO_PASSCRED gets (SCM_CREDENTIALS):
+	// none, or one for every message. They are sent again with it.
+	Creds []Ucred `json:"creds,omitempty"`
 	// Name and PeerName are the names ("/path" or "@abstract") of the
 	// ends of a pair inside the image that has one: the end a server
 	// bound to a name accepted, or an end bound before it connected.
@@ -444,12 +448,24 @@ type Termios struct {
 	Ospeed uint32    `json:"ospeed"`
 }
 
-// PassedFile is a regular file or directory in flight in a socket's
-// queue: opened again by path, with its status flags and offset.
+// PassedFile is a file in flight in a socket's queue: the open file
+// description of an fd of a process of the image (Same), sent again as
+// it is restored; or else a regular file or directory, opened again by
+// Path with its status flags and offset.
 type PassedFile struct {
-	Path  string `json:"path"`
-	Flags int    `json:"flags"`
+	Path  string `json:"path,omitempty"`
+	Flags int    `json:"flags,omitempty"`
 	Pos   int64  `json:"pos,omitempty"`
+	Same  *FdRef `json:"same,omitempty"`
+}
+
+// Ucred is a message's sender as SCM_CREDENTIALS gives it: its pid as
+// the image numbers processes (a process of the image), its effective
+// uid and gid.
+type Ucred struct {
+	Pid int `json:"pid"`
+	Uid int `json:"uid"`
+	Gid int `json:"gid"`
 }
 
 // Listener is a socket that listens, or is bound (or not even that) and

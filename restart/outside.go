@@ -91,8 +91,8 @@ func (b *builder) outsidePipe(f *image.Fd) (ok bool, err error) {
 }
 
 // outsideSocket installs a unix socket that was connected outside the
-// checkpoint: a datagram socket connected again to the path it was
-// connected to; a cut stream, the descriptor --inherit-fd gives for it or
+// checkpoint, or to a bound one of the image: a datagram socket, to be
+// connected again to the name it was connected to (dgram.go); a cut stream, the descriptor --inherit-fd gives for it or
 // else one end of a new pair holding what waited in it, whose other end
 // is closed, so that the program reads that, then end of file, and a
 // write fails with EPIPE, as from a peer that went away.
@@ -114,7 +114,11 @@ func (b *builder) outsideSocket(f *image.Fd) error {
 		}
 	}
 	if s.socks[sk.Ino] == nil {
-		end, err := outsideEnd(sk)
+		newEnd := outsideEnd
+		if sk.Connect != "" {
+			newEnd = func(*image.Socket) (*os.File, error) { return b.dgramClient(f) }
+		}
+		end, err := newEnd(sk)
 		if err != nil {
 			return err
 		}
@@ -125,21 +129,6 @@ func (b *builder) outsideSocket(f *image.Fd) error {
 
 // outsideEnd makes the socket outsideSocket installs.
 func outsideEnd(sk *image.Socket) (*os.File, error) {
-	if sk.Connect != "" {
-		fd, err := unix.Socket(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, os.NewSyscallError("socket", err)
-		}
-		if err := setOpts(fd, sk.Opts); err != nil {
-			unix.Close(fd)
-			return nil, err
-		}
-		if err := unix.Connect(fd, unixAddr(sk.Connect)); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
-		}
-		return os.NewFile(uintptr(fd), "socket"), nil
-	}
 	if !sk.Outside {
 		return nil, fmt.Errorf("socket %d: neither a pair, cut, nor connected to a path: image damaged", sk.Ino)
 	}

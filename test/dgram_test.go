@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -212,5 +213,46 @@ func TestDgramEdited(t *testing.T) {
 				t.Fatalf("want a refusal matching %q, got\n%s", c.want, res)
 			}
 		})
+	}
+}
+
+// TestDgramOutside: a datagram waiting on a bound unix datagram socket
+// of the image from a sender bound to a name outside it (the test's own
+// socket) is refused by name, with the pid and fd of the socket it waits
+// on and why; the job runs on.
+func TestDgramOutside(t *testing.T) {
+	needEngine(t)
+	hh := newH(t)
+	path, sender := hh.path("srv.sock"), hh.path("outside.sock")
+	src := `import select, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+select.select([s], [], [], 30)
+print("ready", flush=True)
+time.sleep(60)
+`
+	out := hh.path("out")
+	p := hh.startProg("server", []string{python(t), "-c", src, path}, out)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sender, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(wait30); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := c.WriteToUnix([]byte("x"), &net.UnixAddr{Name: path, Net: "unixgram"}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || p.exited() {
+			t.Fatalf("the server never bound %s\n%s", path, p.describe())
+		}
+	}
+	hh.waitOutput(out, wait30, "ready", func(b []byte) (bool, error) { return strings.Contains(string(b), "ready"), nil }, p)
+	r := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", hh.path("img"), strconv.Itoa(p.pid))
+	want := regexp.MustCompile(fmt.Sprintf(`pid %d fd 3 \(socket:\[\d+\]\): unix datagram socket, its queue: datagram 1: from %s, a socket outside the image: a restart could not send it again from that name; checkpoint once it is read, or with its sender`, p.pid, regexp.QuoteMeta(sender)))
+	if r.code == 0 || !want.MatchString(r.stderr) {
+		t.Fatalf("want a refusal matching %q, got\n%s", want, r)
+	}
+	if p.exited() {
+		t.Fatalf("the job did not run on\n%s", p.describe())
 	}
 }

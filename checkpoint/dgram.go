@@ -58,7 +58,7 @@ func ownDgramName(o openFd, s *sockdiag.Unix) (string, uint32, error) {
 // dgramQueue reads the datagrams waiting on the unix datagram socket of
 // o without taking them, with their senders' names (as the image keeps
 // them: "" for an unnamed sender), through a duplicate (pidfd_getfd),
-// with a peek offset that walks the queue and is put back to its default
+// with a peek offset that walks the queue and is put back as it was
 // afterwards (a datagram socket reads no end of file: EAGAIN ends the
 // walk, and 0 bytes are an empty datagram). Each named sender must be a socket of the set (names, from
 // dgramNames), from which a restart sends the datagram again; one
@@ -74,10 +74,14 @@ func dgramQueue(o openFd, names map[string]uint64, socks map[uint64]*sockdiag.Un
 	fail := func(err error) ([][]byte, []string, error) {
 		return nil, nil, fmt.Errorf("pid %d fd %d (%s): unix datagram socket, its queue: %w", o.pid, o.fd, o.link, err)
 	}
+	old, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF)
+	if err != nil {
+		return fail(os.NewSyscallError("getsockopt(SO_PEEK_OFF)", err))
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
 		return fail(os.NewSyscallError("setsockopt(SO_PEEK_OFF)", err))
 	}
-	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
+	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, old)
 	buf := make([]byte, 1<<20)
 	for len(q) < 1<<16 {
 		n, raw, flags, err := kernel.PeekFrom(fd, buf)

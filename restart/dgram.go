@@ -127,7 +127,7 @@ func connectDgrams(bs []*builder, s *shared) error {
 			}
 		}
 	}
-	for _, d := range s.dgram {
+	for _, d := range connectOrder(s.dgram) {
 		if err := unix.Connect(int(d.f.Fd()), unixAddr(d.sk.Connect)); err != nil {
 			return fmt.Errorf("socket %d: connect to %s, which it was connected to: %w", d.sk.Ino, d.sk.Connect, err)
 		}
@@ -149,6 +149,36 @@ func connectDgrams(bs []*builder, s *shared) error {
 		}
 	}
 	return nil
+}
+
+// connectOrder orders the connections so that a socket connected to one
+// of them that is connected to a third is connected first: the kernel
+// refuses (EPERM) a connection to a datagram socket connected to another.
+func connectOrder(ends []dgramEnd) []dgramEnd {
+	var out []dgramEnd
+	done := make([]bool, len(ends))
+	for len(out) < len(ends) {
+		progress := false
+		for i, d := range ends {
+			ready := !done[i]
+			for j, x := range ends {
+				if j != i && !done[j] && d.sk.Name != "" && x.sk.Connect == d.sk.Name && d.sk.Connect != x.sk.Name {
+					ready = false // x first
+				}
+			}
+			if ready {
+				out, done[i], progress = append(out, d), true, true
+			}
+		}
+		if !progress { // a cycle, which no checkpoint makes: as they come
+			for i, d := range ends {
+				if !done[i] {
+					out, done[i] = append(out, d), true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // sendDgram sends m to the socket bound to name, from a new unnamed

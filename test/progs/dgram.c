@@ -7,7 +7,8 @@
  * milliseconds or so, when the servers' queues take it
  * (net.unix.max_dgram_qlen), each fifth followed by an empty one; the
  * bound ones keep up to twelve requests unanswered and read a reply only
- * when they have eight or more; the servers read one datagram each every
+ * when three or more wait (the servers count theirs in shared memory);
+ * the servers read one datagram each every
  * three milliseconds or so, and answer the bound clients at once: so
  * datagrams wait on the servers and replies on the bound clients all the
  * time.
@@ -46,6 +47,7 @@ struct stream {
 struct shared {
 	volatile long ver[2];
 	struct stream r[2];
+	volatile long replied[2]; /* replies each server sent */
 };
 
 static struct shared *sh;
@@ -123,6 +125,8 @@ struct server {
 	long replied, repl_n; /* replies sent; requests from the bound client got */
 };
 
+static struct server srv[2];
+
 static void serve(struct server *s)
 {
 	char b[256], tag[8];
@@ -140,6 +144,7 @@ static void serve(struct server *s)
 			bad("%s: sendto: errno %d", s->tag, errno);
 		}
 		s->replied++;
+		sh->replied[s == srv ? 0 : 1] = s->replied;
 	}
 	ssize_t n = recvfrom(s->fd, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
 	if (n < 0) {
@@ -219,9 +224,9 @@ static void client(struct client *c, long round)
 		else if (errno != EAGAIN)
 			bad("%s: send: errno %d", c->tag, errno);
 	}
-	if (!c->bound || c->sent - c->got < 8)
+	if (!c->bound || sh->replied[c->idx] - c->got < 3)
 		return;
-	/* Eight unanswered or more: read one reply. */
+	/* Three replies waiting or more: read one. */
 	char tag[8];
 	snprintf(tag, sizeof tag, "r%s", c->tag);
 	ssize_t got = recv(c->fd, b, sizeof b, 0);
@@ -255,7 +260,8 @@ int main(int argc, char **argv)
 	sh = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		bad("mmap: errno %d", errno);
-	struct server srv[2] = {{"P", argv[3]}, {"A", argv[4]}};
+	srv[0] = (struct server){"P", argv[3]};
+	srv[1] = (struct server){"A", argv[4]};
 	srv[0].fd = sock(argv[1]);
 	srv[1].fd = sock(argv[2]);
 	pid_t kid = fork();

@@ -13,6 +13,9 @@ import (
 	"stasis/internal/image"
 )
 
+// autoName is a name autobind gives.
+var autoName = regexp.MustCompile(`^@[0-9a-f]{5}$`)
+
 var dgramTick = regexp.MustCompile(`^tick (\d+) P u=(\d+)/([0-9a-f]{16}) n=(\d+)/([0-9a-f]{16}) r=(\d+)/([0-9a-f]{16}) A u=(\d+)/([0-9a-f]{16}) n=(\d+)/([0-9a-f]{16}) r=(\d+)/([0-9a-f]{16})$`)
 
 // dgramStream is one stream of test/progs/dgram's datagrams, whose hash
@@ -118,12 +121,17 @@ func dgramQueues(t *testing.T, img string) (servers, clients int, from map[strin
 
 // startDgram starts test/progs/dgram as as, its servers bound to
 // srv.sock and the abstract name returned with "-srv", its bound clients
-// to cli.sock and that name with "-cli", and waits for its third tick.
-func (hh *h) startDgram(as []string) (p *proc, out, abstract string) {
+// to cli.sock and that name with "-cli" (autobind: one the kernel picks),
+// and waits for its third tick.
+func (hh *h) startDgram(as []string, autobind bool) (p *proc, out, abstract string) {
 	hh.t.Helper()
 	abstract = fmt.Sprintf("@stasis-dgram-%d-%d", os.Getpid(), time.Now().UnixNano())
+	client := abstract + "-cli"
+	if autobind {
+		client = "auto"
+	}
 	out = hh.path("out")
-	p = hh.startProg("dgram", append(as, prog(hh.t, "dgram"), hh.path("srv.sock"), abstract+"-srv", hh.path("cli.sock"), abstract+"-cli"), out)
+	p = hh.startProg("dgram", append(as, prog(hh.t, "dgram"), hh.path("srv.sock"), abstract+"-srv", hh.path("cli.sock"), client), out)
 	if as != nil {
 		os.Chown(out, 65534, 65534)
 		os.Chown(p.stderr, 65534, 65534)
@@ -134,7 +142,8 @@ func (hh *h) startDgram(as []string) (p *proc, out, abstract string) {
 
 // TestDgramServers: test/progs/dgram's syslog-like servers, bound to a
 // path and to an abstract name, each with an unbound client connected to
-// it and one bound to a name of its own that it replies to, the clients
+// it and one bound to a name of its own that it replies to (as uid 65534,
+// the abstract server's client has the name autobind gave it), the clients
 // in a child process, checkpointed as a tree with --kill while datagrams
 // wait on the servers and replies on the clients, and restarted three
 // times as root and once as uid 65534. The program checks every
@@ -154,14 +163,22 @@ func TestDgramServers(t *testing.T) {
 			if who == "nobody" {
 				as, gens = hh.nobody(), 1
 			}
-			p, out, abstract := hh.startDgram(as)
+			p, out, abstract := hh.startDgram(as, who == "nobody")
 			seq := seqSpec{dgramTick, 1}
 			hh.generations(as, p, out, seq, gens)
 			checkDgramTicks(t, out)
 			for gen := 1; gen <= gens; gen++ {
 				s, c, from := dgramQueues(t, hh.path("img"+strconv.Itoa(gen)))
 				t.Logf("image %d: %d datagrams waiting on the servers, from %v; %d on the clients", gen, s, from, c)
-				if s == 0 || from[""] == 0 || from[hh.path("cli.sock")] == 0 || from[abstract+"-cli"] == 0 || c == 0 {
+				abstractClient := from[abstract+"-cli"]
+				if who == "nobody" {
+					for n, k := range from {
+						if autoName.MatchString(n) {
+							abstractClient += k
+						}
+					}
+				}
+				if s == 0 || from[""] == 0 || from[hh.path("cli.sock")] == 0 || abstractClient == 0 || c == 0 {
 					t.Errorf("image %d held %d datagrams waiting on the servers (from %v) and %d on the clients: the test proves less than it should", gen, s, from, c)
 				}
 			}
@@ -175,7 +192,7 @@ func TestDgramServers(t *testing.T) {
 func TestDgramEdited(t *testing.T) {
 	needEngine(t)
 	hh := newH(t)
-	p, _, _ := hh.startDgram(nil)
+	p, _, _ := hh.startDgram(nil, false)
 	img := hh.path("img")
 	if res := hh.run(wait30, bin(t, "cr_checkpoint"), "--tree", "--kill", "-f", img, strconv.Itoa(p.pid)); res.code != 0 {
 		t.Fatalf("checkpoint:\n%s", res)

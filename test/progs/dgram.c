@@ -2,7 +2,8 @@
  * processes. The parent binds a server to the path argv[1] and one to the
  * abstract name argv[2]; its child connects two clients to each: one
  * unbound, one bound to a name of its own (argv[3]: a path; argv[4]: an
- * abstract name), to which the server replies. Every socket is
+ * abstract name, or "auto": one the kernel picks, autobind, which the
+ * child passes on in shared memory), to which the server replies. Every socket is
  * non-blocking. The unbound clients send a datagram every two
  * milliseconds or so, when the servers' queues take it
  * (net.unix.max_dgram_qlen), each fifth followed by an empty one; the
@@ -48,6 +49,7 @@ struct shared {
 	volatile long ver[2];
 	struct stream r[2];
 	volatile long replied[2]; /* replies each server sent */
+	char autoname[16];        /* "@" and the autobound name */
 };
 
 static struct shared *sh;
@@ -253,7 +255,7 @@ static void client(struct client *c, long round)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: dgram PATH @ABSTRACT CLIENT-PATH @CLIENT-ABSTRACT\n");
+		fprintf(stderr, "usage: dgram PATH @ABSTRACT CLIENT-PATH @CLIENT-ABSTRACT|auto\n");
 		return 2;
 	}
 	setvbuf(stdout, 0, _IOLBF, 0);
@@ -261,7 +263,8 @@ int main(int argc, char **argv)
 	if (sh == MAP_FAILED)
 		bad("mmap: errno %d", errno);
 	srv[0] = (struct server){"P", argv[3]};
-	srv[1] = (struct server){"A", argv[4]};
+	int autobind = strcmp(argv[4], "auto") == 0;
+	srv[1] = (struct server){"A", autobind ? sh->autoname : argv[4]};
 	srv[0].fd = sock(argv[1]);
 	srv[1].fd = sock(argv[2]);
 	pid_t kid = fork();
@@ -274,7 +277,21 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4; i++) {
 			const char *to = argv[1 + i / 2];
 			struct sockaddr_un a;
-			cs[i].fd = sock(cs[i].bound ? argv[3 + i / 2] : 0);
+			if (i == 3 && autobind) {
+				struct sockaddr_un me = {AF_UNIX};
+				socklen_t l = sizeof(sa_family_t);
+				cs[i].fd = sock(0);
+				if (bind(cs[i].fd, (struct sockaddr *)&me, l) < 0)
+					bad("autobind: errno %d", errno);
+				l = sizeof me;
+				if (getsockname(cs[i].fd, (struct sockaddr *)&me, &l) < 0 || l != offsetof(struct sockaddr_un, sun_path) + 6)
+					bad("getsockname: errno %d, length %d", errno, (int)l);
+				sh->autoname[0] = '@';
+				memcpy(sh->autoname + 1, me.sun_path + 1, 5);
+				__sync_synchronize();
+			} else {
+				cs[i].fd = sock(cs[i].bound ? argv[3 + i / 2] : 0);
+			}
 			if (connect(cs[i].fd, (struct sockaddr *)&a, addr(&a, to)) < 0)
 				bad("connect to %s: errno %d", to, errno);
 		}

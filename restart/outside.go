@@ -92,10 +92,11 @@ func (b *builder) outsidePipe(f *image.Fd) (ok bool, err error) {
 
 // outsideSocket installs a unix socket that was connected outside the
 // checkpoint, or to a bound one of the image: a datagram socket, to be
-// connected again to the name it was connected to (dgram.go); a cut stream, the descriptor --inherit-fd gives for it or
-// else one end of a new pair holding what waited in it, whose other end
-// is closed, so that the program reads that, then end of file, and a
-// write fails with EPIPE, as from a peer that went away.
+// connected again to the name it was connected to (dgram.go); a cut
+// stream, the descriptor --inherit-fd gives for it or else one end of a
+// new pair holding what waited in it, whose other end is closed, so that
+// the program reads that, then end of file, and a write fails with EPIPE,
+// as from a peer that went away.
 //
 // Precondition: called on the owner thread.
 func (b *builder) outsideSocket(f *image.Fd) error {

@@ -20,8 +20,13 @@ import (
 // IPv4, IPv6 or unix socket that listens, or that is connected to
 // nothing (bound or not). ok is false for any other socket, which is
 // then refused or paired elsewhere; err says why a server's socket cannot
-// be saved.
+// be saved, such as datagrams waiting on it (a unix datagram socket's
+// are saved by serverQueues, which describes it with queued set).
 func listener(pid, n int, link string) (l *image.Listener, ok bool, err error) {
+	return serverSocket(pid, n, link, false)
+}
+
+func serverSocket(pid, n int, link string, queued bool) (l *image.Listener, ok bool, err error) {
 	ino, _ := linkIno(link, "socket")
 	dup, err := kernel.TakeFd(pid, n, link)
 	if err != nil {
@@ -50,7 +55,7 @@ func listener(pid, n int, link string) (l *image.Listener, ok bool, err error) {
 		return nil, true, fmt.Errorf("pid %d fd %d: %s (%s): %s", pid, n, what, link, fmt.Sprintf(why, a...))
 	}
 	l = &image.Listener{Family: domain, Type: typ, Protocol: proto}
-	if listening == 0 {
+	if listening == 0 && !queued {
 		if waiting, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err == nil && waiting > 0 {
 			return fail("%d bytes wait to be read on it, from senders a restart could not name again: not saved; checkpoint once they are read", waiting)
 		}
@@ -179,7 +184,11 @@ func unixName(pid int, ino uint64) (string, uint32, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	s := socks[ino]
+	return sockName(pid, socks[ino])
+}
+
+// sockName is unixName for the socket s, as sock_diag shows it.
+func sockName(pid int, s *sockdiag.Unix) (string, uint32, error) {
 	if s == nil {
 		return "", 0, fmt.Errorf("not in sock_diag (another network namespace?)")
 	}

@@ -74,7 +74,7 @@ func socketCase(pid, fd int, link string) (what, covered string) {
 	}
 	if domain == unix.AF_UNIX {
 		if typ == unix.SOCK_DGRAM && peer != nil && sockAddr(peer) != "" {
-			return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it, not yet a datagram socket connected to a bound one of the image, which others may send to as well)"
+			return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to one bound to an absolute path or an abstract name, inside the image or outside it, not yet to a relative path)"
 		}
 		return b.String(), " (stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer)"
 	}

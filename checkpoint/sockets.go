@@ -17,13 +17,15 @@ import (
 // each end; each end's peer must be the other. A stream or seqpacket
 // connection made through a listener of the set (the accepted end bears
 // its name) is one of them, made again with its names, and so is a
-// datagram pair whose ends have abstract names. A datagram socket
-// connected to a bound one of the set that is not connected back is not
-// (others may send to that one too): refused. Above the standard
-// streams, those connected outside the set that a restart can make
-// again: a datagram socket connected to a bound one (such as /dev/log)
-// is connected to it again, and with cut (--cut-pipes) a stream or
-// seqpacket connection is saved as cut from its peer.
+// datagram pair whose ends have abstract names. Above the standard
+// streams, a datagram socket connected to a bound one, of the set (a
+// server's, which others may send to too) or outside it (such as
+// /dev/log), is made again with its own name and connected to that one
+// once the restart has made every process, with the datagrams from it
+// waiting; with cut (--cut-pipes) a stream or seqpacket connection
+// outside the set is saved as cut from its peer. Last, the bound unix
+// datagram sockets of the set that are connected to nothing and have
+// datagrams waiting are described as servers' sockets (serverQueues).
 //
 // live are the pids of the set's processes that have not exited, which
 // may be the senders of what waits in a queue.
@@ -44,6 +46,7 @@ func socketPairs(all []openFd, live map[int]bool, set func(openFd, image.Fd), cu
 		return err
 	}
 	seen := map[uint64]bool{}
+	names := dgramNames(held, socks)
 	for _, o := range all {
 		ino, ok := linkIno(o.link, "socket")
 		if !ok {
@@ -82,12 +85,18 @@ func socketPairs(all []openFd, live map[int]bool, set func(openFd, image.Fd), cu
 			// send to the other, names or not.
 			sk.Name, _ = ownName(s)
 			sk.PeerName, _ = ownName(peer)
+		case s.Type == unix.SOCK_DGRAM && named && o.fd > 2:
+			if inSet && names[dest] != s.Peer {
+				return fmt.Errorf("pid %d fd %d (%s): unix datagram socket connected to %s, a socket of the image that a restart would not make again with that name (a standard stream, or a name two sockets hold): not supported", o.pid, o.fd, o.link, dest)
+			}
+			sk.Connect = dest
+			if sk.Name, sk.Mode, err = ownDgramName(o, s); err != nil {
+				return err
+			}
 		case inSet:
 			continue // connected to a socket of the set not connected back: refused
 		case o.fd <= 2:
 			continue // a standard stream: the restart's own is given
-		case s.Type == unix.SOCK_DGRAM && named:
-			sk.Connect = dest
 		case s.Type != unix.SOCK_DGRAM && cut:
 			sk.Outside = true
 		default:
@@ -103,16 +112,18 @@ func socketPairs(all []openFd, live map[int]bool, set func(openFd, image.Fd), cu
 		}
 		if !seen[ino] {
 			seen[ino] = true
-			if sk.Queue, sk.Passed, sk.Creds, err = peekQueue(o, all, live); err != nil {
-				return err
+			if sk.Connect != "" {
+				sk.Queue, err = connectedQueue(o, sk, names, socks)
+			} else {
+				sk.Queue, sk.Passed, sk.Creds, err = peekQueue(o, all, live)
 			}
-			if sk.Connect != "" && len(sk.Queue) > 0 {
-				return fmt.Errorf("pid %d fd %d (%s): unix datagram connected to %s: %d datagrams from it wait to be read, which a restart cannot send again", o.pid, o.fd, o.link, sk.Connect, len(sk.Queue))
+			if err != nil {
+				return err
 			}
 		}
 		set(o, image.Fd{Kind: image.FdSocket, Socket: sk})
 	}
-	return nil
+	return serverQueues(held, socks, names, set)
 }
 
 // pairOpts reads the options of the socket of o that differ from a new

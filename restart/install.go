@@ -139,6 +139,7 @@ type shared struct {
 	used   map[string]bool     // the --inherit-fd keys given to a process (outside.go)
 	cut    []string            // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
 	mq     map[string]bool     // POSIX message queues made or found, by name (mqueue.go)
+	dgram  []dgramEnd          // datagram sockets to connect to bound ones once every process is made (dgram.go)
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues

@@ -38,6 +38,9 @@ func (b *builder) listener(f *image.Fd) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := checkQueue(l); err != nil {
+		return 0, err
+	}
 	netlink := l.Family == unix.AF_NETLINK && l.Protocol == unix.NETLINK_ROUTE && (l.Type == unix.SOCK_RAW || l.Type == unix.SOCK_DGRAM)
 	if !netlink && l.Type != unix.SOCK_STREAM && l.Type != unix.SOCK_DGRAM && l.Type != unix.SOCK_SEQPACKET || l.Backlog < 0 {
 		return 0, fmt.Errorf("socket type %d, backlog %d: image damaged", l.Type, l.Backlog)

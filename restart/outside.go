@@ -91,11 +91,12 @@ func (b *builder) outsidePipe(f *image.Fd) (ok bool, err error) {
 }
 
 // outsideSocket installs a unix socket that was connected outside the
-// checkpoint: a datagram socket connected again to the path it was
-// connected to; a cut stream, the descriptor --inherit-fd gives for it or
-// else one end of a new pair holding what waited in it, whose other end
-// is closed, so that the program reads that, then end of file, and a
-// write fails with EPIPE, as from a peer that went away.
+// checkpoint, or to a bound one of the image: a datagram socket, to be
+// connected again to the name it was connected to (dgram.go); a cut
+// stream, the descriptor --inherit-fd gives for it or else one end of a
+// new pair holding what waited in it, whose other end is closed, so that
+// the program reads that, then end of file, and a write fails with EPIPE,
+// as from a peer that went away.
 //
 // Precondition: called on the owner thread.
 func (b *builder) outsideSocket(f *image.Fd) error {
@@ -114,7 +115,13 @@ func (b *builder) outsideSocket(f *image.Fd) error {
 		}
 	}
 	if s.socks[sk.Ino] == nil {
-		end, peer, err := outsideEnd(sk)
+		var end, peer *os.File
+		var err error
+		if sk.Connect != "" {
+			end, err = b.dgramClient(f)
+		} else {
+			end, peer, err = outsideEnd(sk)
+		}
 		if err != nil {
 			return err
 		}
@@ -126,25 +133,10 @@ func (b *builder) outsideSocket(f *image.Fd) error {
 	return b.installEnd(s.socks[sk.Ino], f, unix.O_NONBLOCK)
 }
 
-// outsideEnd makes the socket outsideSocket installs, and for a cut one
+// outsideEnd makes the socket outsideSocket installs for a cut one, and
 // the peer its queue is sent again from (by fillQueues), which closes it
 // then.
 func outsideEnd(sk *image.Socket) (end, peer *os.File, err error) {
-	if sk.Connect != "" {
-		fd, err := unix.Socket(unix.AF_UNIX, sk.Type|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, nil, os.NewSyscallError("socket", err)
-		}
-		if err := setOpts(fd, sk.Opts); err != nil {
-			unix.Close(fd)
-			return nil, nil, err
-		}
-		if err := unix.Connect(fd, unixAddr(sk.Connect)); err != nil {
-			unix.Close(fd)
-			return nil, nil, fmt.Errorf("connect to %s, which it was connected to: %w", sk.Connect, err)
-		}
-		return os.NewFile(uintptr(fd), "socket"), nil, nil
-	}
 	if !sk.Outside {
 		return nil, nil, fmt.Errorf("socket %d: neither a pair, cut, nor connected to a path: image damaged", sk.Ino)
 	}

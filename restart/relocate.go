@@ -87,6 +87,11 @@ func relocate(p *image.Process, rs []Relocation) {
 			*s, _ = apply(rs, *s)
 		}
 	}
+	movePath := func(s *string) { // a unix socket's name: a path, or "@" and an abstract one
+		if strings.HasPrefix(*s, "/") {
+			move(s)
+		}
+	}
 	move(&p.Exe)
 	move(&p.Cwd)
 	for i := range p.VMAs {
@@ -109,8 +114,16 @@ func relocate(p *image.Process, rs []Relocation) {
 				move(&f.Pipe.Path)
 			}
 		case image.FdListener:
-			if l := f.Listener; l != nil && l.Family == unix.AF_UNIX && strings.HasPrefix(l.Addr, "/") {
-				move(&l.Addr)
+			if l := f.Listener; l != nil && l.Family == unix.AF_UNIX {
+				movePath(&l.Addr)
+				for j := range l.From {
+					movePath(&l.From[j])
+				}
+			}
+		case image.FdSocket:
+			if sk := f.Socket; sk != nil && sk.Connect != "" {
+				movePath(&sk.Connect)
+				movePath(&sk.Name)
 			}
 		case image.FdInotify:
 			for j := range f.Inotify {

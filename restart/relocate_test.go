@@ -1,7 +1,10 @@
 package restart
 
 import (
+	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
 )
@@ -53,10 +56,18 @@ func TestApplyRelocation(t *testing.T) {
 		VMAs: []image.VMA{{Kind: image.VMAFile, Path: "/data/run3/app"}, {Kind: image.VMAAnon, Name: "[heap]"}},
 		Fds: []image.Fd{{Kind: image.FdFile, Path: "/data/run3/out.dat"},
 			{Kind: image.FdPipe, Pipe: &image.Pipe{Path: "/data/run3/fifo"}}, {Kind: image.FdStdio},
-			{Kind: image.FdInotify, Inotify: []image.InotifyWatch{{Wd: 1, Path: "/data/run3/in"}}}}}
+			{Kind: image.FdInotify, Inotify: []image.InotifyWatch{{Wd: 1, Path: "/data/run3/in"}}},
+			{Kind: image.FdListener, Listener: &image.Listener{Family: unix.AF_UNIX, Addr: "/data/run3/srv", From: []string{"", "/data/run3/cli", "@data/run3/x"}}},
+			{Kind: image.FdSocket, Socket: &image.Socket{Connect: "/data/run3/srv", Name: "/data/run3/cli"}}}}
 	relocate(p, rs[:1])
 	if p.Exe != "/scratch/r3/app" || p.Cwd != "/scratch/r3" || p.VMAs[0].Path != "/scratch/r3/app" ||
 		p.Fds[0].Path != "/scratch/r3/out.dat" || p.Fds[1].Pipe.Path != "/scratch/r3/fifo" || p.Fds[3].Inotify[0].Path != "/scratch/r3/in" {
 		t.Errorf("relocate left a path: %+v", p)
+	}
+	// Unix socket names that are paths move; abstract ones do not.
+	l, sk := p.Fds[4].Listener, p.Fds[5].Socket
+	if l.Addr != "/scratch/r3/srv" || !slices.Equal(l.From, []string{"", "/scratch/r3/cli", "@data/run3/x"}) ||
+		sk.Connect != "/scratch/r3/srv" || sk.Name != "/scratch/r3/cli" {
+		t.Errorf("relocate: a datagram server %+v, its client %+v", l, sk)
 	}
 }

@@ -229,6 +229,9 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	if err := sh.fillQueues(byPid); err != nil {
 		return fail(err)
 	}
+	if err := connectDgrams(bs, sh); err != nil {
+		return fail(err)
+	}
 	if err := errors.Join(sh.shutdown(), sh.leaveRepair(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}

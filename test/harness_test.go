@@ -113,6 +113,7 @@ var cPrograms = []struct {
 	{"forker", "forker.c", nil},
 	{"sockpair", "sockpair.c", nil},
 	{"listen", "listen.c", nil},
+	{"dgram", "dgram.c", nil},
 	{"tcppair", "tcppair.c", nil},
 	{"bigqueue", "bigqueue.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},

@@ -518,6 +518,15 @@ func rewrite(t *testing.T, src, dst string, edit func(*image.Process)) {
 				t.Fatal(err)
 			}
 			continue
+		case image.RecSame:
+			s, err := rd.Same()
+			if err == nil {
+				err = w.Same(rec.Arg, s)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
 		}
 		b, err := io.ReadAll(rd)
 		if err != nil {

@@ -15,8 +15,10 @@ import (
 // TCP connection to a server outside the image, a unix socket pair with a
 // pipe in flight that no process holds, a netlink socket of another protocol than NETLINK_ROUTE
 // and route ones with an answer waiting or in a group above 32, a UDP socket with a datagram waiting, a unix socket
-// connected to a server outside it, a unix datagram socket connected to a
-// bound one of the image.
+// connected to a server outside it; datagrams waiting on a bound unix
+// datagram socket from a named sender since closed, or on one connected
+// to a bound one of the image from another sender (TestDgramOutside: from
+// a sender outside the image).
 func TestSocketRefusalSays(t *testing.T) {
 	needEngine(t)
 	py := python(t)
@@ -38,8 +40,10 @@ func TestSocketRefusalSays(t *testing.T) {
 			`fd \d+: udp 127\.0\.0\.1:\d+, bound \(socket:\[\d+\]\): 1 bytes wait to be read on it`},
 		{"unix connected to a server outside", `s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])`,
 			`fd \d+: unix stream connected to PATH \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it; a stream connected outside it only cut from its peer\); .*--cut-pipes.*--inherit-fd fd\[N\]:socket:\[\d+\]`},
-		{"unix datagram connected to a bound one inside", `s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.connect(sys.argv[1])`,
-			`fd \d+: unix datagram connected to HERE \(socket:\[\d+\]\): not checkpointable \(stasis saves listening and unconnected unix sockets, pairs inside the image, and datagram sockets connected to a path outside it, not yet a datagram socket connected to a bound one of the image, which others may send to as well\)`},
+		{"unix datagram waiting from a named sender since closed", `s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.bind("\0" + sys.argv[1]); c.sendto(b"", sys.argv[1]); c.close()`,
+			`pid PID fd 3 \(socket:\[\d+\]\): unix datagram socket, its queue: datagram 1: from @HERE, a socket since closed: a restart could not send it again from that name`},
+		{"unix datagram connected to a bound one inside, a datagram from another waiting", `s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.bind(sys.argv[1] + ".c"); s.sendto(b"x", sys.argv[1] + ".c"); o = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); o.bind(sys.argv[1] + ".o"); o.sendto(b"y", sys.argv[1] + ".c"); c.connect(sys.argv[1])`,
+			`pid PID fd 4 \(socket:\[\d+\]\): unix datagram socket connected to HERE: datagram 2 waiting on it is from HERE\.o, sent before it connected, which a restart could not send to it again: not supported`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,7 +73,7 @@ func TestSocketRefusalSays(t *testing.T) {
 				}
 			}
 			r := hh.run(wait30, bin(t, "cr_checkpoint"), "-f", hh.path("img"), strconv.Itoa(p.pid))
-			want := regexp.MustCompile(strings.NewReplacer("PATH", regexp.QuoteMeta(outside), "HERE", regexp.QuoteMeta(path), "PORT", port).Replace(c.want))
+			want := regexp.MustCompile(strings.NewReplacer("PATH", regexp.QuoteMeta(outside), "HERE", regexp.QuoteMeta(path), "PORT", port, "PID", strconv.Itoa(p.pid)).Replace(c.want))
 			if r.code == 0 || !want.MatchString(r.stderr) {
 				t.Fatalf("want a refusal matching %q, got\n%s", want, r)
 			}

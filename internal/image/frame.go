@@ -12,12 +12,19 @@ import (
 )
 
 const (
-	Magic      = "STASISCR"
-	Version    = 1
-	ArchX86_64 = 62
-	PageSize   = 4096
-	headerSize = 64
-	recHdrSize = 32
+	Magic = "STASISCR"
+	// Version is the format written. 2 added what version 1 readers
+	// would drop unnoticed: credentials with queued unix messages,
+	// datagrams waiting on servers' sockets, files in flight named by
+	// the fd that holds them.
+	Version = 2
+	// OldestVersion is the oldest format read: whatever a version 1
+	// image lacks, it did not hold.
+	OldestVersion = 1
+	ArchX86_64    = 62
+	PageSize      = 4096
+	headerSize    = 64
+	recHdrSize    = 32
 )
 
 type RecordType uint32
@@ -206,8 +213,8 @@ func NewReader(r io.Reader) (*Reader, Header, error) {
 		return nil, hd, fmt.Errorf("header: %w", ErrChecksum)
 	}
 	hd = Header{Version: le.Uint32(h[8:]), Arch: le.Uint32(h[12:]), PageSize: le.Uint32(h[16:]), Flags: le.Uint32(h[20:]), Created: int64(le.Uint64(h[24:]))}
-	if hd.Version != Version {
-		return nil, hd, fmt.Errorf("%w: image format version %d: this stasis reads version %d", ErrVersion, hd.Version, Version)
+	if hd.Version < OldestVersion || hd.Version > Version {
+		return nil, hd, fmt.Errorf("%w: image format version %d: this stasis reads versions %d to %d", ErrVersion, hd.Version, OldestVersion, Version)
 	}
 	if hd.Arch != ArchX86_64 {
 		return nil, hd, fmt.Errorf("%w: image is for machine %d; this machine is x86_64 (%d)", ErrArch, hd.Arch, ArchX86_64)

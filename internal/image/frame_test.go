@@ -133,8 +133,16 @@ func TestVersionArchSwap(t *testing.T) {
 		le.PutUint32(c[60:], crcOf(c[:60]))
 		return c
 	}
-	if _, _, err := readAll(patch(8, 99)); !errors.Is(err, ErrVersion) {
-		t.Errorf("version 99: %v", err)
+	for _, v := range []uint32{0, Version + 1, 99} {
+		if _, _, err := readAll(patch(8, v)); !errors.Is(err, ErrVersion) {
+			t.Errorf("version %d: %v", v, err)
+		}
+	}
+	// (The records' checksums cover the header, so they fail now.)
+	for v := uint32(OldestVersion); v <= Version; v++ {
+		if _, _, err := readAll(patch(8, v)); errors.Is(err, ErrVersion) {
+			t.Errorf("version %d, which it reads: %v", v, err)
+		}
 	}
 	if _, _, err := readAll(patch(12, 183)); !errors.Is(err, ErrArch) {
 		t.Errorf("arch 183: %v", err)

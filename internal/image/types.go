@@ -410,10 +410,16 @@ type Socket struct {
 	// peer that has closed, or as the descriptor cr_restart --inherit-fd
 	// gives for "socket:[Ino]".
 	Outside bool `json:"outside,omitempty"`
-	// Connect is the path (or "@" and abstract name) of the socket outside
-	// the checkpoint that a datagram socket was connected to, such as
-	// /dev/log: it is connected to it again.
+	// Connect is the path (or "@" and abstract name) of the bound socket
+	// that a datagram socket was connected to: one outside the checkpoint,
+	// such as /dev/log, or a server's socket of the image (a Listener).
+	// It is connected to it again once every process of the image is
+	// made; Name, if set, is its own name, bound first (Mode: its socket
+	// file's permission bits). Its Queue holds datagrams from the socket
+	// it is connected to, which must then be in the image: they are sent
+	// again from that one, to Name.
 	Connect string `json:"connect,omitempty"`
+	Mode    uint32 `json:"mode,omitempty"`
 }
 
 // Pty is a pseudo-terminal whose master a process of the image held, as
@@ -484,6 +490,13 @@ type Listener struct {
 	Mode uint32 `json:"mode,omitempty"`
 	// Opts are the options whose values differ from a new socket's.
 	Opts []SockOpt `json:"opts,omitempty"`
+	// Queue are the datagrams waiting on a bound unix datagram socket,
+	// and From their senders' names by index: "" for an unnamed sender,
+	// or the name ("/path", "@abstract") of a socket of the image, from
+	// which the restart sends the datagram again once every process of
+	// the image is made.
+	Queue [][]byte `json:"queue,omitempty"`
+	From  []string `json:"from,omitempty"`
 }
 
 // TCPConn is an established TCP connection, as TCP_REPAIR shows it: its

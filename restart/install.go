@@ -140,6 +140,10 @@ type shared struct {
 	cut    []string            // the keys of the ends the checkpoint cut, for an --inherit-fd that names none
 	mq     map[string]bool     // POSIX message queues made or found, by name (mqueue.go)
 	dgram  []dgramEnd          // datagram sockets to connect to bound ones once every process is made (dgram.go)
+	// abstract are the listeners made again on abstract names, by name
+	// ("@..."), which the connections they accepted are made from
+	// (unixnamed.go).
+	abstract map[string]*os.File
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues
@@ -183,6 +187,9 @@ func (s *shared) close() {
 	for _, p := range s.pipes {
 		p[0].Close()
 		p[1].Close()
+	}
+	for _, f := range s.abstract {
+		f.Close()
 	}
 	// Still in repair mode, so closing them sends nothing.
 	for _, c := range s.tcp {
@@ -293,7 +300,7 @@ func (b *builder) socketEnd(f *image.Fd) error {
 		var ea, eb *os.File
 		var err error
 		if sk.Type != unix.SOCK_DGRAM && (sk.Name != "" || sk.PeerName != "") {
-			ea, eb, err = namedPair(sk.Type, sk.Name, sk.PeerName)
+			ea, eb, err = namedPair(sk.Type, sk.Name, sk.PeerName, s.abstract)
 		} else {
 			ea, eb, err = boundPair(sk.Type, sk.Name, sk.PeerName)
 		}

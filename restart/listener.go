@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/kernel"
 	"stasis/internal/sockopt"
 )
 
@@ -56,6 +58,22 @@ func (b *builder) listener(f *image.Fd) (uint64, error) {
 	if err := b.setUp(fd, l, sa); err != nil {
 		b.call(unix.SYS_CLOSE, fd)
 		return 0, err
+	}
+	if l.Family == unix.AF_UNIX && strings.HasPrefix(l.Addr, "@") && l.Backlog > 0 && l.Type != unix.SOCK_DGRAM {
+		// Connections it accepted, yet to be made, get its name from it
+		// (namedPair): nothing else may bind an abstract name it holds.
+		dup, err := kernel.TakeFd(b.pid, int(fd), "listener "+l.Addr)
+		if err != nil {
+			b.call(unix.SYS_CLOSE, fd)
+			return 0, err
+		}
+		if b.shared.abstract == nil {
+			b.shared.abstract = map[string]*os.File{}
+		}
+		if old := b.shared.abstract[l.Addr]; old != nil {
+			old.Close()
+		}
+		b.shared.abstract[l.Addr] = dup
 	}
 	return fd, nil
 }

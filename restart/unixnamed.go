@@ -28,10 +28,19 @@ func unixAddr(name string) *unix.SockaddrUnix {
 // if named, is bound before it connects. A file already at a path (the
 // restored server's socket, or the one its original left) is moved aside
 // meanwhile and put back, so that the server keeps its name; a client
-// outside that connects in that moment is reset.
-func namedPair(typ int, a, b string) (ea, eb *os.File, err error) {
+// outside that connects in that moment is reset. An abstract name cannot
+// be lent so: if held names the restored server's listener on it, a is
+// accepted from that one (fromListener).
+func namedPair(typ int, a, b string, held map[string]*os.File) (ea, eb *os.File, err error) {
 	if a == "" {
-		eb, ea, err = namedPair(typ, b, a)
+		eb, ea, err = namedPair(typ, b, a, held)
+		return ea, eb, err
+	}
+	if l := held[a]; l != nil {
+		return fromListener(typ, l, a, b)
+	}
+	if l := held[b]; b != "" && l != nil {
+		eb, ea, err = fromListener(typ, l, b, a)
 		return ea, eb, err
 	}
 	sock := func() (int, error) {
@@ -104,13 +113,56 @@ func boundPair(typ int, a, b string) (ea, eb *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "socket"), nil
 }
 
+// fromListener makes a connected pair of unix sockets of type typ whose
+// first end is accepted from l, the restored listener on the abstract
+// name a, and whose second is bound to b if named. What l accepts before
+// ours (a client that found the restored server already) is closed: it
+// sees a reset, as connections waiting at the checkpoint do.
+func fromListener(typ int, l *os.File, a, b string) (ea, eb *os.File, err error) {
+	c, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socket", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(c)
+		}
+	}()
+	if b != "" {
+		undo, err := bindAside(c, b)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer undo()
+	}
+	if err := unix.Connect(c, unixAddr(a)); err != nil {
+		return nil, nil, fmt.Errorf("connect to %s, the restored listener on it: %w", a, err)
+	}
+	if err := unix.SetNonblock(c, false); err != nil {
+		return nil, nil, err
+	}
+	for range 1 << 16 {
+		acc, _, err := unix.Accept4(int(l.Fd()), unix.SOCK_CLOEXEC)
+		if err != nil {
+			return nil, nil, fmt.Errorf("accept on %s, the restored listener on it: %w", a, err)
+		}
+		if cred, err := unix.GetsockoptUcred(acc, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil && int(cred.Pid) == os.Getpid() {
+			ok = true
+			return os.NewFile(uintptr(acc), "socket"), os.NewFile(uintptr(c), "socket"), nil
+		}
+		unix.Close(acc)
+	}
+	return nil, nil, fmt.Errorf("accept on %s, the restored listener on it: our connection never came", a)
+}
+
 // bindAside binds fd to name, moving a file already at that path aside;
 // undo removes what the bind made and puts that file back.
 func bindAside(fd int, name string) (undo func(), err error) {
 	if strings.HasPrefix(name, "@") {
 		if err := unix.Bind(fd, unixAddr(name)); err != nil {
 			if errors.Is(err, unix.EADDRINUSE) {
-				return nil, fmt.Errorf("bind to %s: the abstract name is taken (by the restored server?): a connection accepted from a server bound to an abstract name is made again only before that server: %w", name, err)
+				return nil, fmt.Errorf("bind to %s: the abstract name is taken by a socket outside the image (the checkpointed server itself, still running after a --run checkpoint?): %w", name, err)
 			}
 			return nil, fmt.Errorf("bind to %s: %w", name, err)
 		}

@@ -461,3 +461,14 @@ func TestNsLibcr(t *testing.T) {
 	self := hh.path("self.img")
 	hh.waitOutput(logf, wait30, "self: continued", has("self: continued "+self+" <nil>\n"), rs)
 }
+
+// pythonAs is how to run Python as who ("root" or "nobody"): the prefix
+// that makes a command run as uid 65534 (none for root), and a python3
+// that user may run (not the one under /root/.pyenv).
+func (hh *h) pythonAs(who string) (as []string, py string) {
+	hh.t.Helper()
+	if who == "nobody" {
+		return hh.nobody(), "/usr/bin/python3"
+	}
+	return nil, python(hh.t)
+}

@@ -60,11 +60,7 @@ func TestOutsideEnds(t *testing.T) {
 	for _, who := range []string{"root", "nobody"} {
 		t.Run(who, func(t *testing.T) {
 			hh := newH(t)
-			var as []string
-			py := python(t)
-			if who == "nobody" {
-				as, py = hh.nobody(), "/usr/bin/python3"
-			}
+			as, py := hh.pythonAs(who)
 			pr, pw, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)

@@ -133,11 +133,7 @@ func TestPairOptions(t *testing.T) {
 	for _, who := range []string{"root", "nobody"} {
 		t.Run(who, func(t *testing.T) {
 			hh := newH(t)
-			var as []string
-			py := python(t)
-			if who == "nobody" {
-				as, py = hh.nobody(), "/usr/bin/python3"
-			}
+			as, py := hh.pythonAs(who)
 			out := hh.path("out")
 			p := hh.startProg("pair", append(as, py, "-c", pairOptsSrc), out)
 			if as != nil {

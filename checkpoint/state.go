@@ -67,13 +67,26 @@ func sigInfos(raw [][kernel.SiginfoSize]byte) []image.SigInfo {
 }
 
 // signals reads every signal handler, the process-wide pending queue,
-// itimers and POSIX timers.
+// itimers and POSIX timers. Only the handlers of signals that are caught
+// or ignored (and SIGCHLD's, whose SA_NOCLDSTOP and SA_NOCLDWAIT count
+// even at its default) are read, a remote system call each; any other
+// is at its default action, which no flag or mask changes: saved as
+// SIG_DFL with none (only sigaction(2) asking for it could tell).
 //
 // Precondition: called on the owner thread.
 func (a *asker) signals(p *image.Process) error {
 	t := a.leader
+	status, err := proc.ReadStatus(a.pid)
+	if err != nil {
+		return err
+	}
+	set := status.SigCgt | status.SigIgn | 1<<(unix.SIGCHLD-1)
 	for sig := 1; sig <= 64; sig++ {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		if set&(1<<(sig-1)) == 0 {
+			p.Sigactions = append(p.Sigactions, image.Sigaction{Sig: sig})
 			continue
 		}
 		b, err := a.callRead(t, 32, unix.SYS_RT_SIGACTION, uint64(sig), 0, a.scratch, 8)

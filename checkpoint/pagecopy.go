@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"sync"
 
 	"stasis/internal/image"
 	"stasis/internal/ptrace"
@@ -51,21 +52,40 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 		err    error
 	}
 	const depth = 3
+	bts := batches(runs)
+	// The buffers come from pageBufs and go back to it, so a tree of
+	// processes reuses the same few: a fresh one costs the kernel's page
+	// faults and the runtime's zeroing, as much as reading it again.
 	free := make(chan []byte, depth)
-	for i := 0; i < depth; i++ {
-		free <- make([]byte, chunk)
-	}
+	made := 0
 	full := make(chan filled, depth)
 	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		defer close(full)
-		for _, bt := range batches(runs) {
-			var buf []byte
+	done := make(chan struct{})
+	defer func() {
+		close(stop)
+		<-done
+		for {
 			select {
-			case buf = <-free:
-			case <-stop:
+			case b := <-free:
+				putPageBuf(b)
+			default:
 				return
+			}
+		}
+	}()
+	go func() {
+		defer close(done)
+		defer close(full)
+		for _, bt := range bts {
+			var buf []byte
+			if made < min(depth, len(bts)) {
+				buf, made = getPageBuf(), made+1
+			} else {
+				select {
+				case buf = <-free:
+				case <-stop:
+					return
+				}
 			}
 			b := buf[:bt.size]
 			err := readBatch(mem, bt, b)
@@ -76,6 +96,7 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 			select {
 			case full <- filled{b, ps, err}:
 			case <-stop:
+				putPageBuf(buf)
 				return
 			}
 			if err != nil {
@@ -85,14 +106,31 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 	}()
 	for f := range full {
 		if f.err != nil {
+			putPageBuf(f.b)
 			return f.err
 		}
-		if err := writePieces(w, f.pieces); err != nil {
+		err := writePieces(w, f.pieces)
+		free <- f.b[:cap(f.b)]
+		if err != nil {
 			return err
 		}
-		free <- f.b[:cap(f.b)]
 	}
 	return nil
+}
+
+// pageBufs holds read buffers of chunk bytes between copies.
+var pageBufs sync.Pool
+
+func getPageBuf() []byte {
+	if b, ok := pageBufs.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, chunk)
+}
+
+func putPageBuf(b []byte) {
+	b = b[:cap(b)]
+	pageBufs.Put(&b)
 }
 
 // readBatch reads the runs of bt from process src into b.

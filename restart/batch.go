@@ -7,6 +7,7 @@ import (
 
 	"stasis/internal/kernel"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 )
 
 // A batch of system calls runs in the process with one stop for all of
@@ -61,6 +62,8 @@ func (b *builder) runBatch(calls []call) (int, error) {
 	if len(calls) > batchMax {
 		return 0, fmt.Errorf("pid %d: batch of %d system calls, at most %d", b.pid, len(calls), batchMax)
 	}
+	trace.Count("batches", 1)
+	trace.Count("system calls in batches", len(calls))
 	table := make([]byte, (len(calls)+1)*batchEntry)
 	for i, c := range calls {
 		e := table[i*batchEntry:]

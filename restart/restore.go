@@ -15,6 +15,7 @@ import (
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
 	"stasis/internal/stub"
+	"stasis/internal/trace"
 )
 
 // Options say how to restart.
@@ -207,6 +208,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
 		} else if b.pid, err = spawn(b.want(p.Pid), tns); err == nil {
+			trace.Mark("pid %d: spawned", b.pid)
 			if len(out.Pids) == 0 {
 				out.Parent = p.PPid
 			}
@@ -219,6 +221,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			return fail(err)
 		}
 		bs = append(bs, b)
+		trace.Mark("pid %d: created", b.pid)
 		byPid[p.Pid], pm[p.Pid] = b, b.pid
 		if rec, err = b.build(ir, gate); err != nil {
 			return fail(err)
@@ -235,12 +238,14 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	if err := errors.Join(sh.shutdown(), sh.leaveRepair(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}
+	trace.Mark("queues, datagrams, shutdown, repair, sysv, image wait")
 	// Phase two, children first: what a fork would have passed on.
 	for i := len(bs) - 1; i >= 0; i-- {
 		if err := bs[i].finish(); err != nil {
 			return fail(err)
 		}
 	}
+	trace.Mark("finished %d processes", len(bs))
 	if err := unusedInherit(opt, sh.used, sh.cut); err != nil {
 		return fail(err)
 	}
@@ -250,6 +255,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		}
 		b.mem.Close()
 	}
+	trace.Mark("released %d processes", len(bs))
 	return out, nil
 }
 
@@ -388,10 +394,12 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
 		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.controllingTty, b.processState, b.cloneThreads, b.posixTimers}
-	for _, step := range steps {
+	names := []string{"clear layout", "groups", "map VMAs", "set mm", "prepare fds", "pages and file data", "fix prot", "rebuild fds", "controlling tty", "process state", "clone threads", "posix timers"}
+	for i, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
 		}
+		trace.Mark("pid %d: %s", b.pid, names[i])
 	}
 	b.closeData()
 	return next, nil

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/kernel"
+	"stasis/internal/trace"
 )
 
 // Remote runs system calls inside one stopped thread. Gate is the address
@@ -79,6 +80,7 @@ func (r *Remote) rescued(nr uint64, args ...uint64) (v uint64, err error) {
 //
 // Precondition: called on the owner thread.
 func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
+	trace.Count("remote system calls", 1)
 	regs := r.Base
 	regs.Rip = gate
 	regs.Rax = nr

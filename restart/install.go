@@ -57,11 +57,11 @@ func (b *builder) receiveFd(f *os.File) (uint64, error) {
 	defer our.Close()
 	// Keep the receiving end clear of the image's fd numbers.
 	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
-	b.call(unix.SYS_CLOSE, uint64(low))
+	b.laterOK(anyErrno, "close", unix.SYS_CLOSE, uint64(low))
 	if err != nil {
 		return 0, fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
 	}
-	defer b.call(unix.SYS_CLOSE, theirs)
+	defer b.laterOK(anyErrno, "close", unix.SYS_CLOSE, theirs)
 	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
 		return 0, fmt.Errorf("sendmsg: %w", err)
 	}

@@ -99,9 +99,7 @@ func (b *builder) clearLayout() error {
 		if m.Path == "[vsyscall]" {
 			continue
 		}
-		if _, err := b.call(unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
-			return fmt.Errorf("pid %d: unmap %#x-%#x %s: %w", b.pid, m.Start, m.End, m.Path, err)
-		}
+		b.later(fmt.Sprintf("unmap %#x-%#x %s", m.Start, m.End, m.Path), unix.SYS_MUNMAP, m.Start, m.End-m.Start)
 	}
 	want := map[string]image.VMA{}
 	for _, v := range b.p.VMAs {
@@ -131,10 +129,8 @@ func (b *builder) clearLayout() error {
 		if len(want) == 0 {
 			break
 		}
-		if _, err := b.call(unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, tmp); err != nil {
-			return fmt.Errorf("pid %d: move %s: %w", b.pid, s.kind, err)
-		}
+		b.later("move "+s.kind, unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, tmp)
 		have[i].start, have[i].end = tmp, tmp+(s.end-s.start)
 		tmp = have[i].end
 	}
@@ -143,10 +139,8 @@ func (b *builder) clearLayout() error {
 			break
 		}
 		w := want[s.kind]
-		if _, err := b.call(unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, w.Start); err != nil {
-			return fmt.Errorf("pid %d: move %s to %#x: %w", b.pid, s.kind, w.Start, err)
-		}
+		b.later(fmt.Sprintf("move %s to %#x", s.kind, w.Start), unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, w.Start)
 	}
-	return nil
+	return b.flush()
 }

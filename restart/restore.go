@@ -75,13 +75,31 @@ type builder struct {
 	imgFd    uint64           // the image's fd in the process, plus one (0: none)
 	mapped   int              // pages records mapped from the image
 	maps     []call           // mappings of the image waiting to be made, in one batch
+	// The calls waiting for the next flush (later), the data they
+	// point at, and what went wrong queueing them.
+	queue     []queued
+	queueData []byte
+	queueErr  error
 }
 
+// call runs a system call in the main thread at once, after the calls
+// queued (later).
+//
+// Precondition: called on the owner thread.
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
 	return b.threads[0].r.Syscall(nr, args...)
 }
 
+// callIn runs a system call in thread tid at once, after the calls queued.
+//
+// Precondition: called on the owner thread.
 func (b *builder) callIn(tid int, nr uint64, args ...uint64) (uint64, error) {
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
 	for _, t := range b.threads {
 		if t.tid == tid {
 			return t.r.Syscall(nr, args...)
@@ -397,6 +415,9 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	names := []string{"clear layout", "groups", "map VMAs", "set mm", "prepare fds", "pages and file data", "fix prot", "rebuild fds", "controlling tty", "process state", "clone threads", "posix timers"}
 	for i, step := range steps {
 		if err := step(); err != nil {
+			return nil, err
+		}
+		if err := b.flush(); err != nil {
 			return nil, err
 		}
 		trace.Mark("pid %d: %s", b.pid, names[i])

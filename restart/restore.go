@@ -129,10 +129,12 @@ func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
 
 // Precondition: called on the owner thread.
 func restore(r io.Reader, opt Options) (*Restored, error) {
+	trace.Mark("on the owner thread")
 	ir, hd, img, err := readerFor(r, opt)
 	if err != nil {
 		return nil, err
 	}
+	trace.Mark("image opened")
 	if hd.Flags&image.FlagPart != 0 {
 		return nil, errPart
 	}
@@ -219,6 +221,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
+		trace.Mark("pid %d: checked", p.Pid)
 		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid, img: img}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]

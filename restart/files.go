@@ -81,6 +81,7 @@ type dataFile struct {
 
 // closeData closes our side of the content files.
 func (b *builder) closeData() {
+	b.closePass()
 	for _, d := range b.data {
 		d.f.Close()
 	}

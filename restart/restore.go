@@ -77,6 +77,8 @@ type builder struct {
 	maps     []call           // mappings of the image waiting to be made, in one batch
 	// The calls waiting for the next flush (later), the data they
 	// point at, and what went wrong queueing them.
+	pass      *os.File // our end of receiveFd's socket pair (nil: none)
+	passFd    uint64   // its other end, in the process
 	queue     []queued
 	queueData []byte
 	queueErr  error
@@ -417,7 +419,9 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.controllingTty, b.processState, b.cloneThreads, b.posixTimers}
 	names := []string{"clear layout", "groups", "map VMAs", "set mm", "prepare fds", "pages and file data", "fix prot", "rebuild fds", "controlling tty", "process state", "clone threads", "posix timers"}
 	for i, step := range steps {
-		if err := step(); err != nil {
+		err := step()
+		b.closePass()
+		if err != nil {
 			return nil, err
 		}
 		if err := b.flush(); err != nil {
@@ -453,6 +457,7 @@ func (b *builder) finish() error {
 			return err
 		}
 	}
+	b.closePass()
 	if err := b.confine(); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/proc"
-	"stasis/internal/stub"
 )
 
 var le = binary.LittleEndian
@@ -59,6 +58,10 @@ var specialKinds = map[string]string{
 	"[vvar]": image.VMAVvar, "[vvar_vclock]": image.VMAVvarVclock, "[vdso]": image.VMAVdso,
 }
 
+// gateCode is the code at the start of the gate: syscall; int3. A call
+// runs to the trap with one stop (ptrace.Remote.Trap).
+var gateCode = []byte{0x0f, 0x05, 0xcc}
+
 // gateSize is the restorer's working area in the new process: one page of
 // code (the syscall instruction) and scratch memory for arguments.
 const gateSize = 16 * pageSize
@@ -81,7 +84,7 @@ func (b *builder) clearLayout() error {
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0); err != nil {
 		return fmt.Errorf("pid %d: map gate: %w", b.pid, err)
 	}
-	if err := b.mem.WriteAt(stub.Code, h); err != nil {
+	if err := b.mem.WriteAt(gateCode, h); err != nil {
 		return err
 	}
 	b.setGate(h)

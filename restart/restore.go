@@ -113,7 +113,7 @@ func (b *builder) callIn(tid int, nr uint64, args ...uint64) (uint64, error) {
 func (b *builder) setGate(h uint64) {
 	b.gate, b.scratch = h, h+pageSize
 	for _, t := range b.threads {
-		t.r.Gate = h
+		t.r.Gate, t.r.Trap = h, true
 	}
 }
 
@@ -461,6 +461,8 @@ func (b *builder) finish() error {
 	if err := b.confine(); err != nil {
 		return err
 	}
+	// Stopped at the call's exit, not at the trap this unmaps.
+	b.threads[0].r.Trap = false
 	if _, err := b.call(unix.SYS_MUNMAP, b.gate, gateSize); err != nil {
 		return fmt.Errorf("pid %d: unmap restorer: %w", b.pid, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"stasis/internal/kernel"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/stub"
 )
 
 // rthread is one thread of the process being rebuilt.
@@ -36,7 +37,8 @@ func newRthread(tid int, gate uint64, img *image.Thread) (*rthread, error) {
 	if err := kernel.SetSigmask(tid, ^uint64(0)); err != nil {
 		return nil, fmt.Errorf("tid %d: %w", tid, err)
 	}
-	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs}, img: img}, nil
+	// Every gate but the stub's own is gateCode, with its trap.
+	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs, Trap: gate != stub.Gate}, img: img}, nil
 }
 
 // cloneThreads creates every thread but the leader, with its original tid

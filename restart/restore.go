@@ -120,6 +120,7 @@ func (b *builder) setGate(h uint64) {
 // Restore rebuilds the process of the image read from r, as a child of the
 // calling process, and lets it run.
 func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
+	defer quietStops()()
 	var out *Restored
 	err := owner.Do(func() error {
 		var err error

@@ -191,7 +191,8 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
 	pm := pidMap{}
-	var tns *timeNS // the processes' time namespace (nil: ours)
+	var tns *timeNS                // the processes' time namespace (nil: ours)
+	filesSeen := map[string]bool{} // files an earlier process's check found as expected
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -210,7 +211,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			}
 			continue
 		}
-		if err := precheck(p, sh.saved, opt.Changed); err != nil {
+		if err := precheck(p, sh.saved, opt.Changed, filesSeen); err != nil {
 			return fail(err)
 		}
 		if err := sh.sysvIPC(p); err != nil {
@@ -286,7 +287,9 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 // precheck finds problems before anything is built: a damaged process
 // record, files that vanished or changed (unless saved), xsave features
 // this CPU lacks.
-func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
+// seen holds the files earlier processes of the restart were checked
+// against (checkFilesOnce).
+func precheck(p *image.Process, saved savedFiles, changed ChangedFiles, seen map[string]bool) error {
 	if p.Pid <= 0 || len(p.Threads) == 0 || len(p.Threads) > 1<<16 {
 		return fmt.Errorf("image: process record with pid %d and %d threads: image damaged", p.Pid, len(p.Threads))
 	}
@@ -302,7 +305,7 @@ func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
 	}
-	if err := checkFiles(p, saved); err != nil {
+	if err := checkFilesOnce(p, saved, seen); err != nil {
 		return err
 	}
 	if err := checkXstate(p); err != nil {

@@ -111,13 +111,11 @@ func (b *builder) agentConn(f *image.Fd) error {
 // Precondition: called on the owner thread.
 func (b *builder) confine() error {
 	if b.p.NoNewPrivs {
-		if _, err := b.call(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("pid %d: prctl(PR_SET_NO_NEW_PRIVS): %w", b.pid, err)
-		}
+		b.later("prctl(PR_SET_NO_NEW_PRIVS)", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 	}
 	s := b.p.Seccomp
 	if s == nil {
-		return nil
+		return b.flush()
 	}
 	prog := seccomp.Program(s.Deny)
 	fprog := make([]byte, 16)

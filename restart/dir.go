@@ -20,6 +20,7 @@ var errPart = errors.New("this image is one process of a checkpoint directory (c
 // (cr_checkpoint -d): its images are read in the order of its index, one
 // after the other, as one image of the whole tree would be.
 func RestoreDir(owner *ptrace.Owner, dir string, opt Options) (*Restored, error) {
+	defer quietStops()()
 	x, err := image.ReadIndex(dir)
 	if err != nil {
 		return nil, err

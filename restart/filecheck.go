@@ -42,6 +42,27 @@ func (e *FileChangedError) Unwrap() []error {
 // carry against what the image says of it; a file the image carries must
 // have been read already.
 func checkFiles(p *image.Process, saved savedFiles) error {
+	return checkFilesOnce(p, saved, nil)
+}
+
+// checkFilesOnce is checkFiles, skipping the files that seen says an
+// earlier process of the same restart found as its image expects (the
+// processes of a tree map the same libraries), and adding those it finds
+// so to seen (nil: none).
+func checkFilesOnce(p *image.Process, saved savedFiles, seen map[string]bool) error {
+	check := func(path string, size int64, id, hint string) error {
+		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s", path, size, id, hint)
+		if seen[key] {
+			return nil
+		}
+		if err := checkFile(p.Pid, path, size, id, hint); err != nil {
+			return err
+		}
+		if seen != nil {
+			seen[key] = true
+		}
+		return nil
+	}
 	hints := map[int]string{}
 	for _, v := range p.VMAs {
 		if v.Kind != image.VMAFile {
@@ -52,7 +73,7 @@ func checkFiles(p *image.Process, saved savedFiles) error {
 			hint = "--save-shared"
 		}
 		if v.File == 0 { // an image without file records: size only
-			if err := checkFile(p.Pid, v.Path, v.FileSize, "", hint); err != nil {
+			if err := check(v.Path, v.FileSize, "", hint); err != nil {
 				return err
 			}
 			continue
@@ -72,7 +93,7 @@ func checkFiles(p *image.Process, saved savedFiles) error {
 			}
 			continue
 		}
-		if err := checkFile(p.Pid, f.Path, f.Size, f.BuildID, hints[f.ID]); err != nil {
+		if err := check(f.Path, f.Size, f.BuildID, hints[f.ID]); err != nil {
 			return err
 		}
 	}

@@ -63,7 +63,7 @@ func (b *builder) prepareFds() error {
 		if err != nil {
 			return fmt.Errorf("pid %d fd %d: %w", b.pid, f.Num, err)
 		}
-		b.call(unix.SYS_CLOSE, low)
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, low)
 		ours, err := kernel.TakeFd(b.pid, int(fd), f.Path)
 		if err != nil {
 			return err
@@ -81,6 +81,7 @@ type dataFile struct {
 
 // closeData closes our side of the content files.
 func (b *builder) closeData() {
+	b.closePass()
 	for _, d := range b.data {
 		d.f.Close()
 	}
@@ -116,6 +117,9 @@ func (b *builder) rebuildFds() error {
 			}
 		}
 	}
+	if err := b.flush(); err != nil {
+		return err
+	}
 	for _, f := range b.p.Fds {
 		if f.Kind != image.FdEpoll {
 			continue
@@ -125,10 +129,10 @@ func (b *builder) rebuildFds() error {
 		}
 	}
 	for _, fd := range b.stdio {
-		b.call(unix.SYS_CLOSE, fd)
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 	}
 	for _, d := range b.data {
-		b.call(unix.SYS_CLOSE, d.fd)
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, d.fd)
 	}
 	return nil
 }
@@ -137,6 +141,14 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	cloexec := uint64(f.Flags & unix.O_CLOEXEC)
 	var fd uint64
 	var err error
+	what := fmt.Sprintf("fd %d (%s)", f.Num, strings.TrimSpace(f.Kind+" "+f.Path))
+	if f.Kind != image.FdFile && f.Kind != image.FdDevice && f.Kind != image.FdStdio {
+		// The others may look at the process's fds from here (pidfd_getfd,
+		// /proc): everything queued first.
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
 	switch f.Kind {
 	case image.FdFile, image.FdDevice:
 		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
@@ -160,8 +172,8 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		if f.Stdio < 0 || f.Stdio > 2 {
 			return fmt.Errorf("stdio %d: image damaged", f.Stdio)
 		}
-		_, err = b.call(unix.SYS_DUP3, b.stdio[f.Stdio], uint64(f.Num), cloexec)
-		return err
+		b.later(what+": dup3", unix.SYS_DUP3, b.stdio[f.Stdio], uint64(f.Num), cloexec)
+		return nil
 	case image.FdMemfd, image.FdDeleted:
 		d := b.data[uint64(f.DataIdx)]
 		if d == nil || !d.filled {
@@ -209,15 +221,11 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 		return err
 	}
 	if fd != uint64(f.Num) {
-		if _, err := b.call(unix.SYS_DUP3, fd, uint64(f.Num), cloexec); err != nil {
-			return err
-		}
-		b.call(unix.SYS_CLOSE, fd)
+		b.later(what+": dup3", unix.SYS_DUP3, fd, uint64(f.Num), cloexec)
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 	}
 	if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
-		if _, err := b.call(unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET); err != nil {
-			return err
-		}
+		b.later(what+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
 	}
 	return nil
 }

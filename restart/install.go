@@ -10,6 +10,46 @@ import (
 	"stasis/internal/kernel"
 )
 
+// openPass makes the socket pair that receiveFd passes fds over, its
+// receiving end in the process above every fd number of the image. It
+// lasts until closePass, at the end of the step of build or finish that
+// made it (prepareFds closes what it finds).
+//
+// Precondition: called on the owner thread.
+func (b *builder) openPass() error {
+	if _, err := b.call(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, b.scratch); err != nil {
+		return fmt.Errorf("socketpair: %w", err)
+	}
+	v := make([]byte, 8)
+	if err := b.mem.ReadAt(v, b.scratch); err != nil {
+		return err
+	}
+	low, ours := le.Uint32(v), le.Uint32(v[4:])
+	our, err := b.grab(uint64(ours), "fd passing")
+	if err != nil {
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, uint64(low))
+		return err
+	}
+	// Keep the receiving end clear of the image's fd numbers.
+	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
+	b.laterOK(anyErrno, "close", unix.SYS_CLOSE, uint64(low))
+	if err != nil {
+		our.Close()
+		return fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
+	}
+	b.pass, b.passFd = our, theirs
+	return nil
+}
+
+// closePass closes the socket pair of receiveFd, if one is open.
+func (b *builder) closePass() {
+	if b.pass != nil {
+		b.pass.Close()
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, b.passFd)
+		b.pass = nil
+	}
+}
+
 // installFd gives the process the open file description f at fd number
 // num.
 //
@@ -25,13 +65,13 @@ func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
 	}
 	if got == uint64(num) {
 		if !cloexec {
-			_, err = b.call(unix.SYS_FCNTL, got, unix.F_SETFD, 0)
+			b.later(fmt.Sprintf("fd %d: fcntl(F_SETFD)", num), unix.SYS_FCNTL, got, unix.F_SETFD, 0)
 		}
-		return err
+		return nil
 	}
-	_, err = b.call(unix.SYS_DUP3, got, uint64(num), flag)
-	b.call(unix.SYS_CLOSE, got)
-	return err
+	b.later(fmt.Sprintf("fd %d: dup3", num), unix.SYS_DUP3, got, uint64(num), flag)
+	b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got)
+	return nil
 }
 
 // receiveFd gives the process the open file description f, close-on-exec,
@@ -41,27 +81,12 @@ func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
 //
 // Precondition: called on the owner thread.
 func (b *builder) receiveFd(f *os.File) (uint64, error) {
-	if _, err := b.call(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, b.scratch); err != nil {
-		return 0, fmt.Errorf("socketpair: %w", err)
+	if b.pass == nil {
+		if err := b.openPass(); err != nil {
+			return 0, err
+		}
 	}
-	v := make([]byte, 8)
-	if err := b.mem.ReadAt(v, b.scratch); err != nil {
-		return 0, err
-	}
-	low, ours := le.Uint32(v), le.Uint32(v[4:])
-	our, err := b.grab(uint64(ours), "fd passing")
-	if err != nil {
-		b.call(unix.SYS_CLOSE, uint64(low))
-		return 0, err
-	}
-	defer our.Close()
-	// Keep the receiving end clear of the image's fd numbers.
-	theirs, err := b.call(unix.SYS_FCNTL, uint64(low), unix.F_DUPFD_CLOEXEC, uint64(b.top))
-	b.call(unix.SYS_CLOSE, uint64(low))
-	if err != nil {
-		return 0, fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
-	}
-	defer b.call(unix.SYS_CLOSE, theirs)
+	our, theirs := b.pass, b.passFd
 	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
 		return 0, fmt.Errorf("sendmsg: %w", err)
 	}

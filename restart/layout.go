@@ -9,7 +9,6 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/proc"
-	"stasis/internal/stub"
 )
 
 var le = binary.LittleEndian
@@ -59,6 +58,10 @@ var specialKinds = map[string]string{
 	"[vvar]": image.VMAVvar, "[vvar_vclock]": image.VMAVvarVclock, "[vdso]": image.VMAVdso,
 }
 
+// gateCode is the code at the start of the gate: syscall; int3. A call
+// runs to the trap with one stop (ptrace.Remote.Trap).
+var gateCode = []byte{0x0f, 0x05, 0xcc}
+
 // gateSize is the restorer's working area in the new process: one page of
 // code (the syscall instruction) and scratch memory for arguments.
 const gateSize = 16 * pageSize
@@ -81,7 +84,7 @@ func (b *builder) clearLayout() error {
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0); err != nil {
 		return fmt.Errorf("pid %d: map gate: %w", b.pid, err)
 	}
-	if err := b.mem.WriteAt(stub.Code, h); err != nil {
+	if err := b.mem.WriteAt(gateCode, h); err != nil {
 		return err
 	}
 	b.setGate(h)
@@ -99,9 +102,7 @@ func (b *builder) clearLayout() error {
 		if m.Path == "[vsyscall]" {
 			continue
 		}
-		if _, err := b.call(unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
-			return fmt.Errorf("pid %d: unmap %#x-%#x %s: %w", b.pid, m.Start, m.End, m.Path, err)
-		}
+		b.later(fmt.Sprintf("unmap %#x-%#x %s", m.Start, m.End, m.Path), unix.SYS_MUNMAP, m.Start, m.End-m.Start)
 	}
 	want := map[string]image.VMA{}
 	for _, v := range b.p.VMAs {
@@ -131,10 +132,8 @@ func (b *builder) clearLayout() error {
 		if len(want) == 0 {
 			break
 		}
-		if _, err := b.call(unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, tmp); err != nil {
-			return fmt.Errorf("pid %d: move %s: %w", b.pid, s.kind, err)
-		}
+		b.later("move "+s.kind, unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, tmp)
 		have[i].start, have[i].end = tmp, tmp+(s.end-s.start)
 		tmp = have[i].end
 	}
@@ -143,10 +142,8 @@ func (b *builder) clearLayout() error {
 			break
 		}
 		w := want[s.kind]
-		if _, err := b.call(unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, w.Start); err != nil {
-			return fmt.Errorf("pid %d: move %s to %#x: %w", b.pid, s.kind, w.Start, err)
-		}
+		b.later(fmt.Sprintf("move %s to %#x", s.kind, w.Start), unix.SYS_MREMAP, s.start, s.end-s.start, s.end-s.start,
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, w.Start)
 	}
-	return nil
+	return b.flush()
 }

@@ -111,7 +111,7 @@ func (b *builder) pagesInPlace(rec image.Record, ir *image.Reader) (bool, error)
 	// Executable memory is read: the image's file system may be mounted
 	// noexec.
 	if b.img.lazy && b.mapped < mapMax && v.Prot&unix.PROT_EXEC == 0 {
-		b.maps = append(b.maps, call{unix.SYS_MMAP, [6]uint64{rec.Arg, rec.Len, uint64(v.Prot),
+		b.maps = append(b.maps, call{nr: unix.SYS_MMAP, args: [6]uint64{rec.Arg, rec.Len, uint64(v.Prot),
 			unix.MAP_PRIVATE | unix.MAP_FIXED, fd, uint64(rec.Offset)}})
 		b.mapped++
 		if len(b.maps) == batchMax {
@@ -163,6 +163,9 @@ func (b *builder) imageFd() (uint64, error) {
 //
 // Precondition: called on the owner thread.
 func (b *builder) flushMaps() error {
+	if err := b.flush(); err != nil { // the same table
+		return err
+	}
 	maps := b.maps
 	b.maps = b.maps[:0]
 	if i, err := b.runBatch(maps); err != nil {
@@ -191,7 +194,7 @@ func (b *builder) endImage() error {
 // Precondition: called on the owner thread.
 func (b *builder) closeImage() {
 	if b.imgFd != 0 {
-		b.call(unix.SYS_CLOSE, b.imgFd-1)
+		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, b.imgFd-1)
 		b.imgFd = 0
 	}
 }

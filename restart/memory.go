@@ -19,7 +19,7 @@ func (b *builder) mapVMAs() error {
 	files := map[string]uint64{} // path+mode -> fd in the new process
 	defer func() {
 		for _, fd := range files {
-			b.call(unix.SYS_CLOSE, fd)
+			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 		}
 	}()
 	for i := range b.p.VMAs {
@@ -53,7 +53,7 @@ func (b *builder) mapVMAs() error {
 			if fd, err = b.shmFd(v); err != nil {
 				return fmt.Errorf("%s: shared memory: %w", where, err)
 			}
-			defer b.call(unix.SYS_CLOSE, fd)
+			defer b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 			prot |= unix.PROT_WRITE
 		case image.VMAFile:
 			mode := uint64(unix.O_RDONLY)
@@ -72,11 +72,9 @@ func (b *builder) mapVMAs() error {
 		default:
 			return fmt.Errorf("%s: unknown kind %q: image damaged", where, v.Kind)
 		}
-		if _, err := b.call(unix.SYS_MMAP, v.Start, v.End-v.Start, prot, flags, fd, v.Offset); err != nil {
-			return fmt.Errorf("%s %s: mmap: %w", where, v.Path, err)
-		}
+		b.later(fmt.Sprintf("mapping %#x-%#x %s: mmap", v.Start, v.End, v.Path), unix.SYS_MMAP, v.Start, v.End-v.Start, prot, flags, fd, v.Offset)
 	}
-	return nil
+	return nil // the step's flush makes the mappings
 }
 
 // fixProt gives the mappings that were made writable for filling their

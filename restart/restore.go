@@ -15,6 +15,7 @@ import (
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
 	"stasis/internal/stub"
+	"stasis/internal/trace"
 )
 
 // Options say how to restart.
@@ -74,13 +75,33 @@ type builder struct {
 	imgFd    uint64           // the image's fd in the process, plus one (0: none)
 	mapped   int              // pages records mapped from the image
 	maps     []call           // mappings of the image waiting to be made, in one batch
+	// The calls waiting for the next flush (later), the data they
+	// point at, and what went wrong queueing them.
+	pass      *os.File // our end of receiveFd's socket pair (nil: none)
+	passFd    uint64   // its other end, in the process
+	queue     []queued
+	queueData []byte
+	queueErr  error
 }
 
+// call runs a system call in the main thread at once, after the calls
+// queued (later).
+//
+// Precondition: called on the owner thread.
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
 	return b.threads[0].r.Syscall(nr, args...)
 }
 
+// callIn runs a system call in thread tid at once, after the calls queued.
+//
+// Precondition: called on the owner thread.
 func (b *builder) callIn(tid int, nr uint64, args ...uint64) (uint64, error) {
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
 	for _, t := range b.threads {
 		if t.tid == tid {
 			return t.r.Syscall(nr, args...)
@@ -92,13 +113,14 @@ func (b *builder) callIn(tid int, nr uint64, args ...uint64) (uint64, error) {
 func (b *builder) setGate(h uint64) {
 	b.gate, b.scratch = h, h+pageSize
 	for _, t := range b.threads {
-		t.r.Gate = h
+		t.r.Gate, t.r.Trap = h, true
 	}
 }
 
 // Restore rebuilds the process of the image read from r, as a child of the
 // calling process, and lets it run.
 func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
+	defer quietStops()()
 	var out *Restored
 	err := owner.Do(func() error {
 		var err error
@@ -110,10 +132,12 @@ func Restore(owner *ptrace.Owner, r io.Reader, opt Options) (*Restored, error) {
 
 // Precondition: called on the owner thread.
 func restore(r io.Reader, opt Options) (*Restored, error) {
+	trace.Mark("on the owner thread")
 	ir, hd, img, err := readerFor(r, opt)
 	if err != nil {
 		return nil, err
 	}
+	trace.Mark("image opened")
 	if hd.Flags&image.FlagPart != 0 {
 		return nil, errPart
 	}
@@ -167,7 +191,8 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	byPid := map[int]*builder{}
 	m := &ids{pgid: map[int]int{}, sid: map[int]int{}}
 	pm := pidMap{}
-	var tns *timeNS // the processes' time namespace (nil: ours)
+	var tns *timeNS                // the processes' time namespace (nil: ours)
+	filesSeen := map[string]bool{} // files an earlier process's check found as expected
 	for rec != nil {
 		p, err := ir.Process()
 		if err != nil {
@@ -186,7 +211,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			}
 			continue
 		}
-		if err := precheck(p, sh.saved, opt.Changed); err != nil {
+		if err := precheck(p, sh.saved, opt.Changed, filesSeen); err != nil {
 			return fail(err)
 		}
 		if err := sh.sysvIPC(p); err != nil {
@@ -200,6 +225,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		if err := waitPidFree(p.Pid, opt.Pids); err != nil {
 			return fail(err)
 		}
+		trace.Mark("pid %d: checked", p.Pid)
 		b := &builder{p: p, buf: make([]byte, 4<<20), out: out, ids: m, shared: sh, opt: opt, pids: pm, peers: byPid, img: img}
 		gate := uint64(stub.Gate)
 		parent := byPid[p.PPid]
@@ -207,6 +233,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			b.pid, err = parent.fork(p)
 			gate, b.forked = parent.gate, true
 		} else if b.pid, err = spawn(b.want(p.Pid), tns); err == nil {
+			trace.Mark("pid %d: spawned", b.pid)
 			if len(out.Pids) == 0 {
 				out.Parent = p.PPid
 			}
@@ -219,6 +246,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			return fail(err)
 		}
 		bs = append(bs, b)
+		trace.Mark("pid %d: created", b.pid)
 		byPid[p.Pid], pm[p.Pid] = b, b.pid
 		if rec, err = b.build(ir, gate); err != nil {
 			return fail(err)
@@ -235,12 +263,14 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	if err := errors.Join(sh.shutdown(), sh.leaveRepair(), sh.removeSysv(), img.wait()); err != nil {
 		return fail(err)
 	}
+	trace.Mark("queues, datagrams, shutdown, repair, sysv, image wait")
 	// Phase two, children first: what a fork would have passed on.
 	for i := len(bs) - 1; i >= 0; i-- {
 		if err := bs[i].finish(); err != nil {
 			return fail(err)
 		}
 	}
+	trace.Mark("finished %d processes", len(bs))
 	if err := unusedInherit(opt, sh.used, sh.cut); err != nil {
 		return fail(err)
 	}
@@ -250,13 +280,16 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		}
 		b.mem.Close()
 	}
+	trace.Mark("released %d processes", len(bs))
 	return out, nil
 }
 
 // precheck finds problems before anything is built: a damaged process
 // record, files that vanished or changed (unless saved), xsave features
 // this CPU lacks.
-func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
+// seen holds the files earlier processes of the restart were checked
+// against (checkFilesOnce).
+func precheck(p *image.Process, saved savedFiles, changed ChangedFiles, seen map[string]bool) error {
 	if p.Pid <= 0 || len(p.Threads) == 0 || len(p.Threads) > 1<<16 {
 		return fmt.Errorf("image: process record with pid %d and %d threads: image damaged", p.Pid, len(p.Threads))
 	}
@@ -272,7 +305,7 @@ func precheck(p *image.Process, saved savedFiles, changed ChangedFiles) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("pid %d: working directory %s: %w", p.Pid, p.Cwd, unix.ENOTDIR)
 	}
-	if err := checkFiles(p, saved); err != nil {
+	if err := checkFilesOnce(p, saved, seen); err != nil {
 		return err
 	}
 	if err := checkXstate(p); err != nil {
@@ -388,10 +421,17 @@ func (b *builder) build(ir *image.Reader, gate uint64) (*image.Record, error) {
 	var next *image.Record
 	steps := []func() error{b.clearLayout, b.groups, b.mapVMAs, b.setMM, b.prepareFds,
 		func() error { next, err = b.readRecords(ir); return errors.Join(err, b.endImage()) }, b.fixProt, b.rebuildFds, b.controllingTty, b.processState, b.cloneThreads, b.posixTimers}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	names := []string{"clear layout", "groups", "map VMAs", "set mm", "prepare fds", "pages and file data", "fix prot", "rebuild fds", "controlling tty", "process state", "clone threads", "posix timers"}
+	for i, step := range steps {
+		err := step()
+		b.closePass()
+		if err != nil {
 			return nil, err
 		}
+		if err := b.flush(); err != nil {
+			return nil, err
+		}
+		trace.Mark("pid %d: %s", b.pid, names[i])
 	}
 	b.closeData()
 	return next, nil
@@ -421,9 +461,12 @@ func (b *builder) finish() error {
 			return err
 		}
 	}
+	b.closePass()
 	if err := b.confine(); err != nil {
 		return err
 	}
+	// Stopped at the call's exit, not at the trap this unmaps.
+	b.threads[0].r.Trap = false
 	if _, err := b.call(unix.SYS_MUNMAP, b.gate, gateSize); err != nil {
 		return fmt.Errorf("pid %d: unmap restorer: %w", b.pid, err)
 	}

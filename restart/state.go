@@ -22,17 +22,10 @@ func (b *builder) processState() error {
 	if err != nil {
 		return fail("working directory "+p.Cwd, err)
 	}
-	_, err = b.call(unix.SYS_FCHDIR, cwd)
-	b.call(unix.SYS_CLOSE, cwd)
-	if err != nil {
-		return fail("chdir "+p.Cwd, err)
-	}
-	if _, err := b.call(unix.SYS_UMASK, uint64(p.Umask)); err != nil {
-		return fail("umask", err)
-	}
-	if _, err := b.call(unix.SYS_PERSONALITY, uint64(p.Personality)); err != nil {
-		return fail("personality", err)
-	}
+	b.later("chdir "+p.Cwd, unix.SYS_FCHDIR, cwd)
+	b.laterOK(anyErrno, "close", unix.SYS_CLOSE, cwd)
+	b.later("umask", unix.SYS_UMASK, uint64(p.Umask))
+	b.later("personality", unix.SYS_PERSONALITY, uint64(p.Personality))
 	for _, r := range p.Rlimits {
 		rl := unix.Rlimit{Cur: r.Cur, Max: r.Max}
 		if err := unix.Prlimit(b.pid, r.Resource, &rl, nil); err != nil {
@@ -51,12 +44,7 @@ func (b *builder) processState() error {
 		for i, v := range []uint64{sa.Handler, sa.Flags, sa.Restorer, sa.Mask} {
 			le.PutUint64(act[8*i:], v)
 		}
-		if err := b.mem.WriteAt(act, b.scratch); err != nil {
-			return err
-		}
-		if _, err := b.call(unix.SYS_RT_SIGACTION, uint64(sa.Sig), b.scratch, 0, 8); err != nil {
-			return fail(fmt.Sprintf("signal %d handler", sa.Sig), err)
-		}
+		b.later(fmt.Sprintf("signal %d handler", sa.Sig), unix.SYS_RT_SIGACTION, uint64(sa.Sig), b.laterData(act), 0, 8)
 	}
 	for which, it := range p.Itimers {
 		// A periodic ITIMER_REAL that expired with its SIGALRM still
@@ -70,14 +58,9 @@ func (b *builder) processState() error {
 		for i, x := range []int64{it.Interval.Sec, it.Interval.Usec, it.Value.Sec, it.Value.Usec} {
 			le.PutUint64(v[8*i:], uint64(x))
 		}
-		if err := b.mem.WriteAt(v, b.scratch); err != nil {
-			return err
-		}
-		if _, err := b.call(unix.SYS_SETITIMER, uint64(which), b.scratch, 0); err != nil {
-			return fail(fmt.Sprintf("itimer %d", which), err)
-		}
+		b.later(fmt.Sprintf("itimer %d", which), unix.SYS_SETITIMER, uint64(which), b.laterData(v), 0)
 	}
-	return nil
+	return b.flush()
 }
 
 // posixTimers recreates timer_create timers with their original ids,
@@ -123,17 +106,19 @@ func (b *builder) queueSignal(tid int, s image.SigInfo, shared bool) error {
 	if len(s.Info) != 128 || s.Sig < 1 || s.Sig > 64 {
 		return fmt.Errorf("pid %d: pending signal %d: image damaged", b.pid, s.Sig)
 	}
-	if err := b.mem.WriteAt(s.Info, b.scratch); err != nil {
-		return err
+	t := b.threads[0]
+	for _, u := range b.threads {
+		if u.tid == tid {
+			t = u
+		}
 	}
-	var err error
+	if t.tid != tid {
+		return fmt.Errorf("tid %d: not a thread of pid %d", tid, b.pid)
+	}
+	what := fmt.Sprintf("tid %d: queue signal %d", tid, s.Sig)
+	info := b.laterData(s.Info)
 	if shared {
-		_, err = b.callIn(tid, unix.SYS_RT_SIGQUEUEINFO, uint64(b.pid), uint64(s.Sig), b.scratch)
-	} else {
-		_, err = b.callIn(tid, unix.SYS_RT_TGSIGQUEUEINFO, uint64(b.pid), uint64(tid), uint64(s.Sig), b.scratch)
+		return b.laterIn(t, 0, what, unix.SYS_RT_SIGQUEUEINFO, uint64(b.pid), uint64(s.Sig), info)
 	}
-	if err != nil {
-		return fmt.Errorf("pid %d tid %d: queue signal %d: %w", b.pid, tid, s.Sig, err)
-	}
-	return nil
+	return b.laterIn(t, 0, what, unix.SYS_RT_TGSIGQUEUEINFO, uint64(b.pid), uint64(tid), uint64(s.Sig), info)
 }

@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -9,7 +8,9 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/stub"
 )
 
 // rthread is one thread of the process being rebuilt.
@@ -36,7 +37,8 @@ func newRthread(tid int, gate uint64, img *image.Thread) (*rthread, error) {
 	if err := kernel.SetSigmask(tid, ^uint64(0)); err != nil {
 		return nil, fmt.Errorf("tid %d: %w", tid, err)
 	}
-	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs}, img: img}, nil
+	// Every gate but the stub's own is gateCode, with its trap.
+	return &rthread{tid: tid, r: &ptrace.Remote{Tid: tid, Gate: gate, Base: regs, Trap: gate != stub.Gate}, img: img}, nil
 }
 
 // cloneThreads creates every thread but the leader, with its original tid
@@ -67,12 +69,12 @@ func (b *builder) threadState(t *rthread) error {
 	fail := func(what string, err error) error {
 		return fmt.Errorf("pid %d tid %d: %s: %w", b.pid, t.tid, what, err)
 	}
-	if _, err := b.callIn(t.tid, unix.SYS_SET_TID_ADDRESS, th.ClearChildTid); err != nil {
-		return fail("set_tid_address", err)
+	if err := b.laterIn(t, 0, "set_tid_address", unix.SYS_SET_TID_ADDRESS, th.ClearChildTid); err != nil {
+		return err
 	}
 	if th.RobustList != 0 {
-		if _, err := b.callIn(t.tid, unix.SYS_SET_ROBUST_LIST, th.RobustList, th.RobustLen); err != nil {
-			return fail("set_robust_list", err)
+		if err := b.laterIn(t, 0, "set_robust_list", unix.SYS_SET_ROBUST_LIST, th.RobustList, th.RobustLen); err != nil {
+			return err
 		}
 	}
 	if th.AltStack.Flags&kernel.SS_DISABLE == 0 {
@@ -80,17 +82,17 @@ func (b *builder) threadState(t *rthread) error {
 		le.PutUint64(ss, th.AltStack.SP)
 		le.PutUint32(ss[8:], uint32(th.AltStack.Flags))
 		le.PutUint64(ss[16:], th.AltStack.Size)
-		if err := b.mem.WriteAt(ss, b.scratch); err != nil {
+		if err := b.laterIn(t, 0, "sigaltstack", unix.SYS_SIGALTSTACK, b.laterData(ss), 0); err != nil {
 			return err
-		}
-		if _, err := b.callIn(t.tid, unix.SYS_SIGALTSTACK, b.scratch, 0); err != nil {
-			return fail("sigaltstack", err)
 		}
 	}
 	if th.Rseq.Addr != 0 {
-		if _, err := b.callIn(t.tid, unix.SYS_RSEQ, th.Rseq.Addr, uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)); err != nil {
-			return fail("rseq", err)
+		if err := b.laterIn(t, 0, "rseq", unix.SYS_RSEQ, th.Rseq.Addr, uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)); err != nil {
+			return err
 		}
+	}
+	if err := b.flush(); err != nil { // what follows sets the thread's state directly
+		return err
 	}
 	if needsTiles(th.Xstate) {
 		if err := b.enableTiles(t); err != nil {
@@ -106,11 +108,8 @@ func (b *builder) threadState(t *rthread) error {
 	if len(name) > 15 {
 		name = name[:15]
 	}
-	if err := b.mem.WriteAt(append(name, 0), b.scratch); err != nil {
+	if err := b.laterIn(t, 0, "comm", unix.SYS_PRCTL, unix.PR_SET_NAME, b.laterData(append(name, 0))); err != nil {
 		return err
-	}
-	if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_SET_NAME, b.scratch); err != nil {
-		return fail("comm", err)
 	}
 	for _, s := range th.Pending {
 		if err := b.queueSignal(t.tid, s, false); err != nil {
@@ -132,42 +131,55 @@ func (b *builder) creds(t *rthread) error {
 	for i, x := range c.Groups {
 		le.PutUint32(g[4*i:], uint32(x))
 	}
-	if err := b.mem.WriteAt(g, b.scratch); err != nil {
+	const hint = " (the image belongs to another user?)"
+	// Everything here but the probe of the bounding set waits in the
+	// queue: one stop for the lot.
+	var groupsOK uint32 // what the supplementary groups may fail with
+	if os.Getuid() != 0 {
+		groupsOK = anyErrno
+	}
+	if len(g) > laterDataMax {
+		// Too many groups for the queue's data: at once, from scratch.
+		if err := b.mem.WriteAt(g, b.scratch); err != nil {
+			return err
+		}
+		if err := b.laterIn(t, groupsOK, "restore supplementary groups"+hint, unix.SYS_SETGROUPS, uint64(len(c.Groups)), b.scratch); err != nil {
+			return err
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+	} else if err := b.laterIn(t, groupsOK, "restore supplementary groups"+hint, unix.SYS_SETGROUPS, uint64(len(c.Groups)), b.laterData(g)); err != nil {
 		return err
 	}
-	fail := func(what string, err error) error {
-		return fmt.Errorf("pid %d tid %d: restore %s: %w (the image belongs to another user?)", b.pid, t.tid, what, err)
-	}
-	if _, err := b.callIn(t.tid, unix.SYS_SETGROUPS, uint64(len(c.Groups)), b.scratch); err != nil && os.Getuid() == 0 {
-		return fail("supplementary groups", err)
-	}
-	if _, err := b.callIn(t.tid, unix.SYS_SETRESGID, uint64(c.Gid[0]), uint64(c.Gid[1]), uint64(c.Gid[2])); err != nil {
-		return fail(fmt.Sprintf("gids %v", c.Gid[:3]), err)
+	if err := b.laterIn(t, 0, fmt.Sprintf("restore gids %v", c.Gid[:3])+hint, unix.SYS_SETRESGID, uint64(c.Gid[0]), uint64(c.Gid[1]), uint64(c.Gid[2])); err != nil {
+		return err
 	}
 	// Securebits need CAP_SETPCAP, and say what setresuid does to the
 	// capabilities: before it. An image whose bits cannot be set is
 	// refused, never restored with fewer restrictions.
 	if b.p.Securebits != 0 {
-		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, uint64(b.p.Securebits)); err != nil {
-			return fail(fmt.Sprintf("securebits %#x", b.p.Securebits), err)
+		if err := b.laterIn(t, 0, fmt.Sprintf("restore securebits %#x", b.p.Securebits)+hint, unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, uint64(b.p.Securebits)); err != nil {
+			return err
 		}
 	}
-	// The bounding set can only shrink, and needs CAP_SETPCAP: before setresuid.
+	// The bounding set can only shrink, and needs CAP_SETPCAP: before
+	// setresuid. Which capabilities the thread has in it (cr_restart's
+	// set, inherited; none beyond this kernel's) its status says.
+	st, err := proc.ReadStatus(t.tid)
+	if err != nil {
+		return fmt.Errorf("pid %d tid %d: %w", b.pid, t.tid, err)
+	}
 	for capn := uint64(0); capn < 64; capn++ {
-		if c.CapBnd&(1<<capn) != 0 {
+		if c.CapBnd&(1<<capn) != 0 || st.CapBnd&(1<<capn) == 0 {
 			continue
 		}
-		// Not in the set, or not a capability of this kernel: dropping it
-		// would need CAP_SETPCAP all the same.
-		if in, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAPBSET_READ, capn); err == nil && in == 0 || errors.Is(err, unix.EINVAL) {
-			continue
-		}
-		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, capn); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fail(fmt.Sprintf("bounding set (drop capability %d)", capn), err)
+		if err := b.laterIn(t, 0, fmt.Sprintf("restore bounding set (drop capability %d)", capn)+hint, unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, capn); err != nil {
+			return err
 		}
 	}
-	if _, err := b.callIn(t.tid, unix.SYS_SETRESUID, uint64(c.Uid[0]), uint64(c.Uid[1]), uint64(c.Uid[2])); err != nil {
-		return fail(fmt.Sprintf("uids %v", c.Uid[:3]), err)
+	if err := b.laterIn(t, 0, fmt.Sprintf("restore uids %v", c.Uid[:3])+hint, unix.SYS_SETRESUID, uint64(c.Uid[0]), uint64(c.Uid[1]), uint64(c.Uid[2])); err != nil {
+		return err
 	}
 	// setresuid may have cleared the capability sets (to a non-root uid);
 	// where it did not, make them exactly the recorded ones.
@@ -177,25 +189,23 @@ func (b *builder) creds(t *rthread) error {
 		le.PutUint32(hdr[8+4*i:], uint32(v))
 		le.PutUint32(hdr[8+12+4*i:], uint32(v>>32))
 	}
-	if err := b.mem.WriteAt(hdr, b.scratch); err != nil {
+	at := b.laterData(hdr)
+	if err := b.laterIn(t, 0, "restore capabilities"+hint, unix.SYS_CAPSET, at, at+8); err != nil {
 		return err
-	}
-	if _, err := b.callIn(t.tid, unix.SYS_CAPSET, b.scratch, b.scratch+8); err != nil {
-		return fail("capabilities", err)
 	}
 	// The ambient set is inherited from cr_restart (which, restarting for
 	// an ordinary user, holds every capability of its user namespace as
 	// ambient ones): empty it, then raise the recorded ones, which the
 	// kernel allows only inside the permitted and inheritable sets just set.
-	if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-		return fail("ambient capabilities (clear)", err)
+	if err := b.laterIn(t, uint32(unix.EINVAL), "restore ambient capabilities (clear)"+hint, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return err
 	}
 	for capn := uint64(0); capn < 64; capn++ {
 		if c.CapAmb&(1<<capn) == 0 {
 			continue
 		}
-		if _, err := b.callIn(t.tid, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, capn, 0, 0); err != nil {
-			return fail(fmt.Sprintf("ambient capability %d", capn), err)
+		if err := b.laterIn(t, 0, fmt.Sprintf("restore ambient capability %d", capn)+hint, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, capn, 0, 0); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"stasis/internal/blcr"
 	stcli "stasis/internal/cli"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 	"stasis/internal/trust"
 	"stasis/namespace"
 	"stasis/restart"
@@ -82,6 +83,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cr_restart:", err)
 		os.Exit(1)
 	}
+	trace.Mark("cr_restart: started")
 	agent.CatchSignals()
 	var c cli
 	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version}, stcli.Docs(),
@@ -95,11 +97,13 @@ func main() {
 		fail(argsError{err}, quiet(os.Args[1:]))
 	}
 	began := time.Now()
+	trace.Mark("cr_restart: arguments parsed")
 	if inside == nil {
 		if err := asOwner(&c, inherited); err != nil {
 			fail(err, c.Quiet)
 		}
 	}
+	trace.Mark("cr_restart: image owner checked")
 	if needNamespace(&c, inside) {
 		inNamespace(&c)
 	}
@@ -110,6 +114,7 @@ func main() {
 	if err != nil {
 		fail(err, c.Quiet)
 	}
+	trace.Report()
 	if c.Verbose {
 		fmt.Fprintf(os.Stderr, "cr_restart: restored %s in %v: pids %v\n", imageName(&c), time.Since(began).Round(time.Millisecond), r.Pids)
 	}
@@ -249,6 +254,7 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	if err != nil {
 		return nil, nil, err
 	}
+	trace.Mark("cr_restart: agent made")
 	var r *restart.Restored
 	if dir {
 		r, err = restart.RestoreDir(ptrace.NewOwner(), path, opt)

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/kernel"
+	"stasis/internal/trace"
 )
 
 // Remote runs system calls inside one stopped thread. Gate is the address
@@ -25,6 +26,11 @@ type Remote struct {
 	// (see Rescue).
 	Rescue *Rescue
 	Mask   uint64
+	// Trap says that the instruction after Gate's syscall is an int3:
+	// a call then runs to that trap with one PTRACE_CONT and one stop,
+	// instead of stopping at the syscall's entry and again at its exit.
+	// Not with Rescue.
+	Trap bool
 }
 
 // Errno is a system call's failure inside a tracee.
@@ -79,6 +85,7 @@ func (r *Remote) rescued(nr uint64, args ...uint64) (v uint64, err error) {
 //
 // Precondition: called on the owner thread.
 func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
+	trace.Count("remote system calls", 1)
 	regs := r.Base
 	regs.Rip = gate
 	regs.Rax = nr
@@ -96,6 +103,9 @@ func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
 			return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
 		}
 		fault(stepMask)
+	}
+	if r.Trap && r.Rescue == nil {
+		return r.runToTrap(nr)
 	}
 	for phase := 0; phase < 2; {
 		if err := unix.PtraceSyscall(r.Tid, 0); err != nil {
@@ -123,6 +133,43 @@ func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
 			return 0, fmt.Errorf("tid %d: remote syscall %d: unexpected %v", r.Tid, nr, s)
 		}
 	}
+	return r.result(nr)
+}
+
+// runToTrap runs the call whose registers are set to the int3 after it,
+// and returns its result.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) runToTrap(nr uint64) (uint64, error) {
+	for {
+		if err := unix.PtraceCont(r.Tid, 0); err != nil {
+			return 0, fmt.Errorf("tid %d: ptrace(PTRACE_CONT): %w", r.Tid, err)
+		}
+		s, err := Wait(r.Tid)
+		if err != nil {
+			return 0, fmt.Errorf("remote syscall %d: %w", nr, err)
+		}
+		if s.Signal() == unix.SIGTRAP {
+			break
+		}
+		if s.Event() == 0 {
+			return 0, fmt.Errorf("tid %d: remote syscall %d: unexpected %v", r.Tid, nr, s)
+		}
+		if r.OnEvent != nil {
+			msg, err := kernel.GetEventMsg(r.Tid)
+			if err != nil {
+				return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+			}
+			r.OnEvent(s.Event(), int(msg))
+		}
+	}
+	return r.result(nr)
+}
+
+// result is the result of call nr, from the thread's registers.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) result(nr uint64) (uint64, error) {
 	out, err := kernel.GetRegs(r.Tid)
 	if err != nil {
 		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)

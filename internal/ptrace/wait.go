@@ -8,6 +8,7 @@ import (
 
 	"stasis/internal/kernel"
 	"stasis/internal/proc"
+	"stasis/internal/trace"
 )
 
 // Stop describes why a tracee stopped.
@@ -79,6 +80,7 @@ func (e *ErrGone) Error() string { return fmt.Sprintf("tid %d %v", e.Tid, e.Stop
 // the code that waits for our children (an agent's reaper) to collect:
 // taking its status here would lose it.
 func Wait(tid int) (Stop, error) {
+	trace.Count("ptrace waits", 1)
 	gone, ws, err := kernel.PeekExit(tid)
 	if err != nil {
 		return Stop{}, fmt.Errorf("tid %d: %w", tid, err)

@@ -20,17 +20,12 @@ const agentCheckpointTarget = 5
 // agent), in turns, after a warm-up of each, and judges the difference of
 // the medians.
 func agentCheckpoint(cfg *config) (result, error) {
-	work, err := os.MkdirTemp("/dev/shm", "stasis-bench-")
+	r, done, err := shmRunner(cfg, "fill")
 	if err != nil {
 		return result{}, err
 	}
-	defer os.RemoveAll(work)
-	exe, err := compile(work, "fill")
-	if err != nil {
-		return result{}, err
-	}
-	r := &runner{bin: cfg.bin, work: work, exe: exe}
-	defer r.cleanup()
+	defer done()
+	work, exe := r.work, r.exe
 	bare, err := r.fill("random", 16)
 	if err != nil {
 		return result{}, err

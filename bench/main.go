@@ -16,18 +16,23 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 )
 
 // benchmarks run in this order.
-var benchmarks = append([]benchmark{
-	{"agent overhead", agentOverhead},
-}, append(append(checkpointBenchmarks(), restartBenchmarks()...),
-	benchmark{"restart 1 MiB", smallRestart},
-	benchmark{"checkpoint through the agent", agentCheckpoint},
-)...)
+var benchmarks = slices.Concat(
+	[]benchmark{{"agent overhead", agentOverhead}},
+	checkpointBenchmarks(),
+	restartBenchmarks(),
+	[]benchmark{
+		{"restart 1 MiB", smallRestart},
+		{"checkpoint through the agent", agentCheckpoint},
+	},
+	treeBenchmarks(),
+)
 
 type cli struct {
 	Bin     string `default:"bin" placeholder:"DIR" help:"Where cr_run and the other commands are (make build puts them in bin/)."`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -24,17 +23,12 @@ func timedRuns(cfg *config) int { return min(cfg.runs, scaleRuns) }
 // until the program runs untraced as its child (restored, polled every
 // pollEvery).
 func smallRestart(cfg *config) (result, error) {
-	work, err := os.MkdirTemp("/dev/shm", "stasis-bench-")
+	r, done, err := shmRunner(cfg, "fill")
 	if err != nil {
 		return result{}, err
 	}
-	defer os.RemoveAll(work)
-	exe, err := compile(work, "fill")
-	if err != nil {
-		return result{}, err
-	}
-	r := &runner{bin: cfg.bin, work: work, exe: exe}
-	defer r.cleanup()
+	defer done()
+	work := r.work
 	p, err := r.fill("random", 1)
 	if err != nil {
 		return result{}, err

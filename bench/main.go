@@ -2,7 +2,7 @@
 // each figure side by side with what it is compared to, from one run on one
 // machine: ratios, not absolute times, are what is judged.
 //
-//	go run ./bench [--bin DIR] [--runs N] [--verbose]
+//	go run ./bench [--bin DIR] [--runs N] [--verbose] [--only REGEXP]
 //
 // (make bench builds bin/ first and runs this.) Every benchmark runs, then
 // the exit status is 1 if any missed its target or could not be measured.
@@ -15,20 +15,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 )
 
 // benchmarks run in this order.
-var benchmarks = append([]benchmark{
-	{"agent overhead", agentOverhead},
-}, append(checkpointBenchmarks(), restartBenchmarks()...)...)
+var benchmarks = slices.Concat(
+	[]benchmark{{"agent overhead", agentOverhead}},
+	checkpointBenchmarks(),
+	restartBenchmarks(),
+	[]benchmark{
+		{"restart 1 MiB", smallRestart},
+		{"checkpoint through the agent", agentCheckpoint},
+	},
+	treeBenchmarks(),
+)
 
 type cli struct {
 	Bin     string `default:"bin" placeholder:"DIR" help:"Where cr_run and the other commands are (make build puts them in bin/)."`
 	Runs    int    `default:"25" placeholder:"N" help:"Timed rounds (at least 3); each round runs every side once, and the median of the per-round ratios is reported."`
 	Verbose bool   `short:"v" help:"Also print the time of every run."`
+	Only    string `placeholder:"REGEXP" help:"Run only the benchmarks whose name matches REGEXP."`
 }
 
 func main() {
@@ -47,10 +57,16 @@ func main() {
 	bin, err := filepath.Abs(c.Bin)
 	k.FatalIfErrorf(err)
 	cfg := &config{bin: bin, runs: c.Runs}
+	only, err := regexp.Compile(c.Only)
+	k.FatalIfErrorf(err, "--only")
 
 	fmt.Println("machine:", describeMachine())
-	failed := 0
+	failed, ran := 0, 0
 	for _, b := range benchmarks {
+		if !only.MatchString(b.name) {
+			continue
+		}
+		ran++
 		r, err := b.run(cfg)
 		if err != nil {
 			fmt.Printf("%s: FAIL: %v\n", b.name, err)
@@ -71,7 +87,7 @@ func main() {
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "bench: %d of %d benchmarks failed\n", failed, len(benchmarks))
+		fmt.Fprintf(os.Stderr, "bench: %d of %d benchmarks failed\n", failed, ran)
 		os.Exit(1)
 	}
 }

@@ -32,6 +32,7 @@ var benchmarks = slices.Concat(
 		{"checkpoint through the agent", agentCheckpoint},
 	},
 	treeBenchmarks(),
+	itemBenchmarks(),
 )
 
 type cli struct {

@@ -92,7 +92,13 @@ func (t *treeScale) measure(cfg *config) (*treeMeasurement, error) {
 // restarts it and waits until every process runs (treeRestored), then
 // kills them and waits until the pids are free again.
 func (r *runner) treeRound(n int) (ckpt, restart time.Duration, err error) {
-	p, pids, err := r.tree(n)
+	return r.killRestart(func() (*child, []int, error) { return r.tree(n) })
+}
+
+// killRestart is treeRound's checkpoint and restart of the processes start
+// starts and returns, with every pid of them, the root's first.
+func (r *runner) killRestart(start func() (*child, []int, error)) (ckpt, restart time.Duration, err error) {
+	p, pids, err := start()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -104,7 +110,7 @@ func (r *runner) treeRound(n int) (ckpt, restart time.Duration, err error) {
 	if err := pidsFree(pids); err != nil {
 		return 0, 0, err
 	}
-	start := time.Now()
+	began := time.Now()
 	c, err := r.start(r.cmd("cr_restart", img), "cr_restart")
 	if err != nil {
 		return 0, 0, err
@@ -117,12 +123,12 @@ func (r *runner) treeRound(n int) (ckpt, restart time.Duration, err error) {
 		}
 	}()
 	next := 0 // pids[:next] run restored
-	for deadline := start.Add(cmdTimeout); ; time.Sleep(pollEvery) {
+	for deadline := began.Add(cmdTimeout); ; time.Sleep(pollEvery) {
 		for next < len(pids) && treeRestored(pids, next, c.pid, r.bin) {
 			next++
 		}
 		if next == len(pids) {
-			return ckpt, time.Since(start), nil
+			return ckpt, time.Since(began), nil
 		}
 		if c.exited() {
 			return 0, 0, fmt.Errorf("cr_restart ended with %d of %d processes restored%s", next, len(pids), c.describe())
@@ -180,7 +186,13 @@ func pidsFree(pids []int) error {
 // tree starts progs/tree.c with n processes and returns it and every pid
 // of the tree, the root's first, once it is ready.
 func (r *runner) tree(n int) (*child, []int, error) {
-	p, err := r.start(exec.Command(r.exe, strconv.Itoa(n), strconv.Itoa(treeMiB)), "tree")
+	return r.ready("tree", n, r.exe, strconv.Itoa(n), strconv.Itoa(treeMiB))
+}
+
+// ready starts argv, which prints the pids of the n-1 processes it
+// forks, then "ready", and returns it and every pid, its own first.
+func (r *runner) ready(name string, n int, argv ...string) (*child, []int, error) {
+	p, err := r.start(exec.Command(argv[0], argv[1:]...), name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,17 +206,17 @@ func (r *runner) tree(n int) (*child, []int, error) {
 			for _, f := range strings.Fields(s) {
 				pid, err := strconv.Atoi(f)
 				if err != nil {
-					return nil, nil, fmt.Errorf("tree printed %q", out)
+					return nil, nil, fmt.Errorf("%s printed %q", name, out)
 				}
 				pids = append(pids, pid)
 			}
 			if len(pids) != n {
-				return nil, nil, fmt.Errorf("tree %d printed %d pids", n, len(pids)-1)
+				return nil, nil, fmt.Errorf("%s %d printed %d pids", name, n, len(pids)-1)
 			}
 			return p, pids, nil
 		}
 		if p.exited() || time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("tree %d not ready%s", n, p.describe())
+			return nil, nil, fmt.Errorf("%s %d not ready%s", name, n, p.describe())
 		}
 	}
 }

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-
 	"stasis/internal/netlock"
 )
 
@@ -179,21 +177,11 @@ func (hh *h) killAndRestartWith(as []string, p *proc, ckpt []string, opts ...str
 // namespace.
 func stasisTables(t *testing.T) []string {
 	t.Helper()
-	nl, err := nftables.New()
+	names, err := netlock.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := nl.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	for _, x := range ts {
-		if strings.HasPrefix(x.Name, "stasis-") {
-			left = append(left, x.Name)
-		}
-	}
-	return left
+	return names
 }
 
 // tablesSince returns a function listing the stasis-* tables made since

@@ -20,7 +20,9 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -129,6 +131,26 @@ func Release(name, netns string) error {
 		return fmt.Errorf("removing nftables table inet %s: %w", name, err)
 	}
 	return nil
+}
+
+// Tables lists the nftables tables of ours (inet stasis-...) in our
+// network namespace: those --kill checkpoints left, and those held.
+func Tables() ([]string, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("listing nftables tables: %w", err)
+	}
+	var out []string
+	for _, t := range ts {
+		if strings.HasPrefix(t.Name, "stasis-") {
+			out = append(out, t.Name)
+		}
+	}
+	return out, nil
 }
 
 // dial opens a netlink socket to nftables in the network namespace ns.

@@ -7,8 +7,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/google/nftables"
 )
 
 // pair is a TCP connection on loopback: a is the end a lock would guard,
@@ -54,17 +52,13 @@ func arrives(t *testing.T, a, b net.Conn, d time.Duration) bool {
 
 func tables(t *testing.T) map[string]bool {
 	t.Helper()
-	nl, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := nl.ListTablesOfFamily(nftables.TableFamilyINet)
+	names, err := Tables()
 	if err != nil {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}
-	for _, x := range ts {
-		have[x.Name] = true
+	for _, n := range names {
+		have[n] = true
 	}
 	return have
 }

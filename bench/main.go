@@ -91,7 +91,11 @@ func main() {
 			failed++
 		}
 	}
-	if c.Plot != "" {
+	switch {
+	case c.Plot == "":
+	case len(curves.panels) == 0:
+		fmt.Println("plot: no scaling benchmark ran;", c.Plot, "left as it was")
+	default:
 		if err := curves.write(c.Plot, machine); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			failed++

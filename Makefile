@@ -44,7 +44,7 @@ demo: build
 # Ratios measured side by side in one run; exits non-zero if one misses its
 # target. BENCHFLAGS=-v also prints every run's time.
 bench: build
-	$(GO) run ./bench --bin $(CURDIR)/$(BIN) $(BENCHFLAGS)
+	$(GO) run ./bench --bin $(CURDIR)/$(BIN) --plot $(CURDIR)/docs/scaling.png $(BENCHFLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/image

@@ -40,6 +40,7 @@ type cli struct {
 	Runs    int    `default:"25" placeholder:"N" help:"Timed rounds (at least 3); each round runs every side once, and the median of the per-round ratios is reported."`
 	Verbose bool   `short:"v" help:"Also print the time of every run."`
 	Only    string `placeholder:"REGEXP" help:"Run only the benchmarks whose name matches REGEXP."`
+	Plot    string `placeholder:"FILE" help:"Draw the scaling benchmarks' time per item against the number of items to FILE (.png or .svg)."`
 }
 
 func main() {
@@ -61,7 +62,9 @@ func main() {
 	only, err := regexp.Compile(c.Only)
 	k.FatalIfErrorf(err, "--only")
 
-	fmt.Println("machine:", describeMachine())
+	machine := describeMachine()
+	fmt.Println("machine:", machine)
+	var curves scalingPlot
 	failed, ran := 0, 0
 	for _, b := range benchmarks {
 		if !only.MatchString(b.name) {
@@ -75,6 +78,7 @@ func main() {
 			continue
 		}
 		fmt.Println(r.line(b.name))
+		curves.add(b.name, r.curve)
 		for _, n := range r.notes {
 			fmt.Println("   ", n)
 		}
@@ -85,6 +89,18 @@ func main() {
 		}
 		if !r.ok() {
 			failed++
+		}
+	}
+	switch {
+	case c.Plot == "":
+	case len(curves.panels) == 0:
+		fmt.Println("plot: no scaling benchmark ran;", c.Plot, "left as it was")
+	default:
+		if err := curves.write(c.Plot, machine); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			failed++
+		} else {
+			fmt.Println("plot:", c.Plot)
 		}
 	}
 	if failed > 0 {

@@ -30,6 +30,7 @@ type result struct {
 	skipped string     // if not "": why nothing was measured (no verdict)
 	notes   []string   // further figures, always printed
 	detail  []string   // every run, for --verbose
+	curve   *curve     // a scaling benchmark's cost per item, for --plot
 }
 
 // A comparison says which side of its target a figure must be on.

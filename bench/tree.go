@@ -250,12 +250,13 @@ func shmRunner(cfg *config, prog string) (*runner, func(), error) {
 // (not above that of n0), the ratio of t(n)/n at the largest and smallest
 // sizes is judged instead.
 func growth(sizes []int, times [][]time.Duration, item string) result {
-	med := make([]float64, len(sizes))
+	med, perItem := make([]float64, len(sizes)), make([]float64, len(sizes))
 	var figs, detail []string
 	for i, n := range sizes {
 		med[i] = float64(median(times[i])) / float64(time.Millisecond)
+		perItem[i] = med[i] / float64(n)
 		lo, hi := minMax(times[i])
-		figs = append(figs, fmt.Sprintf("%d: %s (%s-%s), %.3g ms/%s", n, ms(median(times[i])), ms(lo), ms(hi), med[i]/float64(n), item))
+		figs = append(figs, fmt.Sprintf("%d: %s (%s-%s), %.3g ms/%s", n, ms(median(times[i])), ms(lo), ms(hi), perItem[i], item))
 		detail = append(detail, fmt.Sprintf("%6d: %s", n, runList(times[i])))
 	}
 	last, prev := len(sizes)-1, len(sizes)-2
@@ -281,6 +282,7 @@ func growth(sizes []int, times [][]time.Duration, item string) result {
 		notes: []string{"growth: " + how,
 			fmt.Sprintf("medians of %d after a warm-up, with the lowest and highest", len(times[0]))},
 		detail: detail,
+		curve:  &curve{item: item, sizes: sizes, perItem: perItem},
 	}
 }
 

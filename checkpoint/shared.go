@@ -152,21 +152,16 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	}
 	// Shared descriptions of anything else: the first holder in the set
 	// owns it, later ones refer to it.
-	var owners []openFd
+	var rest []openFd
 	for _, o := range all {
-		if k := out[o.pid][o.fd].Kind; k == image.FdPipe || k == image.FdSocket {
-			continue
+		if k := out[o.pid][o.fd].Kind; k != image.FdPipe && k != image.FdSocket {
+			rest = append(rest, o)
 		}
-		owned := false
-		for _, w := range owners {
-			if w.link == o.link && sameFile(w, o) {
-				set(o, image.Fd{Kind: image.FdShared, SameAs: &image.FdRef{Pid: w.pid, Fd: w.fd}})
-				owned = true
-				break
-			}
-		}
-		if !owned {
-			owners = append(owners, o)
+	}
+	for _, g := range descriptions(rest) {
+		w := g[0]
+		for _, o := range g[1:] {
+			set(o, image.Fd{Kind: image.FdShared, SameAs: &image.FdRef{Pid: w.pid, Fd: w.fd}})
 		}
 	}
 	return out, nil
@@ -177,14 +172,6 @@ func writeEnd(flags int) int {
 		return 1
 	}
 	return 0
-}
-
-// sameFile says whether two fds of two processes are one open file
-// description.
-func sameFile(a, b openFd) bool {
-	const kcmpFile = 0
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(a.pid), uintptr(b.pid), kcmpFile, uintptr(a.fd), uintptr(b.fd), 0)
-	return e == 0 && r == 0
 }
 
 // pipeWidowed says whether the pipe end o is the only kind held anywhere:

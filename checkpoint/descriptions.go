@@ -95,7 +95,7 @@ func descriptions(fds []openFd) [][]openFd {
 func sortedDescriptions(fds []openFd, idx []int) ([][]int, bool) {
 	ok := true
 	order := slices.Clone(idx)
-	slices.SortStableFunc(order, func(a, b int) int {
+	slices.SortFunc(order, func(a, b int) int {
 		if !ok {
 			return 0
 		}

@@ -108,13 +108,26 @@ func (b *builder) rebuildFds() error {
 		return 0
 	}
 	for pass := 0; pass < 3; pass++ {
-		for _, f := range b.p.Fds {
-			if passOf(&f) != pass {
+		var run []*image.Fd // files and devices opened together (openFiles)
+		for i := range b.p.Fds {
+			if passOf(&b.p.Fds[i]) != pass {
 				continue
 			}
+			if f := &b.p.Fds[i]; opensByPath(f) {
+				run = append(run, f)
+				continue
+			}
+			if err := b.openFiles(run); err != nil {
+				return err
+			}
+			run = run[:0]
+			f := b.p.Fds[i]
 			if err := b.rebuildFd(&f); err != nil {
 				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
+		}
+		if err := b.openFiles(run); err != nil {
+			return err
 		}
 	}
 	if err := b.flush(); err != nil {
@@ -137,12 +150,81 @@ func (b *builder) rebuildFds() error {
 	return nil
 }
 
+// opensByPath says whether f is a file or device that openFiles opens:
+// one whose contents the image kept, to make it again if it is gone, is
+// opened on its own.
+func opensByPath(f *image.Fd) bool {
+	return (f.Kind == image.FdFile || f.Kind == image.FdDevice) && f.DataIdx == 0
+}
+
+// openFiles opens the files and devices fs (in rebuilding order, one after
+// another in it) with their openat calls queued together, one batch for
+// hundreds where each was a remote call, then moves each to its number
+// and sets its offset. Each lands on the lowest free fd; with nothing
+// else made between them, fs's land in ascending order, each at or below
+// its own number (free until then), and moving them in descending order
+// overwrites none still to be moved (where one lands above, all are moved
+// above the image's numbers first).
+//
+// Precondition: called on the owner thread.
+func (b *builder) openFiles(fs []*image.Fd) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	got := make([]uint64, len(fs))
+	for i, f := range fs {
+		if len(f.Path) >= 4000 {
+			return fmt.Errorf("pid %d %s: path too long", b.pid, fdWhat(f))
+		}
+		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
+		path := b.laterData(append([]byte(f.Path), 0))
+		b.laterResult(&got[i], fdWhat(f)+": openat", unix.SYS_OPENAT, atFdcwd, path, flags, 0)
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	below := true
+	for i, f := range fs {
+		below = below && got[i] <= uint64(f.Num) && (i == 0 || got[i] > got[i-1])
+	}
+	if !below {
+		for i, f := range fs {
+			if got[i] == uint64(f.Num) {
+				continue
+			}
+			high, err := b.call(unix.SYS_FCNTL, got[i], unix.F_DUPFD_CLOEXEC, uint64(b.top))
+			if err != nil {
+				return fmt.Errorf("pid %d %s: fcntl(F_DUPFD_CLOEXEC): %w", b.pid, fdWhat(f), err)
+			}
+			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got[i])
+			got[i] = high
+		}
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		if got[i] != uint64(f.Num) {
+			b.later(fdWhat(f)+": dup3", unix.SYS_DUP3, got[i], uint64(f.Num), uint64(f.Flags&unix.O_CLOEXEC))
+			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got[i])
+		}
+		if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
+			b.later(fdWhat(f)+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
+		}
+	}
+	return nil
+}
+
+// fdWhat names f in an error.
+func fdWhat(f *image.Fd) string {
+	return fmt.Sprintf("fd %d (%s)", f.Num, strings.TrimSpace(f.Kind+" "+f.Path))
+}
+
 func (b *builder) rebuildFd(f *image.Fd) error {
 	cloexec := uint64(f.Flags & unix.O_CLOEXEC)
 	var fd uint64
 	var err error
 	what := fmt.Sprintf("fd %d (%s)", f.Num, strings.TrimSpace(f.Kind+" "+f.Path))
-	if f.Kind != image.FdFile && f.Kind != image.FdDevice && f.Kind != image.FdStdio {
+	ownDup := f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid == b.p.Pid
+	if f.Kind != image.FdFile && f.Kind != image.FdDevice && f.Kind != image.FdStdio && !ownDup {
 		// The others may look at the process's fds from here (pidfd_getfd,
 		// /proc): everything queued first.
 		if err := b.flush(); err != nil {

@@ -358,6 +358,15 @@ func (b *builder) sameAs(f *image.Fd) error {
 	if ref == nil {
 		return fmt.Errorf("shared fd without its owner: image damaged")
 	}
+	if ref.Pid == b.p.Pid {
+		// The owner is an fd of this process made before (lower, or an
+		// epoll instance of the pass before): a dup3 queued after it.
+		if ref.Fd == f.Num {
+			return fmt.Errorf("fd shared with itself: image damaged")
+		}
+		b.later(fdWhat(f)+": dup3", unix.SYS_DUP3, uint64(ref.Fd), uint64(f.Num), uint64(f.Flags&unix.O_CLOEXEC))
+		return nil
+	}
 	file, err := kernel.TakeFd(b.pids.of(ref.Pid), ref.Fd, "shared")
 	if err != nil {
 		return err

@@ -108,25 +108,33 @@ func (b *builder) rebuildFds() error {
 		return 0
 	}
 	for pass := 0; pass < 3; pass++ {
-		var run []*image.Fd // files and devices opened together (openFiles)
+		// Files and devices are opened together (openFiles), and fds that
+		// share a description with another process received together
+		// (receiveShared): each run of either made before the next fd.
+		var run []*image.Fd
+		runKind := runNone
 		for i := range b.p.Fds {
-			if passOf(&b.p.Fds[i]) != pass {
+			f := &b.p.Fds[i]
+			if passOf(f) != pass {
 				continue
 			}
-			if f := &b.p.Fds[i]; opensByPath(f) {
+			k := runOf(f, b.p.Pid)
+			if k != runKind || (k == runShared && len(run) == scmMaxFd) {
+				if err := b.makeRun(runKind, run); err != nil {
+					return err
+				}
+				run, runKind = run[:0], k
+			}
+			if k != runNone {
 				run = append(run, f)
 				continue
 			}
-			if err := b.openFiles(run); err != nil {
-				return err
-			}
-			run = run[:0]
-			f := b.p.Fds[i]
-			if err := b.rebuildFd(&f); err != nil {
+			f2 := *f
+			if err := b.rebuildFd(&f2); err != nil {
 				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
 		}
-		if err := b.openFiles(run); err != nil {
+		if err := b.makeRun(runKind, run); err != nil {
 			return err
 		}
 	}
@@ -150,11 +158,70 @@ func (b *builder) rebuildFds() error {
 	return nil
 }
 
-// opensByPath says whether f is a file or device that openFiles opens:
-// one whose contents the image kept, to make it again if it is gone, is
-// opened on its own.
-func opensByPath(f *image.Fd) bool {
-	return (f.Kind == image.FdFile || f.Kind == image.FdDevice) && f.DataIdx == 0
+// Runs of fds made together.
+const (
+	runNone   = iota // made one by one (rebuildFd)
+	runOpens         // files and devices, opened by openFiles
+	runShared        // descriptions shared with another process, received by receiveShared
+)
+
+// scmMaxFd is the most fds one message may carry (SCM_MAX_FD).
+const scmMaxFd = 253
+
+// runOf says which run f of process pid belongs to. A file whose
+// contents the image kept, to make it again if it is gone, is opened on
+// its own.
+func runOf(f *image.Fd, pid int) int {
+	switch {
+	case (f.Kind == image.FdFile || f.Kind == image.FdDevice) && f.DataIdx == 0:
+		return runOpens
+	case f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid != pid:
+		return runShared
+	}
+	return runNone
+}
+
+// makeRun makes the fds of a run of kind k.
+//
+// Precondition: called on the owner thread.
+func (b *builder) makeRun(k int, fs []*image.Fd) error {
+	switch {
+	case len(fs) == 0:
+		return nil
+	case k == runOpens:
+		return b.openFiles(fs)
+	case k == runShared:
+		return b.receiveShared(fs)
+	}
+	return nil
+}
+
+// receiveShared gives the process the open file descriptions that the fds
+// fs (at most scmMaxFd) share with fds of processes restored before: the
+// duplicates we take of those (pidfd_getfd) go in one message over the
+// fd-passing socket pair, received by one remote recvmsg, where each was
+// a remote call of its own.
+//
+// Precondition: called on the owner thread.
+func (b *builder) receiveShared(fs []*image.Fd) error {
+	files := make([]*os.File, 0, len(fs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, f := range fs {
+		file, err := kernel.TakeFd(b.pids.of(f.SameAs.Pid), f.SameAs.Fd, "shared")
+		if err != nil {
+			return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+		}
+		files = append(files, file)
+	}
+	got, err := b.receiveFds(files)
+	if err != nil {
+		return fmt.Errorf("pid %d fds %d to %d (shared): %w", b.pid, fs[0].Num, fs[len(fs)-1].Num, err)
+	}
+	return b.place(fs, got, true)
 }
 
 // openFiles opens the files and devices fs (in rebuilding order, one after
@@ -183,6 +250,20 @@ func (b *builder) openFiles(fs []*image.Fd) error {
 	if err := b.flush(); err != nil {
 		return err
 	}
+	return b.place(fs, got, false)
+}
+
+// place moves the fds got, just made in the process for fs (one each, in
+// order), to fs's numbers with fs's close-on-exec (all of got have it
+// where allCloexec), and sets the offsets of regular files. Each of got
+// landed on the lowest free fd with nothing made between them, so they
+// are in ascending order, each at or below its own number (free until
+// then), and moving them in descending order overwrites none still to be
+// moved; where that does not hold, all are moved above the image's
+// numbers first.
+//
+// Precondition: called on the owner thread.
+func (b *builder) place(fs []*image.Fd, got []uint64, allCloexec bool) error {
 	below := true
 	for i, f := range fs {
 		below = below && got[i] <= uint64(f.Num) && (i == 0 || got[i] > got[i-1])
@@ -202,9 +283,13 @@ func (b *builder) openFiles(fs []*image.Fd) error {
 	}
 	for i := len(fs) - 1; i >= 0; i-- {
 		f := fs[i]
-		if got[i] != uint64(f.Num) {
+		cloexec := f.Flags&unix.O_CLOEXEC != 0
+		switch {
+		case got[i] != uint64(f.Num):
 			b.later(fdWhat(f)+": dup3", unix.SYS_DUP3, got[i], uint64(f.Num), uint64(f.Flags&unix.O_CLOEXEC))
 			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got[i])
+		case allCloexec && !cloexec:
+			b.later(fdWhat(f)+": fcntl(F_SETFD)", unix.SYS_FCNTL, got[i], unix.F_SETFD, 0)
 		}
 		if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
 			b.later(fdWhat(f)+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)

@@ -230,16 +230,18 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		a.close()
 		return nil, err
 	}
+	sums := map[int]string{} // of the files kept, by data index
+	for _, fb := range c.files {
+		sums[fb.idx] = fmt.Sprintf("%x", sha256.Sum256(fb.data))
+	}
 	for i := range p.Fds {
 		f := &p.Fds[i]
 		if slices.Contains(skipped, f.DataIdx) {
 			f.DataIdx = 0
 		}
 		if f.State != nil && f.DataIdx > 0 {
-			for _, fb := range c.files {
-				if fb.idx == f.DataIdx {
-					f.State.Sum = fmt.Sprintf("%x", sha256.Sum256(fb.data))
-				}
+			if sum, ok := sums[f.DataIdx]; ok {
+				f.State.Sum = sum
 			}
 		}
 	}

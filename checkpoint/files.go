@@ -30,7 +30,7 @@ type fileData struct {
 
 // fds describes every open file descriptor of pid. The contents of
 // regular files smaller than keepBelow bytes are kept, up to keptMax in
-// all.
+// all, once for all the fds of one file.
 func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) ([]image.Fd, []fileData, error) {
 	kept := int64(0)
 	nums, err := proc.Fds(pid)
@@ -39,6 +39,7 @@ func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) 
 	}
 	var out []image.Fd
 	var data []fileData
+	keptAs := map[[2]uint64]int{} // the data index of each small file kept, by device and inode
 	for _, n := range nums {
 		if f, ok := shared[n]; ok && !agent[n] {
 			out = append(out, f)
@@ -52,12 +53,23 @@ func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) 
 		if err != nil {
 			return nil, nil, err
 		}
-		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && kept+f.Size <= keptMax
+		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && f.State != nil
+		var file [2]uint64
+		if small {
+			file = [2]uint64{f.State.Dev, f.State.Ino}
+			if idx, ok := keptAs[file]; ok { // kept once for all its fds
+				f.DataIdx = idx
+				out = append(out, f)
+				continue
+			}
+			small = kept+f.Size <= keptMax
+		}
 		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted || small {
 			f.DataIdx = len(data) + 1
 			data = append(data, fileData{idx: f.DataIdx, fd: n, small: small})
 			if small {
 				kept += f.Size
+				keptAs[file] = f.DataIdx
 			}
 		}
 		out = append(out, f)

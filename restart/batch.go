@@ -159,10 +159,10 @@ func (b *builder) laterOK(tolerate uint32, what string, nr uint64, args ...uint6
 	b.queue = append(b.queue, queued{c, what, nil})
 }
 
-// laterResult is later for a call whose result is wanted after the next
-// flush, which stores it in *res.
-func (b *builder) laterResult(res *uint64, what string, nr uint64, args ...uint64) {
-	b.later(what, nr, args...)
+// laterResult is laterOK for a call whose result is wanted after the
+// next flush, which stores it in *res (a tolerated failure as -errno).
+func (b *builder) laterResult(res *uint64, tolerate uint32, what string, nr uint64, args ...uint64) {
+	b.laterOK(tolerate, what, nr, args...)
 	b.queue[len(b.queue)-1].res = res
 }
 

@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -46,6 +45,12 @@ func (b *builder) prepareFds() error {
 	for _, f := range b.p.Fds {
 		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted && !(f.Kind == image.FdFile && f.DataIdx > 0) {
 			continue
+		}
+		if b.data[uint64(f.DataIdx)] != nil {
+			if f.Kind != image.FdFile {
+				return fmt.Errorf("pid %d fd %d: file data %d of two fds: image damaged", b.pid, f.Num, f.DataIdx)
+			}
+			continue // another fd of one small file kept
 		}
 		name := f.Path
 		if len(name) > 200 {
@@ -111,7 +116,9 @@ func (b *builder) rebuildFds() error {
 		// Files and devices are opened together (openFiles), and fds that
 		// share a description with another process received together
 		// (receiveShared): each run of either made before the next fd.
-		var run []*image.Fd
+		// Dups of fds of this process made before (lower, or of the pass
+		// before) join any run, and are made after it.
+		var run, dups []*image.Fd
 		runKind := runNone
 		for i := range b.p.Fds {
 			f := &b.p.Fds[i]
@@ -119,11 +126,15 @@ func (b *builder) rebuildFds() error {
 				continue
 			}
 			k := runOf(f, b.p.Pid)
+			if k == runDups {
+				dups = append(dups, f)
+				continue
+			}
 			if k != runKind || (k == runShared && len(run) == scmMaxFd) {
-				if err := b.makeRun(runKind, run); err != nil {
+				if err := b.makeRun(runKind, run, dups); err != nil {
 					return err
 				}
-				run, runKind = run[:0], k
+				run, dups, runKind = run[:0], dups[:0], k
 			}
 			if k != runNone {
 				run = append(run, f)
@@ -134,7 +145,7 @@ func (b *builder) rebuildFds() error {
 				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
 		}
-		if err := b.makeRun(runKind, run); err != nil {
+		if err := b.makeRun(runKind, run, dups); err != nil {
 			return err
 		}
 	}
@@ -163,37 +174,44 @@ const (
 	runNone   = iota // made one by one (rebuildFd)
 	runOpens         // files and devices, opened by openFiles
 	runShared        // descriptions shared with another process, received by receiveShared
+	runDups          // dups of an fd of this process, made after any run
 )
 
 // scmMaxFd is the most fds one message may carry (SCM_MAX_FD).
 const scmMaxFd = 253
 
-// runOf says which run f of process pid belongs to. A file whose
-// contents the image kept, to make it again if it is gone, is opened on
-// its own.
+// runOf says which run f of process pid belongs to.
 func runOf(f *image.Fd, pid int) int {
 	switch {
-	case (f.Kind == image.FdFile || f.Kind == image.FdDevice) && f.DataIdx == 0:
+	case f.Kind == image.FdFile || f.Kind == image.FdDevice:
 		return runOpens
 	case f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid != pid:
 		return runShared
+	case f.Kind == image.FdShared && f.SameAs != nil:
+		return runDups
 	}
 	return runNone
 }
 
-// makeRun makes the fds of a run of kind k.
+// makeRun makes the fds of a run of kind k, then the dups that came
+// with it (queued dup3 calls).
 //
 // Precondition: called on the owner thread.
-func (b *builder) makeRun(k int, fs []*image.Fd) error {
+func (b *builder) makeRun(k int, fs, dups []*image.Fd) error {
+	var err error
 	switch {
 	case len(fs) == 0:
-		return nil
 	case k == runOpens:
-		return b.openFiles(fs)
+		err = b.openFiles(fs)
 	case k == runShared:
-		return b.receiveShared(fs)
+		err = b.receiveShared(fs)
 	}
-	return nil
+	for _, f := range dups {
+		if err == nil {
+			err = b.sameAs(f)
+		}
+	}
+	return err
 }
 
 // receiveShared gives the process the open file descriptions that the fds
@@ -243,14 +261,39 @@ func (b *builder) openFiles(fs []*image.Fd) error {
 		if len(f.Path) >= 4000 {
 			return fmt.Errorf("pid %d %s: path too long", b.pid, fdWhat(f))
 		}
-		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
 		path := b.laterData(append([]byte(f.Path), 0))
-		b.laterResult(&got[i], fdWhat(f)+": openat", unix.SYS_OPENAT, atFdcwd, path, flags, 0)
+		gone := uint32(0) // a file whose contents the image kept may be gone: made again below
+		if f.DataIdx > 0 {
+			gone = uint32(unix.ENOENT)
+		}
+		b.laterResult(&got[i], gone, fdWhat(f)+": openat", unix.SYS_OPENAT, atFdcwd, path, openFlags(f), 0)
 	}
 	if err := b.flush(); err != nil {
 		return err
 	}
+	remade := map[int]bool{} // by data index
+	for i, f := range fs {
+		if f.DataIdx == 0 || int64(got[i]) != -int64(unix.ENOENT) {
+			continue
+		}
+		if !remade[f.DataIdx] {
+			if err := b.remake(f); err != nil {
+				return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+			}
+			remade[f.DataIdx] = true
+		}
+		fd, err := b.open(f.Path, openFlags(f))
+		if err != nil {
+			return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+		}
+		got[i] = fd
+	}
 	return b.place(fs, got, false)
+}
+
+// openFlags are the flags that f is opened again with.
+func openFlags(f *image.Fd) uint64 {
+	return uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
 }
 
 // place moves the fds got, just made in the process for fs (one each, in
@@ -318,13 +361,7 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	}
 	switch f.Kind {
 	case image.FdFile, image.FdDevice:
-		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
-		fd, err = b.open(f.Path, flags)
-		if errors.Is(err, unix.ENOENT) && f.Kind == image.FdFile && f.DataIdx > 0 {
-			if err = b.remake(f); err == nil {
-				fd, err = b.open(f.Path, flags)
-			}
-		}
+		return b.openFiles([]*image.Fd{f})
 	case image.FdAgent:
 		return b.agentConn(f)
 	case image.FdPipe:
@@ -390,9 +427,6 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	if fd != uint64(f.Num) {
 		b.later(what+": dup3", unix.SYS_DUP3, fd, uint64(f.Num), cloexec)
 		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
-	}
-	if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
-		b.later(what+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
 	}
 	return nil
 }

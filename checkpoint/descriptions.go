@@ -95,7 +95,7 @@ func descriptions(fds []openFd) [][]openFd {
 func sortedDescriptions(fds []openFd, idx []int) ([][]int, bool) {
 	ok := true
 	order := slices.Clone(idx)
-	slices.SortFunc(order, func(a, b int) int {
+	mergeSort(order, make([]int, len(order)), func(a, b int) int {
 		if !ok {
 			return 0
 		}
@@ -150,4 +150,32 @@ func pairwiseDescriptions(fds []openFd, idx []int) [][]int {
 		}
 	}
 	return groups
+}
+
+// mergeSort sorts s by cmp, with tmp (as long as s) to merge into: at most
+// n log2 n comparisons (kcmp calls here), fewer than a quicksort makes,
+// and n-1 where s is in order already (each half's last before the
+// other's first).
+func mergeSort(s, tmp []int, cmp func(a, b int) int) {
+	if len(s) < 2 {
+		return
+	}
+	mid := len(s) / 2
+	mergeSort(s[:mid], tmp[:mid], cmp)
+	mergeSort(s[mid:], tmp[mid:], cmp)
+	if cmp(s[mid-1], s[mid]) <= 0 {
+		return
+	}
+	i, j, k := 0, mid, 0
+	for i < mid && j < len(s) {
+		if cmp(s[i], s[j]) <= 0 {
+			tmp[k], i = s[i], i+1
+		} else {
+			tmp[k], j = s[j], j+1
+		}
+		k++
+	}
+	k += copy(tmp[k:], s[i:mid])
+	copy(tmp[k:], s[j:])
+	copy(s, tmp[:len(s)])
 }

@@ -82,3 +82,31 @@ func TestDescriptions(t *testing.T) {
 		t.Errorf("%d fds: %d kcmp calls, more than 3 n log n (%d)", len(fds), calls, limit)
 	}
 }
+
+// TestMergeSort: mergeSort sorts, with no more than n log2 n comparisons,
+// and n-1 for a slice in order.
+func TestMergeSort(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 10, 1000, 4097} {
+		s := make([]int, n)
+		x := uint32(n + 1)
+		for i := range s {
+			x = x*1664525 + 1013904223
+			s[i] = int(x>>8) % (n + 1)
+		}
+		want := slices.Sorted(slices.Values(s))
+		calls := 0
+		cmp := func(a, b int) int { calls++; return a - b }
+		mergeSort(s, make([]int, n), cmp)
+		if !slices.Equal(s, want) {
+			t.Fatalf("%d: not sorted: %v", n, s)
+		}
+		if limit := float64(n) * math.Log2(float64(max(n, 1))); float64(calls) > limit+1 {
+			t.Errorf("%d: %d comparisons, more than n log2 n (%.0f)", n, calls, limit)
+		}
+		calls = 0
+		mergeSort(s, make([]int, n), cmp)
+		if calls > max(n-1, 0) {
+			t.Errorf("%d in order: %d comparisons, want at most %d", n, calls, max(n-1, 0))
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/trace"
 )
 
 const (
@@ -312,6 +313,7 @@ func (b *builder) place(fs []*image.Fd, got []uint64, allCloexec bool) error {
 		below = below && got[i] <= uint64(f.Num) && (i == 0 || got[i] > got[i-1])
 	}
 	if !below {
+		trace.Count("fd runs moved above the image's numbers", 1)
 		for i, f := range fs {
 			if got[i] == uint64(f.Num) {
 				continue

@@ -9,9 +9,11 @@ import (
 )
 
 // TestRemadeTempFile: a process holds open a small file that is removed
-// after a --run checkpoint (gcc's /tmp/cc*.s), through two fds: the restart
-// makes it again from the image once, says so, and the process reads back
-// what it wrote through both. A
+// after a --run checkpoint (gcc's /tmp/cc*.s), through two fds, and then
+// /dev/null: the restart makes it again from the image once, says so, and
+// the process reads back what it wrote through both (while /dev/null,
+// opened before the file was made again, landed on the file's number
+// and was moved to its own). A
 // file that exists at restart is left as it is (and, as it changed and is
 // open for reading and writing, refused unless --changed-files=warn); with
 // --keep-files-below=0
@@ -23,6 +25,7 @@ func TestRemadeTempFile(t *testing.T) {
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o640)
 os.write(fd, b"draft 1\n")
 fd2 = os.open(sys.argv[1], os.O_RDONLY)
+null = os.open("/dev/null", os.O_WRONLY)
 go = []
 signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
 n = 0
@@ -32,6 +35,7 @@ while not go:
     time.sleep(0.05)
 os.lseek(fd, 0, 0)
 print("holds %r %r" % (os.read(fd, 100).decode(), os.pread(fd2, 100, 0).decode()), flush=True)
+print("null %s" % (os.fstat(null).st_rdev == os.stat("/dev/null").st_rdev and os.write(null, b"x") == 1), flush=True)
 `
 	for _, c := range []string{"removed", "replaced", "not kept"} {
 		t.Run(c, func(t *testing.T) {
@@ -80,6 +84,7 @@ print("holds %r %r" % (os.read(fd, 100).decode(), os.pread(fd2, 100, 0).decode()
 				want = "holds \"someone else's\\n\" \"someone else's\\n\""
 			}
 			waitFor(t, out, want, r)
+			waitFor(t, out, "null True", r)
 			if !r.wait(wait30) || !r.state.Success() {
 				t.Fatalf("the restored process did not end well\n%s", r.describe())
 			}

@@ -59,9 +59,16 @@ type treeMeasurement struct {
 	sizes         []int
 	ckpt, restart [][]time.Duration
 	dir           string
+	notes         []string // on the sizes measured
 }
 
 func (m *treeMeasurement) skip() string { return "" }
+
+// noted is r with m's notes.
+func (m *treeMeasurement) noted(r result) result {
+	r.notes = append(r.notes, m.notes...)
+	return r
+}
 
 // measure checkpoints with --kill to tmpfs, and restarts, a fresh tree of
 // each size, a warm-up round and timedRuns rounds each.

@@ -26,6 +26,7 @@ type Frozen struct {
 	opt    Options
 	sysv   *sysvUse         // System V semaphores and queues it used last
 	shared map[int]image.Fd // fds tied to other processes of its Set
+	seen   map[int]openFd   // its fds as its Set read them (links), by number
 	files  *mappedFiles     // the files of the image's processes
 	zombie bool             // exited, not reaped: saved as its exit status
 	owner  *ptrace.Owner
@@ -203,7 +204,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		return nil, err
 	}
 	var data []fileData
-	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared, f.opt.keepBelow()); err != nil {
+	if p.Fds, data, err = fds(pid, f.opt.AgentFds[pid], f.shared, f.seen, f.opt.keepBelow()); err != nil {
 		return nil, err
 	}
 	mem, err := ptrace.OpenMem(pid, false)
@@ -230,16 +231,18 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 		a.close()
 		return nil, err
 	}
+	sums := map[int]string{} // of the files kept, by data index
+	for _, fb := range c.files {
+		sums[fb.idx] = fmt.Sprintf("%x", sha256.Sum256(fb.data))
+	}
 	for i := range p.Fds {
 		f := &p.Fds[i]
 		if slices.Contains(skipped, f.DataIdx) {
 			f.DataIdx = 0
 		}
 		if f.State != nil && f.DataIdx > 0 {
-			for _, fb := range c.files {
-				if fb.idx == f.DataIdx {
-					f.State.Sum = fmt.Sprintf("%x", sha256.Sum256(fb.data))
-				}
+			if sum, ok := sums[f.DataIdx]; ok {
+				f.State.Sum = sum
 			}
 		}
 	}

@@ -28,10 +28,11 @@ type fileData struct {
 	small bool // a small regular file kept, not a memfd or deleted file
 }
 
-// fds describes every open file descriptor of pid. The contents of
-// regular files smaller than keepBelow bytes are kept, up to keptMax in
-// all.
-func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) ([]image.Fd, []fileData, error) {
+// fds describes every open file descriptor of pid, with what was seen of
+// them already where seen has it. The contents of regular files smaller
+// than keepBelow bytes are kept, up to keptMax in all, once for all the
+// fds of one file.
+func fds(pid int, agent map[int]bool, shared map[int]image.Fd, seen map[int]openFd, keepBelow int64) ([]image.Fd, []fileData, error) {
 	kept := int64(0)
 	nums, err := proc.Fds(pid)
 	if err != nil {
@@ -39,25 +40,40 @@ func fds(pid int, agent map[int]bool, shared map[int]image.Fd, keepBelow int64) 
 	}
 	var out []image.Fd
 	var data []fileData
+	keptAs := map[[2]uint64]int{} // the data index of each small file kept, by device and inode
 	for _, n := range nums {
 		if f, ok := shared[n]; ok && !agent[n] {
 			out = append(out, f)
 			continue
 		}
-		describe := describeFd
+		var f image.Fd
 		if agent[n] {
-			describe = describeAgentFd
+			f, err = describeAgentFd(pid, n)
+		} else if o, ok := seen[n]; ok {
+			f, err = describeSeenFd(pid, n, o.link, o.info, o.st)
+		} else {
+			f, err = describeFd(pid, n)
 		}
-		f, err := describe(pid, n)
 		if err != nil {
 			return nil, nil, err
 		}
-		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && kept+f.Size <= keptMax
+		small := f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG && f.Size < keepBelow && f.State != nil
+		var file [2]uint64
+		if small {
+			file = [2]uint64{f.State.Dev, f.State.Ino}
+			if idx, ok := keptAs[file]; ok { // kept once for all its fds
+				f.DataIdx = idx
+				out = append(out, f)
+				continue
+			}
+			small = kept+f.Size <= keptMax
+		}
 		if f.Kind == image.FdMemfd || f.Kind == image.FdDeleted || small {
 			f.DataIdx = len(data) + 1
 			data = append(data, fileData{idx: f.DataIdx, fd: n, small: small})
 			if small {
 				kept += f.Size
+				keptAs[file] = f.DataIdx
 			}
 		}
 		out = append(out, f)
@@ -84,15 +100,21 @@ func describeAgentFd(pid, n int) (image.Fd, error) {
 }
 
 func describeFd(pid, n int) (image.Fd, error) {
-	f := image.Fd{Num: n}
 	link, err := proc.FdLink(pid, n)
 	if err != nil {
-		return f, err
+		return image.Fd{Num: n}, err
 	}
 	info, err := proc.ReadFdInfo(pid, n)
 	if err != nil {
-		return f, err
+		return image.Fd{Num: n}, err
 	}
+	return describeSeenFd(pid, n, link, info, nil)
+}
+
+// describeSeenFd is describeFd with fd n's link and fdinfo read, and the
+// status of the file it names if st is not nil.
+func describeSeenFd(pid, n int, link string, info *proc.FdInfo, st *unix.Stat_t) (image.Fd, error) {
+	f := image.Fd{Num: n}
 	f.Flags, f.Pos = info.Flags, info.Pos
 	fail := func(what string) (image.Fd, error) {
 		return f, fmt.Errorf("pid %d fd %d: %s (%s): not checkpointable", pid, n, what, link)
@@ -100,16 +122,18 @@ func describeFd(pid, n int) (image.Fd, error) {
 	stdio := n <= 2
 	switch {
 	case strings.HasPrefix(link, "/"):
-		var st unix.Stat_t
-		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, n), &st); err != nil {
-			return f, fmt.Errorf("pid %d fd %d: %s: %w", pid, n, link, err)
+		if st == nil {
+			st = new(unix.Stat_t)
+			if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, n), st); err != nil {
+				return f, fmt.Errorf("pid %d fd %d: %s: %w", pid, n, link, err)
+			}
 		}
 		f.Mode, f.Size = st.Mode, st.Size
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			switch {
 			case isMqueue(pid, n):
-				return describeMqueue(f, pid, n, link, &st)
+				return describeMqueue(f, pid, n, link, st)
 			case strings.HasPrefix(link, "/memfd:"):
 				f.Kind, f.Path = image.FdMemfd, strings.TrimSuffix(strings.TrimPrefix(link, "/memfd:"), " (deleted)")
 			case strings.HasSuffix(link, " (deleted)"):

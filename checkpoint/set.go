@@ -14,6 +14,7 @@ import (
 	"stasis/internal/netlock"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 )
 
 // Set is the frozen processes of one checkpoint, parents before children.
@@ -114,10 +115,12 @@ func (s *Set) Resident() int64 {
 // Write saves every process into dst as one image.
 func (s *Set) Write(dst io.Writer) error {
 	return s.owner.Do(func() error {
+		trace.Mark("cr_checkpoint: %d processes frozen", len(s.procs))
 		shared, err := s.shared()
 		if err != nil {
 			return err
 		}
+		trace.Mark("fds tying processes found")
 		w, err := image.NewWriter(dst, image.ArchX86_64)
 		if err != nil {
 			return err
@@ -127,6 +130,7 @@ func (s *Set) Write(dst io.Writer) error {
 		if err != nil {
 			return err
 		}
+		trace.Mark("processes described")
 		defer func() {
 			for _, f := range s.procs {
 				f.dedup.close()
@@ -148,6 +152,7 @@ func (s *Set) Write(dst io.Writer) error {
 				}
 			}
 		}
+		defer trace.Mark("image written")
 		return w.Close()
 	})
 }

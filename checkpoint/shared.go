@@ -20,6 +20,10 @@ type openFd struct {
 	link    string
 	flags   int
 	fifo    uint64 // a named pipe's inode (0: not one)
+	// info and st are its fdinfo and, for a path, the file's status, which
+	// describeFd uses rather than reading them again.
+	info *proc.FdInfo
+	st   *unix.Stat_t
 }
 
 // pipeKey names the pipe an fd is an end of ("" if none): its link for an
@@ -34,7 +38,8 @@ func (o openFd) pipeKey() string {
 	return ""
 }
 
-// links reads every fd of every process of the set.
+// links reads every fd of every process of the set, and keeps what it
+// read for each process to describe its fds with (Frozen.seen).
 func (s *Set) links() ([]openFd, error) {
 	var out []openFd
 	for _, f := range s.procs {
@@ -45,6 +50,7 @@ func (s *Set) links() ([]openFd, error) {
 		if err != nil {
 			return nil, err
 		}
+		f.seen = make(map[int]openFd, len(nums))
 		for _, n := range nums {
 			link, err := proc.FdLink(f.pid, n)
 			if err != nil {
@@ -54,13 +60,16 @@ func (s *Set) links() ([]openFd, error) {
 			if err != nil {
 				return nil, err
 			}
-			o := openFd{pid: f.pid, fd: n, link: link, flags: info.Flags}
+			o := openFd{pid: f.pid, fd: n, link: link, flags: info.Flags, info: info}
 			var st unix.Stat_t
-			if strings.HasPrefix(link, "/") && unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", f.pid, n), &st) == nil &&
-				st.Mode&unix.S_IFMT == unix.S_IFIFO {
-				o.fifo = st.Ino
+			if strings.HasPrefix(link, "/") && unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", f.pid, n), &st) == nil {
+				o.st = &st
+				if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+					o.fifo = st.Ino
+				}
 			}
 			out = append(out, o)
+			f.seen[n] = o
 		}
 	}
 	return out, nil
@@ -152,21 +161,16 @@ func (s *Set) shared() (map[int]map[int]image.Fd, error) {
 	}
 	// Shared descriptions of anything else: the first holder in the set
 	// owns it, later ones refer to it.
-	var owners []openFd
+	var rest []openFd
 	for _, o := range all {
-		if k := out[o.pid][o.fd].Kind; k == image.FdPipe || k == image.FdSocket {
-			continue
+		if k := out[o.pid][o.fd].Kind; k != image.FdPipe && k != image.FdSocket {
+			rest = append(rest, o)
 		}
-		owned := false
-		for _, w := range owners {
-			if w.link == o.link && sameFile(w, o) {
-				set(o, image.Fd{Kind: image.FdShared, SameAs: &image.FdRef{Pid: w.pid, Fd: w.fd}})
-				owned = true
-				break
-			}
-		}
-		if !owned {
-			owners = append(owners, o)
+	}
+	for _, g := range descriptions(rest) {
+		w := g[0]
+		for _, o := range g[1:] {
+			set(o, image.Fd{Kind: image.FdShared, SameAs: &image.FdRef{Pid: w.pid, Fd: w.fd}})
 		}
 	}
 	return out, nil
@@ -177,14 +181,6 @@ func writeEnd(flags int) int {
 		return 1
 	}
 	return 0
-}
-
-// sameFile says whether two fds of two processes are one open file
-// description.
-func sameFile(a, b openFd) bool {
-	const kcmpFile = 0
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(a.pid), uintptr(b.pid), kcmpFile, uintptr(a.fd), uintptr(b.fd), 0)
-	return e == 0 && r == 0
 }
 
 // pipeWidowed says whether the pipe end o is the only kind held anywhere:

@@ -64,6 +64,7 @@ type call struct {
 	nr       uint64
 	args     [6]uint64
 	tolerate uint32 // an errno that does not stop the batch (0: none; anyErrno)
+	result   uint64 // what it returned, once runBatch has run it
 }
 
 // runBatch runs calls (at most batchMax) in the main thread. It returns
@@ -117,6 +118,7 @@ func (b *builder) runBatch(calls []call) (int, error) {
 	}
 	for i, c := range calls {
 		res := le.Uint64(table[i*batchEntry+8*batchResult:])
+		calls[i].result = res
 		if v := int64(res); v < 0 && v >= -4095 {
 			if c.tolerate == anyErrno || c.tolerate == uint32(-v) {
 				continue
@@ -135,6 +137,7 @@ func (b *builder) runBatch(calls []call) (int, error) {
 type queued struct {
 	c    call
 	what string
+	res  *uint64 // where its result goes, if anyone needs it (laterResult)
 }
 
 // later queues a system call for the main thread whose result nobody needs
@@ -153,7 +156,14 @@ func (b *builder) laterOK(tolerate uint32, what string, nr uint64, args ...uint6
 	}
 	c := call{nr: nr, tolerate: tolerate}
 	copy(c.args[:], args)
-	b.queue = append(b.queue, queued{c, what})
+	b.queue = append(b.queue, queued{c, what, nil})
+}
+
+// laterResult is laterOK for a call whose result is wanted after the
+// next flush, which stores it in *res (a tolerated failure as -errno).
+func (b *builder) laterResult(res *uint64, tolerate uint32, what string, nr uint64, args ...uint64) {
+	b.laterOK(tolerate, what, nr, args...)
+	b.queue[len(b.queue)-1].res = res
 }
 
 // laterData returns the address in the process at which data will be when
@@ -218,6 +228,13 @@ func (b *builder) flush() error {
 	i, err := b.runBatch(calls)
 	if err != nil && i >= 0 {
 		return fmt.Errorf("pid %d: %s: %w", b.pid, q[i].what, err)
+	}
+	if err == nil {
+		for i := range q {
+			if q[i].res != nil {
+				*q[i].res = calls[i].result
+			}
+		}
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"stasis/internal/image"
 	"stasis/internal/kernel"
+	"stasis/internal/trace"
 )
 
 const (
@@ -46,6 +46,12 @@ func (b *builder) prepareFds() error {
 	for _, f := range b.p.Fds {
 		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted && !(f.Kind == image.FdFile && f.DataIdx > 0) {
 			continue
+		}
+		if b.data[uint64(f.DataIdx)] != nil {
+			if f.Kind != image.FdFile {
+				return fmt.Errorf("pid %d fd %d: file data %d of two fds: image damaged", b.pid, f.Num, f.DataIdx)
+			}
+			continue // another fd of one small file kept
 		}
 		name := f.Path
 		if len(name) > 200 {
@@ -108,13 +114,40 @@ func (b *builder) rebuildFds() error {
 		return 0
 	}
 	for pass := 0; pass < 3; pass++ {
-		for _, f := range b.p.Fds {
-			if passOf(&f) != pass {
+		// Files and devices are opened together (openFiles), and fds that
+		// share a description with another process received together
+		// (receiveShared): each run of either made before the next fd.
+		// Dups of fds of this process made before (lower, or of the pass
+		// before) join any run, and are made after it.
+		var run, dups []*image.Fd
+		runKind := runNone
+		for i := range b.p.Fds {
+			f := &b.p.Fds[i]
+			if passOf(f) != pass {
 				continue
 			}
-			if err := b.rebuildFd(&f); err != nil {
+			k := runOf(f, b.p.Pid)
+			if k == runDups {
+				dups = append(dups, f)
+				continue
+			}
+			if k != runKind || (k == runShared && len(run) == scmMaxFd) {
+				if err := b.makeRun(runKind, run, dups); err != nil {
+					return err
+				}
+				run, dups, runKind = run[:0], dups[:0], k
+			}
+			if k != runNone {
+				run = append(run, f)
+				continue
+			}
+			f2 := *f
+			if err := b.rebuildFd(&f2); err != nil {
 				return fmt.Errorf("pid %d fd %d (%s): %w", b.pid, f.Num, strings.TrimSpace(f.Kind+" "+f.Path), err)
 			}
+		}
+		if err := b.makeRun(runKind, run, dups); err != nil {
+			return err
 		}
 	}
 	if err := b.flush(); err != nil {
@@ -137,12 +170,191 @@ func (b *builder) rebuildFds() error {
 	return nil
 }
 
+// Runs of fds made together.
+const (
+	runNone   = iota // made one by one (rebuildFd)
+	runOpens         // files and devices, opened by openFiles
+	runShared        // descriptions shared with another process, received by receiveShared
+	runDups          // dups of an fd of this process, made after any run
+)
+
+// scmMaxFd is the most fds one message may carry (SCM_MAX_FD).
+const scmMaxFd = 253
+
+// runOf says which run f of process pid belongs to.
+func runOf(f *image.Fd, pid int) int {
+	switch {
+	case f.Kind == image.FdFile || f.Kind == image.FdDevice:
+		return runOpens
+	case f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid != pid:
+		return runShared
+	case f.Kind == image.FdShared && f.SameAs != nil:
+		return runDups
+	}
+	return runNone
+}
+
+// makeRun makes the fds of a run of kind k, then the dups that came
+// with it (queued dup3 calls).
+//
+// Precondition: called on the owner thread.
+func (b *builder) makeRun(k int, fs, dups []*image.Fd) error {
+	var err error
+	switch {
+	case len(fs) == 0:
+	case k == runOpens:
+		err = b.openFiles(fs)
+	case k == runShared:
+		err = b.receiveShared(fs)
+	}
+	for _, f := range dups {
+		if err == nil {
+			err = b.sameAs(f)
+		}
+	}
+	return err
+}
+
+// receiveShared gives the process the open file descriptions that the fds
+// fs (at most scmMaxFd) share with fds of processes restored before: the
+// duplicates we take of those (pidfd_getfd) go in one message over the
+// fd-passing socket pair, received by one remote recvmsg, where each was
+// a remote call of its own.
+//
+// Precondition: called on the owner thread.
+func (b *builder) receiveShared(fs []*image.Fd) error {
+	files := make([]*os.File, 0, len(fs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, f := range fs {
+		file, err := kernel.TakeFd(b.pids.of(f.SameAs.Pid), f.SameAs.Fd, "shared")
+		if err != nil {
+			return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+		}
+		files = append(files, file)
+	}
+	got, err := b.receiveFds(files)
+	if err != nil {
+		return fmt.Errorf("pid %d fds %d to %d (shared): %w", b.pid, fs[0].Num, fs[len(fs)-1].Num, err)
+	}
+	return b.place(fs, got, true)
+}
+
+// openFiles opens the files and devices fs (in rebuilding order, one after
+// another in it) with their openat calls queued together, one batch for
+// hundreds where each was a remote call, then moves each to its number
+// and sets its offset. Each lands on the lowest free fd; with nothing
+// else made between them, fs's land in ascending order, each at or below
+// its own number (free until then), and moving them in descending order
+// overwrites none still to be moved (where one lands above, all are moved
+// above the image's numbers first).
+//
+// Precondition: called on the owner thread.
+func (b *builder) openFiles(fs []*image.Fd) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	got := make([]uint64, len(fs))
+	for i, f := range fs {
+		if len(f.Path) >= 4000 {
+			return fmt.Errorf("pid %d %s: path too long", b.pid, fdWhat(f))
+		}
+		path := b.laterData(append([]byte(f.Path), 0))
+		gone := uint32(0) // a file whose contents the image kept may be gone: made again below
+		if f.DataIdx > 0 {
+			gone = uint32(unix.ENOENT)
+		}
+		b.laterResult(&got[i], gone, fdWhat(f)+": openat", unix.SYS_OPENAT, atFdcwd, path, openFlags(f), 0)
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	remade := map[int]bool{} // by data index
+	for i, f := range fs {
+		if f.DataIdx == 0 || int64(got[i]) != -int64(unix.ENOENT) {
+			continue
+		}
+		if !remade[f.DataIdx] {
+			if err := b.remake(f); err != nil {
+				return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+			}
+			remade[f.DataIdx] = true
+		}
+		fd, err := b.open(f.Path, openFlags(f))
+		if err != nil {
+			return fmt.Errorf("pid %d %s: %w", b.pid, fdWhat(f), err)
+		}
+		got[i] = fd
+	}
+	return b.place(fs, got, false)
+}
+
+// openFlags are the flags that f is opened again with.
+func openFlags(f *image.Fd) uint64 {
+	return uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
+}
+
+// place moves the fds got, just made in the process for fs (one each, in
+// order), to fs's numbers with fs's close-on-exec (all of got have it
+// where allCloexec), and sets the offsets of regular files. Each of got
+// landed on the lowest free fd with nothing made between them, so they
+// are in ascending order, each at or below its own number (free until
+// then), and moving them in descending order overwrites none still to be
+// moved; where that does not hold, all are moved above the image's
+// numbers first.
+//
+// Precondition: called on the owner thread.
+func (b *builder) place(fs []*image.Fd, got []uint64, allCloexec bool) error {
+	below := true
+	for i, f := range fs {
+		below = below && got[i] <= uint64(f.Num) && (i == 0 || got[i] > got[i-1])
+	}
+	if !below {
+		trace.Count("fd runs moved above the image's numbers", 1)
+		for i, f := range fs {
+			if got[i] == uint64(f.Num) {
+				continue
+			}
+			high, err := b.call(unix.SYS_FCNTL, got[i], unix.F_DUPFD_CLOEXEC, uint64(b.top))
+			if err != nil {
+				return fmt.Errorf("pid %d %s: fcntl(F_DUPFD_CLOEXEC): %w", b.pid, fdWhat(f), err)
+			}
+			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got[i])
+			got[i] = high
+		}
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		cloexec := f.Flags&unix.O_CLOEXEC != 0
+		switch {
+		case got[i] != uint64(f.Num):
+			b.later(fdWhat(f)+": dup3", unix.SYS_DUP3, got[i], uint64(f.Num), uint64(f.Flags&unix.O_CLOEXEC))
+			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, got[i])
+		case allCloexec && !cloexec:
+			b.later(fdWhat(f)+": fcntl(F_SETFD)", unix.SYS_FCNTL, got[i], unix.F_SETFD, 0)
+		}
+		if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
+			b.later(fdWhat(f)+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
+		}
+	}
+	return nil
+}
+
+// fdWhat names f in an error.
+func fdWhat(f *image.Fd) string {
+	return fmt.Sprintf("fd %d (%s)", f.Num, strings.TrimSpace(f.Kind+" "+f.Path))
+}
+
 func (b *builder) rebuildFd(f *image.Fd) error {
 	cloexec := uint64(f.Flags & unix.O_CLOEXEC)
 	var fd uint64
 	var err error
 	what := fmt.Sprintf("fd %d (%s)", f.Num, strings.TrimSpace(f.Kind+" "+f.Path))
-	if f.Kind != image.FdFile && f.Kind != image.FdDevice && f.Kind != image.FdStdio {
+	ownDup := f.Kind == image.FdShared && f.SameAs != nil && f.SameAs.Pid == b.p.Pid
+	if f.Kind != image.FdFile && f.Kind != image.FdDevice && f.Kind != image.FdStdio && !ownDup {
 		// The others may look at the process's fds from here (pidfd_getfd,
 		// /proc): everything queued first.
 		if err := b.flush(); err != nil {
@@ -151,13 +363,7 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	}
 	switch f.Kind {
 	case image.FdFile, image.FdDevice:
-		flags := uint64(f.Flags) &^ uint64(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL|unix.O_NOCTTY)
-		fd, err = b.open(f.Path, flags)
-		if errors.Is(err, unix.ENOENT) && f.Kind == image.FdFile && f.DataIdx > 0 {
-			if err = b.remake(f); err == nil {
-				fd, err = b.open(f.Path, flags)
-			}
-		}
+		return b.openFiles([]*image.Fd{f})
 	case image.FdAgent:
 		return b.agentConn(f)
 	case image.FdPipe:
@@ -223,9 +429,6 @@ func (b *builder) rebuildFd(f *image.Fd) error {
 	if fd != uint64(f.Num) {
 		b.later(what+": dup3", unix.SYS_DUP3, fd, uint64(f.Num), cloexec)
 		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
-	}
-	if f.Kind == image.FdFile && f.Mode&unix.S_IFMT == unix.S_IFREG {
-		b.later(what+": lseek", unix.SYS_LSEEK, uint64(f.Num), uint64(f.Pos), unix.SEEK_SET)
 	}
 	return nil
 }

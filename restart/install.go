@@ -75,45 +75,72 @@ func (b *builder) installFd(f *os.File, num int, cloexec bool) error {
 }
 
 // receiveFd gives the process the open file description f, close-on-exec,
-// at the lowest free fd number, and returns that number: we send it over
-// a socket pair made in the process, which receives it with a remote
-// recvmsg.
+// at the lowest free fd number, and returns that number.
 //
 // Precondition: called on the owner thread.
 func (b *builder) receiveFd(f *os.File) (uint64, error) {
+	got, err := b.receiveFds([]*os.File{f})
+	if err != nil {
+		return 0, err
+	}
+	return got[0], nil
+}
+
+// receiveFds gives the process the open file descriptions fs (at most
+// scmMaxFd), close-on-exec, each at the lowest free fd number then, and
+// returns those numbers: we send them in one message over a socket pair
+// made in the process, which receives it with a remote recvmsg.
+//
+// Precondition: called on the owner thread.
+func (b *builder) receiveFds(fs []*os.File) ([]uint64, error) {
+	if len(fs) == 0 || len(fs) > scmMaxFd {
+		return nil, fmt.Errorf("%d fds in one message: 1 to %d", len(fs), scmMaxFd)
+	}
 	if b.pass == nil {
 		if err := b.openPass(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	our, theirs := b.pass, b.passFd
-	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
-		return 0, fmt.Errorf("sendmsg: %w", err)
+	nums := make([]int, len(fs))
+	for i, f := range fs {
+		nums[i] = int(f.Fd())
+	}
+	if err := unix.Sendmsg(int(our.Fd()), []byte{0}, unix.UnixRights(nums...), nil, 0); err != nil {
+		return nil, fmt.Errorf("sendmsg: %w", err)
 	}
 	// struct msghdr at scratch, its iovec at +64, the byte at +96, the
 	// control buffer at +128.
 	const ctl = 128
-	msg := make([]byte, ctl+64)
+	space := unix.CmsgSpace(4 * len(fs))
+	msg := make([]byte, ctl)
 	le.PutUint64(msg[16:], b.scratch+64)  // msg_iov
 	le.PutUint64(msg[24:], 1)             // msg_iovlen
 	le.PutUint64(msg[32:], b.scratch+ctl) // msg_control
-	le.PutUint64(msg[40:], uint64(unix.CmsgSpace(4)))
+	le.PutUint64(msg[40:], uint64(space))
 	le.PutUint64(msg[64:], b.scratch+96) // iov_base
 	le.PutUint64(msg[72:], 1)            // iov_len
-	if err := b.mem.WriteAt(msg, b.scratch); err != nil {
-		return 0, err
+	if err := b.mem.WriteAt(append(msg, make([]byte, space)...), b.scratch); err != nil {
+		return nil, err
 	}
 	if _, err := b.call(unix.SYS_RECVMSG, theirs, b.scratch, unix.MSG_CMSG_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("recvmsg: %w", err)
+		return nil, fmt.Errorf("recvmsg: %w", err)
 	}
-	cm := make([]byte, 20)
+	cm := make([]byte, unix.CmsgLen(4*len(fs)))
 	if err := b.mem.ReadAt(cm, b.scratch+ctl); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if int32(le.Uint32(cm[8:])) != unix.SOL_SOCKET || int32(le.Uint32(cm[12:])) != unix.SCM_RIGHTS {
-		return 0, fmt.Errorf("recvmsg: no fd came")
+		return nil, fmt.Errorf("recvmsg: no fd came")
 	}
-	return uint64(le.Uint32(cm[16:])), nil
+	if n := (int(le.Uint64(cm)) - unix.CmsgLen(0)) / 4; n != len(fs) {
+		return nil, fmt.Errorf("recvmsg: %d fds came of %d sent", n, len(fs))
+	}
+	got := make([]uint64, len(fs))
+	for i := range got {
+		got[i] = uint64(le.Uint32(cm[unix.CmsgLen(0)+4*i:]))
+	}
+	return got, nil
 }
 
 // shmFd gives the process the shared memory object that v maps (made by
@@ -357,6 +384,15 @@ func (b *builder) sameAs(f *image.Fd) error {
 	ref := f.SameAs
 	if ref == nil {
 		return fmt.Errorf("shared fd without its owner: image damaged")
+	}
+	if ref.Pid == b.p.Pid {
+		// The owner is an fd of this process made before (lower, or an
+		// epoll instance of the pass before): a dup3 queued after it.
+		if ref.Fd == f.Num {
+			return fmt.Errorf("fd shared with itself: image damaged")
+		}
+		b.later(fdWhat(f)+": dup3", unix.SYS_DUP3, uint64(ref.Fd), uint64(f.Num), uint64(f.Flags&unix.O_CLOEXEC))
+		return nil
 	}
 	file, err := kernel.TakeFd(b.pids.of(ref.Pid), ref.Fd, "shared")
 	if err != nil {

@@ -118,6 +118,7 @@ var cPrograms = []struct {
 	{"bigqueue", "bigqueue.c", nil},
 	{"ids", "ids.c", []string{"-pthread"}},
 	{"sharers", "sharers.c", nil},
+	{"manyfds", "manyfds.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},
 	{"cowheap", "cowheap.c", nil},
 	{"reaper", "reaper.c", nil},

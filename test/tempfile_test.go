@@ -9,8 +9,11 @@ import (
 )
 
 // TestRemadeTempFile: a process holds open a small file that is removed
-// after a --run checkpoint (gcc's /tmp/cc*.s): the restart makes it again
-// from the image, says so, and the process reads back what it wrote. A
+// after a --run checkpoint (gcc's /tmp/cc*.s), through two fds, and then
+// /dev/null: the restart makes it again from the image once, says so, and
+// the process reads back what it wrote through both (while /dev/null,
+// opened before the file was made again, landed on the file's number
+// and was moved to its own). A
 // file that exists at restart is left as it is (and, as it changed and is
 // open for reading and writing, refused unless --changed-files=warn); with
 // --keep-files-below=0
@@ -21,6 +24,8 @@ func TestRemadeTempFile(t *testing.T) {
 	src := `import os, signal, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o640)
 os.write(fd, b"draft 1\n")
+fd2 = os.open(sys.argv[1], os.O_RDONLY)
+null = os.open("/dev/null", os.O_WRONLY)
 go = []
 signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
 n = 0
@@ -29,7 +34,8 @@ while not go:
     print("tick %d" % n, flush=True)
     time.sleep(0.05)
 os.lseek(fd, 0, 0)
-print("holds %r" % os.read(fd, 100).decode(), flush=True)
+print("holds %r %r" % (os.read(fd, 100).decode(), os.pread(fd2, 100, 0).decode()), flush=True)
+print("null %s" % (os.fstat(null).st_rdev == os.stat("/dev/null").st_rdev and os.write(null, b"x") == 1), flush=True)
 `
 	for _, c := range []string{"removed", "replaced", "not kept"} {
 		t.Run(c, func(t *testing.T) {
@@ -73,16 +79,20 @@ print("holds %r" % os.read(fd, 100).decode(), flush=True)
 			}
 			hh.waitSeq(out, seq, last+2, wait30, r)
 			syscall.Kill(p.pid, syscall.SIGUSR1)
-			want := "holds 'draft 1\\n'"
+			want := "holds 'draft 1\\n' 'draft 1\\n'"
 			if c == "replaced" {
-				want = "holds \"someone else's\\n\""
+				want = "holds \"someone else's\\n\" \"someone else's\\n\""
 			}
 			waitFor(t, out, want, r)
+			waitFor(t, out, "null True", r)
 			if !r.wait(wait30) || !r.state.Success() {
 				t.Fatalf("the restored process did not end well\n%s", r.describe())
 			}
 			notice, _ := os.ReadFile(r.stderr)
 			made := strings.Contains(string(notice), tmp+" was gone; made again from the image (8 bytes)")
+			if n := strings.Count(string(notice), " was gone;"); n > 1 {
+				t.Fatalf("%s: %d notices of a remade file, want one; stderr:\n%s", c, n, notice)
+			}
 			if made != (c == "removed") {
 				t.Fatalf("%s: notice of a remade file: %v, want %v; stderr:\n%s", c, made, c == "removed", notice)
 			}

@@ -84,6 +84,7 @@ func main() {
 		os.Exit(1)
 	}
 	trace.Mark("cr_restart: started")
+	stopProfile := trace.Profile()
 	agent.CatchSignals()
 	var c cli
 	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version}, stcli.Docs(),
@@ -115,6 +116,7 @@ func main() {
 		fail(err, c.Quiet)
 	}
 	trace.Report()
+	stopProfile()
 	if c.Verbose {
 		fmt.Fprintf(os.Stderr, "cr_restart: restored %s in %v: pids %v\n", imageName(&c), time.Since(began).Round(time.Millisecond), r.Pids)
 	}

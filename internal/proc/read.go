@@ -6,6 +6,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // path returns /proc/<pid>/<name>.
@@ -25,14 +27,33 @@ func fileErr(pid int, file string, err error) error {
 	return fmt.Errorf("pid %d: %s: %w", pid, file, err)
 }
 
-// readFile reads /proc/<pid>/<name>.
+// readFile reads /proc/<pid>/<name>: with open, read and close only
+// (os.ReadFile adds an fstat and tries to register the file with the
+// runtime's poller, three calls that fail or tell nothing here, for each
+// of the thousands of fdinfo files of a process with thousands of fds).
 func readFile(pid int, name string) ([]byte, error) {
 	p := path(pid, name)
-	data, err := os.ReadFile(p)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}
-	return data, nil
+	defer unix.Close(fd)
+	data := make([]byte, 0, 512)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := unix.Read(fd, data[len(data):cap(data)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, fileErr(pid, p, err)
+		case n == 0:
+			return data, nil
+		}
+		data = data[:len(data)+n]
+	}
 }
 
 // readNumDir returns the sorted numeric entry names of /proc/<pid>/<name>.

@@ -256,13 +256,14 @@ func lazyRestart(m *restartMeasurement) result {
 
 func lazyVerified(m *restartMeasurement) result {
 	rate := func(d time.Duration) float64 { return float64(m.image) / (1 << 20) / d.Seconds() }
+	ratio, lo, hi := ratioSpread(m.lazy, m.dd)
 	return result{
 		figures: fmt.Sprintf("dd %s  cr_restart %s", spread(m.dd), spread(m.lazy)),
-		ratio:   pairedRatio(m.lazy, m.dd),
+		ratio:   ratio,
 		target:  verifiedTarget,
 		cmp:     atLeast,
-		notes: []string{fmt.Sprintf("cr_restart IMAGE (pages mapped from it, every checksum checked first) until the program runs, %.0f MiB/s; dd bs=1M to /dev/null %.0f MiB/s; image %s in the page cache",
-			rate(median(m.lazy)), rate(median(m.dd)), mibs(m.image))},
+		notes: []string{fmt.Sprintf("cr_restart IMAGE (pages mapped from it, every checksum checked first) until the program runs, %.0f MiB/s; dd bs=1M to /dev/null %.0f MiB/s; image %s in the page cache; ratio: dd's time over cr_restart's, the median of %d rounds after a warm-up (%.3f-%.3f)",
+			rate(median(m.lazy)), rate(median(m.dd)), mibs(m.image), len(m.lazy), lo, hi)},
 		detail: []string{
 			fmt.Sprintf("%-12s %s", "dd:", runList(m.dd)),
 			fmt.Sprintf("%-12s %s", "cr_restart:", runList(m.lazy)),

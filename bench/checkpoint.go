@@ -128,8 +128,8 @@ type fillMeasurement struct {
 	// The longest gap between two wake-ups of the job during each --run
 	// checkpoint, by place, and over a window as long as the one to
 	// freezePlace without a checkpoint.
-	gap   map[string][]time.Duration
-	noise []time.Duration
+	gap, gapEnd map[string][]time.Duration // gapEnd: when it ended, after cr_checkpoint started
+	noise       []time.Duration
 
 	// The --run checkpoint to the disk, watched from /proc.
 	stopped  []time.Duration // how long the target was seen stopped, or the wall time
@@ -151,7 +151,7 @@ const (
 func newFillMeasurement(mib int) *fillMeasurement {
 	m := &fillMeasurement{mib: mib, dirs: map[string]string{}, dd: map[string][]time.Duration{},
 		ckpt: map[string]map[string][]time.Duration{}, size: map[string]map[string]int64{},
-		gap: map[string][]time.Duration{}}
+		gap: map[string][]time.Duration{}, gapEnd: map[string][]time.Duration{}}
 	for _, mode := range []string{"--run", "--kill"} {
 		m.ckpt[mode], m.size[mode] = map[string][]time.Duration{}, map[string]int64{}
 	}
@@ -307,7 +307,7 @@ func (r *runner) round(m *fillMeasurement, i int) error {
 			return fmt.Errorf("%s, --run: %w", place, err)
 		}
 		m.ckpt["--run"][place] = append(m.ckpt["--run"][place], wall)
-		m.gap[place] = append(m.gap[place], gap)
+		m.gap[place], m.gapEnd[place] = append(m.gap[place], gap.length), append(m.gapEnd[place], gap.end)
 		if fi, err := os.Stat(img); err != nil {
 			return fmt.Errorf("cr_checkpoint --run exited 0 but: %w", err)
 		} else {
@@ -700,11 +700,11 @@ func throughput(m *fillMeasurement, mode, place string) result {
 // checkpoint to freezePlace.
 func jobFreeze(m *fillMeasurement) result {
 	place := m.freezePlace()
-	r := freezeResult(m.gap[place], m.noise, m.ckpt["--run"][place], freezeTarget(m.mib),
+	r := freezeResult(m.gap[place], m.gapEnd[place], m.noise, m.ckpt["--run"][place], freezeTarget(m.mib),
 		fmt.Sprintf("progs/tick.c, one thread, %s of random bytes; image to %s (%s)", sizeName(m.mib), m.dirs[place], place))
 	for _, other := range m.places {
 		if other != place {
-			r.notes = append(r.notes, fmt.Sprintf("to %s (%s), in the same rounds: longest gap %s", other, m.dirs[other], spread(m.gap[other])))
+			r.notes = append(r.notes, fmt.Sprintf("to %s (%s), in the same rounds: longest gap %s, ended %s after cr_checkpoint started", other, m.dirs[other], spread(m.gap[other]), spread(m.gapEnd[other])))
 		}
 	}
 	return r

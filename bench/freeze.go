@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -61,55 +63,71 @@ func (r *runner) tickProg(mib, threads int) (*child, error) {
 	}
 }
 
+// A gap is the longest time between two wake-ups of any thread of tick
+// in a window, and when it ended: on CLOCK_MONOTONIC as tick prints it,
+// after the start of what the window measured as longestGap returns it.
+type gap struct{ length, end time.Duration }
+
 // longestGap opens a window of p (tick), waits windowSettle, runs during,
 // closes the window and returns the longest gap between two wake-ups of
 // any of p's threads in it, as p prints it.
-func longestGap(p *child, during func() error) (time.Duration, error) {
+func longestGap(p *child, during func() error) (gap, error) {
 	out, err := os.ReadFile(p.stdout)
 	if err != nil {
-		return 0, err
+		return gap{}, err
 	}
 	before := len(parseGaps(string(out)))
 	if err := syscall.Kill(p.pid, syscall.SIGUSR1); err != nil {
-		return 0, fmt.Errorf("pid %d: SIGUSR1: %w", p.pid, err)
+		return gap{}, fmt.Errorf("pid %d: SIGUSR1: %w", p.pid, err)
 	}
 	time.Sleep(windowSettle)
+	start, err := monotonic()
+	if err != nil {
+		return gap{}, err
+	}
 	if err := during(); err != nil {
-		return 0, err
+		return gap{}, err
 	}
 	if err := syscall.Kill(p.pid, syscall.SIGUSR2); err != nil {
-		return 0, fmt.Errorf("pid %d: SIGUSR2: %w", p.pid, err)
+		return gap{}, fmt.Errorf("pid %d: SIGUSR2: %w", p.pid, err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(pollEvery) {
 		out, err := os.ReadFile(p.stdout)
 		if err != nil {
-			return 0, err
+			return gap{}, err
 		}
 		if gaps := parseGaps(string(out)); len(gaps) > before {
-			return gaps[before], nil
+			g := gaps[before]
+			g.end -= start
+			return g, nil
 		}
 		if p.exited() || time.Now().After(deadline) {
-			return 0, fmt.Errorf("pid %d (tick) printed no gap within 10s of SIGUSR2%s", p.pid, p.describe())
+			return gap{}, fmt.Errorf("pid %d (tick) printed no gap within 10s of SIGUSR2%s", p.pid, p.describe())
 		}
 	}
 }
 
-// parseGaps returns the gaps of the complete "gap MICROSECONDS" lines of
-// tick's output, in order; other lines ("ready") and a last line not yet
-// ended are not gaps.
-func parseGaps(out string) []time.Duration {
-	var gaps []time.Duration
+// monotonic is the time on CLOCK_MONOTONIC, the clock tick's ends are on.
+func monotonic() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+// parseGaps returns the gaps of the complete "gap MICROSECONDS end
+// MICROSECONDS" lines of tick's output, in order; other lines ("ready")
+// and a last line not yet ended are not gaps.
+func parseGaps(out string) []gap {
+	var gaps []gap
 	lines := strings.Split(out, "\n")
 	for _, l := range lines[:len(lines)-1] {
-		v, ok := strings.CutPrefix(l, "gap ")
-		if !ok {
+		var length, end int64
+		if n, err := fmt.Sscanf(l, "gap %d end %d", &length, &end); err != nil || n != 2 {
 			continue
 		}
-		us, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			continue
-		}
-		gaps = append(gaps, time.Duration(us)*time.Microsecond)
+		gaps = append(gaps, gap{time.Duration(length) * time.Microsecond, time.Duration(end) * time.Microsecond})
 	}
 	return gaps
 }
@@ -117,7 +135,8 @@ func parseGaps(out string) []time.Duration {
 // noiseGap is the longest gap p sees over a window as long as d, without
 // a checkpoint: the machine's own noise.
 func noiseGap(p *child, d time.Duration) (time.Duration, error) {
-	return longestGap(p, func() error { time.Sleep(d); return nil })
+	g, err := longestGap(p, func() error { time.Sleep(d); return nil })
+	return g.length, err
 }
 
 // threadsFreeze checkpoints a fresh tick of 1 GiB and freezeThreads
@@ -132,7 +151,7 @@ func threadsFreeze(cfg *config) (result, error) {
 	}
 	defer done()
 	r.tick = r.exe
-	var gaps, noise, walls []time.Duration
+	var gaps, ends, noise, walls []time.Duration
 	for i := -1; i < timedRuns(cfg); i++ {
 		p, err := r.tickProg(mib, freezeThreads)
 		if err != nil {
@@ -157,17 +176,19 @@ func threadsFreeze(cfg *config) (result, error) {
 		}
 		p.kill()
 		if i >= 0 {
-			gaps, noise, walls = append(gaps, gap), append(noise, n), append(walls, wall)
+			gaps, ends = append(gaps, gap.length), append(ends, gap.end)
+			noise, walls = append(noise, n), append(walls, wall)
 		}
 	}
-	return freezeResult(gaps, noise, walls, freezeTarget1G,
+	return freezeResult(gaps, ends, noise, walls, freezeTarget1G,
 		fmt.Sprintf("%d threads of progs/tick.c, each waking every 1 ms, 1 GiB of random bytes; image in %s (tmpfs)", freezeThreads, r.work)), nil
 }
 
 // freezeResult judges the median of gaps, the longest gap the job saw in
-// each --run checkpoint (walls), against target (ms; 0: none), beside
-// noise, the longest over a window as long without one.
-func freezeResult(gaps, noise, walls []time.Duration, target float64, what string) result {
+// each --run checkpoint (walls; the gap ended ends after it started),
+// against target (ms; 0: none), beside noise, the longest over a window as
+// long without one.
+func freezeResult(gaps, ends, noise, walls []time.Duration, target float64, what string) result {
 	return result{
 		figures: fmt.Sprintf("longest gap during cr_checkpoint --run %s; without a checkpoint %s", spread(gaps), spread(noise)),
 		ratio:   float64(median(gaps)) / float64(time.Millisecond),
@@ -175,9 +196,11 @@ func freezeResult(gaps, noise, walls []time.Duration, target float64, what strin
 		digits:  1,
 		target:  target,
 		notes: []string{fmt.Sprintf("the longest time between two wake-ups of the job (clock_nanosleep of 1 ms, so 1 ms is no delay), as it prints it, from %v before cr_checkpoint --run starts until it has exited (%s), and over a window as long without a checkpoint (the machine's noise); medians of %d after a warm-up, with the lowest and highest",
-			windowSettle, spread(walls), len(gaps)), what},
+			windowSettle, spread(walls), len(gaps)),
+			fmt.Sprintf("the longest gap ended %s after cr_checkpoint started", spread(ends)), what},
 		detail: []string{
 			fmt.Sprintf("%-22s %s", "gap, checkpoint:", runList(gaps)),
+			fmt.Sprintf("%-22s %s", "gap ended:", runList(ends)),
 			fmt.Sprintf("%-22s %s", "gap, no checkpoint:", runList(noise)),
 			fmt.Sprintf("%-22s %s", "cr_checkpoint --run:", runList(walls)),
 		},

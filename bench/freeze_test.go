@@ -10,15 +10,15 @@ func TestParseGaps(t *testing.T) {
 	us := time.Microsecond
 	for _, tc := range []struct {
 		out  string
-		want []time.Duration
+		want []gap
 	}{
 		{"", nil},
 		{"ready\n", nil},
-		{"ready\ngap 1042\n", []time.Duration{1042 * us}},
-		{"ready\ngap 1042\ngap 19876\n", []time.Duration{1042 * us, 19876 * us}},
+		{"ready\ngap 1042 end 5000\n", []gap{{1042 * us, 5000 * us}}},
+		{"ready\ngap 1042 end 5000\ngap 19876 end 90000\n", []gap{{1042 * us, 5000 * us}, {19876 * us, 90000 * us}}},
 		// A line still being written is not a gap yet.
-		{"ready\ngap 1042\ngap 19", []time.Duration{1042 * us}},
-		{"ready\ngap x\ngap 7\n", []time.Duration{7 * us}},
+		{"ready\ngap 1042 end 5000\ngap 19876 en", []gap{{1042 * us, 5000 * us}}},
+		{"ready\ngap x end 1\ngap 7 end 9\n", []gap{{7 * us, 9 * us}}},
 	} {
 		if got := parseGaps(tc.out); !slices.Equal(got, tc.want) {
 			t.Errorf("parseGaps(%q) = %v, want %v", tc.out, got, tc.want)
@@ -36,7 +36,7 @@ func TestFreezeTarget(t *testing.T) {
 
 func TestFreezeResult(t *testing.T) {
 	ms := time.Millisecond
-	r := freezeResult([]time.Duration{12 * ms, 9 * ms, 30 * ms}, []time.Duration{2 * ms, 1 * ms, 3 * ms},
+	r := freezeResult([]time.Duration{12 * ms, 9 * ms, 30 * ms}, []time.Duration{40 * ms, 30 * ms, 35 * ms}, []time.Duration{2 * ms, 1 * ms, 3 * ms},
 		[]time.Duration{400 * ms, 380 * ms, 420 * ms}, 10, "what")
 	want := "f: longest gap during cr_checkpoint --run 12ms (9-30ms); without a checkpoint 2ms (1-3ms)  12.0 ms (target <= 10 ms) FAIL"
 	if got := r.line("f"); got != want {

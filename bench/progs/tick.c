@@ -13,8 +13,9 @@
  *   SIGUSR1 opens a window: every thread forgets its longest gap at its
  *           next wake-up and counts from there.
  *   SIGUSR2 closes it: once every thread has woken since, the main thread
- *           prints the longest gap of any thread in the window,
- *           "gap MICROSECONDS".
+ *           prints the longest gap of any thread in the window and when
+ *           it ended, "gap MICROSECONDS end MICROSECONDS" (the end on
+ *           CLOCK_MONOTONIC).
  *
  * Exit status 0 is never reached; 1 with a message on stderr on error.
  */
@@ -31,9 +32,10 @@
 struct ticker {
 	uint64_t wakes;	  /* wake-ups so far (atomic) */
 	uint64_t longest; /* the longest gap in the window, ns (atomic) */
+	uint64_t end;	  /* when it ended, ns (atomic) */
 	uint64_t window;  /* the window its longest gap belongs to */
 	uint64_t prev;	  /* the last wake-up, ns */
-	char pad[32];	  /* one cache line each */
+	char pad[24];	  /* one cache line each */
 };
 
 static struct ticker *tickers;
@@ -80,6 +82,7 @@ static void tick(struct ticker *t, int main)
 			t->window = w;
 			__atomic_store_n(&t->longest, 0, __ATOMIC_RELAXED);
 		} else if (now - t->prev > __atomic_load_n(&t->longest, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&t->end, now, __ATOMIC_RELAXED);
 			__atomic_store_n(&t->longest, now - t->prev, __ATOMIC_RELAXED);
 		}
 		t->prev = now;
@@ -93,19 +96,22 @@ static void tick(struct ticker *t, int main)
 		}
 		if (!pending)
 			continue;
-		uint64_t longest = 0;
+		uint64_t longest = 0, end = 0;
 		long i;
 		for (i = 0; i < nthreads; i++) {
 			if (__atomic_load_n(&tickers[i].wakes, __ATOMIC_SEQ_CST) == seen[i])
 				break; /* not woken since: its gap may not be in yet */
 			uint64_t l = __atomic_load_n(&tickers[i].longest, __ATOMIC_RELAXED);
-			if (l > longest)
+			if (l > longest) {
 				longest = l;
+				end = __atomic_load_n(&tickers[i].end, __ATOMIC_RELAXED);
+			}
 		}
 		if (i < nthreads)
 			continue;
 		pending = 0;
-		printf("gap %llu\n", (unsigned long long)(longest / 1000));
+		printf("gap %llu end %llu\n", (unsigned long long)(longest / 1000),
+		       (unsigned long long)(end / 1000));
 		if (fflush(stdout) != 0) {
 			perror("tick: stdout");
 			exit(1);

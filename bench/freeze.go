@@ -41,7 +41,7 @@ func freezeTarget(mib int) float64 {
 	return 0
 }
 
-// tick starts progs/tick.c (r.tick) with mib MiB of random bytes and
+// tickProg starts progs/tick.c (r.tick) with mib MiB of random bytes and
 // threads threads, all waking every millisecond, and waits until it is
 // ready.
 func (r *runner) tickProg(mib, threads int) (*child, error) {

@@ -42,8 +42,15 @@ demo: build
 	STASIS_BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
 
 # Ratios measured side by side in one run; exits non-zero if one misses its
-# target. BENCHFLAGS=-v also prints every run's time.
+# target. BENCHFLAGS=-v also prints every run's time. The compressed
+# checkpoints are compared with the zstd and lz4 commands: without them
+# it stops before measuring anything.
 bench: build
+	@missing=""; for c in zstd lz4; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make bench: the compressed checkpoints are compared with the zstd and lz4 commands; missing:$$missing (install the packages:$$missing)" >&2; \
+		exit 1; \
+	fi
 	$(GO) run ./bench --bin $(CURDIR)/$(BIN) --plot $(CURDIR)/docs/scaling.png $(BENCHFLAGS)
 
 fuzz:

@@ -27,6 +27,7 @@ var benchmarks = slices.Concat(
 	[]benchmark{{"agent overhead", agentOverhead}},
 	checkpointBenchmarks(),
 	restartBenchmarks(),
+	compressBenchmarks(),
 	[]benchmark{
 		{"restart 1 MiB", smallRestart},
 		{"checkpoint through the agent", agentCheckpoint},

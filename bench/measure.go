@@ -73,16 +73,35 @@ func median(ds []time.Duration) time.Duration {
 // round ran back to back, so a change in the machine's speed between
 // rounds cancels out, which the ratio of two medians does not do.
 func pairedRatio(a, b []time.Duration) float64 {
+	med, _, _ := ratioSpread(a, b)
+	return med
+}
+
+// ratioSpread is pairedRatio's median of the per-round ratios b[i]/a[i],
+// and the lowest and the highest of them.
+func ratioSpread(a, b []time.Duration) (med, lo, hi float64) {
 	rs := make([]float64, len(a))
 	for i := range a {
 		rs[i] = float64(b[i]) / float64(a[i])
 	}
 	slices.Sort(rs)
 	n := len(rs)
-	if n%2 == 1 {
-		return rs[n/2]
+	med = rs[n/2]
+	if n%2 == 0 {
+		med = (rs[n/2-1] + rs[n/2]) / 2
 	}
-	return (rs[n/2-1] + rs[n/2]) / 2
+	return med, rs[0], rs[n-1]
+}
+
+// spread formats the median of ds and its range, "1.20s (1.15-1.31s)",
+// in seconds, or "12ms (9-15ms)" in milliseconds below a second.
+func spread(ds []time.Duration) string {
+	lo, hi := minMax(ds)
+	m := median(ds)
+	if m < time.Second {
+		return fmt.Sprintf("%s (%d-%s)", ms(m), lo.Round(time.Millisecond).Milliseconds(), ms(hi))
+	}
+	return fmt.Sprintf("%s (%.2f-%s)", secs(m), lo.Seconds(), secs(hi))
 }
 
 // runList formats the times of every run, "812 815 809ms", for --verbose.

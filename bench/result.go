@@ -25,6 +25,7 @@ type result struct {
 	figures string     // e.g. "bare 812ms  cr_run 820ms"
 	ratio   float64    // the judged figure: stasis / reference, or in unit
 	unit    string     // what ratio is in, e.g. "ms/GiB"; "" for a plain ratio
+	digits  int        // decimals of ratio when in a unit (0: whole units)
 	target  float64    // what ratio is judged against; 0 or less: no target, no verdict
 	cmp     comparison // how ratio must compare to target to pass
 	skipped string     // if not "": why nothing was measured (no verdict)
@@ -79,7 +80,7 @@ func (r result) line(name string) string {
 	}
 	value, target := fmt.Sprintf("ratio %.3f", r.ratio), fmt.Sprintf("%.2f", r.target)
 	if r.unit != "" {
-		value, target = fmt.Sprintf("%.0f %s", r.ratio, r.unit), fmt.Sprintf("%g %s", r.target, r.unit)
+		value, target = fmt.Sprintf("%.*f %s", r.digits, r.ratio, r.unit), fmt.Sprintf("%g %s", r.target, r.unit)
 	}
 	if r.informational() {
 		return fmt.Sprintf("%s: %s  %s (no target)", name, r.figures, value)

@@ -78,3 +78,48 @@ func TestResultComparisons(t *testing.T) {
 		}
 	}
 }
+
+func TestResultDigits(t *testing.T) {
+	r := result{figures: "f", ratio: 10.04, unit: "ms", digits: 1, target: 10}
+	if want := "c: f  10.0 ms (target <= 10 ms) FAIL"; r.line("c") != want {
+		t.Errorf("line = %q, want %q", r.line("c"), want)
+	}
+	r.ratio = 9.96
+	if want := "c: f  10.0 ms (target <= 10 ms) ok"; r.line("c") != want {
+		t.Errorf("line = %q, want %q", r.line("c"), want)
+	}
+}
+
+func TestRatioSpread(t *testing.T) {
+	s := time.Second
+	// Rounds where b took 0.5, 2 and 1 times as long as a, and a fourth
+	// 0.8 times: the median of the per-round ratios, not of the times.
+	a := []time.Duration{2 * s, 1 * s, 4 * s}
+	b := []time.Duration{1 * s, 2 * s, 4 * s}
+	if med, lo, hi := ratioSpread(a, b); med != 1 || lo != 0.5 || hi != 2 {
+		t.Errorf("ratioSpread = %v %v %v, want 1 0.5 2", med, lo, hi)
+	}
+	a, b = append(a, 10*s), append(b, 8*s)
+	if med, lo, hi := ratioSpread(a, b); med != 0.9 || lo != 0.5 || hi != 2 {
+		t.Errorf("ratioSpread = %v %v %v, want 0.9 0.5 2", med, lo, hi)
+	}
+	if got := pairedRatio(a, b); got != 0.9 {
+		t.Errorf("pairedRatio = %v, want 0.9", got)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		in   []time.Duration
+		want string
+	}{
+		{[]time.Duration{12 * ms, 9 * ms, 15 * ms}, "12ms (9-15ms)"},
+		{[]time.Duration{1200 * ms, 1150 * ms, 1310 * ms}, "1.20s (1.15-1.31s)"},
+		{[]time.Duration{1200 * ms, 900 * ms, 1310 * ms}, "1.20s (0.90-1.31s)"},
+	} {
+		if got := spread(tc.in); got != tc.want {
+			t.Errorf("spread(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,9 @@
  *
  *   random  pseudo-random bytes (xorshift64*, seeded from the pid), which
  *           neither a zero-page check nor a compressor can shrink;
+ *   half    pseudo-random bytes in the first half of every page, which
+ *           the second half repeats: a compressor that finds the repeat
+ *           halves it, and no zero-page check shrinks it;
  *   zero    zeros, but for one non-zero byte every STRIDE_KIB KiB (default
  *           1024): every page is written (a zero stored into an anonymous
  *           page makes it resident, unlike a read), and only one page in
@@ -26,11 +29,12 @@
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: fill random|zero MIB [STRIDE_KIB]\n");
+		fprintf(stderr, "usage: fill random|half|zero MIB [STRIDE_KIB]\n");
 		return 1;
 	}
 	int random = strcmp(argv[1], "random") == 0;
-	if (!random && strcmp(argv[1], "zero") != 0) {
+	int half = strcmp(argv[1], "half") == 0;
+	if (!random && !half && strcmp(argv[1], "zero") != 0) {
 		fprintf(stderr, "fill: unknown mode %s\n", argv[1]);
 		return 1;
 	}
@@ -47,7 +51,7 @@ int main(int argc, char **argv)
 		perror("fill: mmap");
 		return 1;
 	}
-	if (random) {
+	if (random || half) {
 		uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
 		uint64_t *w = (uint64_t *)mem;
 		for (size_t i = 0; i < size / sizeof *w; i++) {
@@ -56,6 +60,8 @@ int main(int argc, char **argv)
 			x ^= x >> 27;
 			w[i] = x * 0x2545F4914F6CDD1Dull;
 		}
+		for (size_t off = 0; half && off < size; off += page)
+			memcpy(mem + off + page / 2, mem + off, page / 2);
 	} else {
 		volatile unsigned char *v = mem;
 		for (size_t off = 0; off < size; off += page)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
+
+	"stasis/internal/kernel"
 )
 
 // path returns /proc/<pid>/<name>.
@@ -28,7 +30,7 @@ func fileErr(pid int, file string, err error) error {
 // readFile reads /proc/<pid>/<name>.
 func readFile(pid int, name string) ([]byte, error) {
 	p := path(pid, name)
-	data, err := os.ReadFile(p)
+	data, err := kernel.ReadFile(p)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}
@@ -38,12 +40,7 @@ func readFile(pid int, name string) ([]byte, error) {
 // readNumDir returns the sorted numeric entry names of /proc/<pid>/<name>.
 func readNumDir(pid int, name string) ([]int, error) {
 	p := path(pid, name)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fileErr(pid, p, err)
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := kernel.DirNames(p)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}

@@ -28,6 +28,10 @@ type asker struct {
 	rescue  *ptrace.Rescue
 	wmem    *ptrace.Mem // the rescue's: open for writing
 	guard   *guard      // told of a snapshot as soon as it exists
+	// chain runs the calls of the thread that ran the last one, which it
+	// leaves in the rescue code until a call in another thread, or close,
+	// ends the chain (see ptrace.Remote.Chain).
+	chain *ptrace.Remote
 }
 
 // newAsker returns an asker for process pid, whose mappings are maps and
@@ -73,6 +77,9 @@ func newAsker(pid int, maps []proc.Mapping, mem *ptrace.Mem, leader *task, tasks
 // Precondition: called on the owner thread, with no call running.
 func (a *asker) close() error {
 	err := a.unmapScratch()
+	if cerr := a.endChain(); err == nil {
+		err = cerr
+	}
 	if a.rescue != nil {
 		if eerr := a.rescue.Erase(); err == nil {
 			err = eerr
@@ -108,6 +115,38 @@ func (a *asker) remote(t *task) *ptrace.Remote {
 	return &ptrace.Remote{Tid: t.tid, Gate: a.gate, Base: t.regs}
 }
 
+// chained returns what runs t's calls chained (see asker.chain), ending
+// the chain of another thread first.
+//
+// Precondition: called on the owner thread.
+func (a *asker) chained(t *task) (*ptrace.Remote, error) {
+	if a.chain != nil && a.chain.Tid == t.tid {
+		return a.chain, nil
+	}
+	if err := a.endChain(); err != nil {
+		return nil, err
+	}
+	a.chain = a.remote(t)
+	a.chain.Chain = true
+	return a.chain, nil
+}
+
+// endChain gives the thread of the chain, if any, its own mask and
+// registers back.
+//
+// Precondition: called on the owner thread.
+func (a *asker) endChain() error {
+	if a.chain == nil {
+		return nil
+	}
+	r := a.chain
+	a.chain = nil
+	if err := r.End(); err != nil {
+		return fmt.Errorf("pid %d: %w", a.pid, err)
+	}
+	return nil
+}
+
 // call runs one system call in t.
 //
 // Precondition: called on the owner thread.
@@ -121,7 +160,14 @@ func (a *asker) call(t *task, nr uint64, args ...uint64) (uint64, error) {
 			}
 		}
 	}
-	v, err := a.remote(t).Syscall(nr, args...)
+	r := a.remote(t)
+	if a.rescue != nil {
+		var err error
+		if r, err = a.chained(t); err != nil {
+			return 0, err
+		}
+	}
+	v, err := r.Syscall(nr, args...)
 	if err != nil {
 		return 0, fmt.Errorf("pid %d tid %d: %w", a.pid, t.tid, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 	"stasis/writer"
 )
 
@@ -394,6 +395,7 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		g.stop()
 		return err
 	}
+	trace.Mark("checkpoint: %d processes frozen", len(set.procs))
 	set.cow, set.note, set.guard = cow, dest.Note, g
 	var out io.Writer = dest.Stream
 	var file *writer.File
@@ -427,11 +429,14 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		}
 		return errors.Join(err, set.Release(0))
 	}
+	trace.Mark("checkpoint: image written")
 	if file != nil {
 		if err := file.Commit(); err != nil {
 			return errors.Join(err, set.Release(0))
 		}
+		trace.Mark("checkpoint: image committed")
 	}
+	defer trace.Mark("checkpoint: processes released")
 	return set.Release(sig)
 }
 

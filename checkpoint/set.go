@@ -14,6 +14,7 @@ import (
 	"stasis/internal/netlock"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 )
 
 // Set is the frozen processes of one checkpoint, parents before children.
@@ -123,15 +124,23 @@ func (s *Set) Write(dst io.Writer) error {
 			return err
 		}
 		s.tie(shared)
-		caps, err := s.captureAll(w)
-		if err != nil {
-			return err
-		}
+		trace.Mark("checkpoint: shared fds found")
 		defer func() {
 			for _, f := range s.procs {
 				f.dedup.close()
 			}
 		}()
+		if !s.cow {
+			if err := s.writeOverlapped(w); err != nil {
+				return err
+			}
+			return w.Close()
+		}
+		caps, err := s.captureAll(w)
+		if err != nil {
+			return err
+		}
+		trace.Mark("checkpoint: %d processes captured", len(caps))
 		for i, f := range s.procs {
 			if err := caps[i].emit(w, f.snap, f.dedup); err != nil {
 				closeAll(caps[i+1:])

@@ -19,6 +19,7 @@ import (
 	stcli "stasis/internal/cli"
 	"stasis/internal/control"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 	"stasis/scope"
 	"stasis/writer"
 )
@@ -103,7 +104,9 @@ func main() {
 	if c.ID, err = strconv.Atoi(c.Target); err != nil {
 		err = usage("ID must be a number, not %q", c.Target)
 	} else {
+		trace.Mark("cr_checkpoint: started")
 		err = run(&c)
+		trace.Report()
 	}
 	if err != nil {
 		if !c.Quiet {

@@ -306,28 +306,24 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 // then lets every thread go. With SIGKILL it waits until the process is
 // gone.
 func (f *Frozen) Release(sig unix.Signal) error {
+	var gone *ends
+	if sig == unix.SIGKILL {
+		gone = watchEnds([]int{f.pid})
+	}
 	if sig != 0 {
 		if err := unix.Kill(f.pid, sig); err != nil {
+			if gone != nil {
+				gone.close()
+			}
 			f.owner.Do(func() error { return thaw(f.tasks) })
 			return fmt.Errorf("pid %d: kill(%v): %w", f.pid, sig, err)
 		}
 	}
 	err := f.owner.Do(func() error { return thaw(f.tasks) })
 	if sig == unix.SIGKILL {
-		waitGone(f.pid, 5*time.Second)
+		gone.wait(5 * time.Second)
 	}
 	return err
-}
-
-// waitGone waits until pid no longer runs (it may stay a zombie until its
-// parent reaps it).
-func waitGone(pid int, limit time.Duration) {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		st, err := proc.ReadStat(pid)
-		if err != nil || st.State == 'Z' || st.State == 'X' {
-			return
-		}
-	}
 }
 
 // Dest is where an image goes.

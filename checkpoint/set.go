@@ -185,7 +185,9 @@ func (s *Set) Release(sig unix.Signal) error {
 		}
 		s.tcp, s.reset = nil, nil
 	}()
+	var gone *ends
 	if sig == unix.SIGKILL {
+		gone = watchEnds(s.Pids())
 		killQuietly(s.tcp)
 		killResetting(s.reset)
 	}
@@ -211,9 +213,7 @@ func (s *Set) Release(sig unix.Signal) error {
 	s.guard.stop()
 	s.guard = nil
 	if sig == unix.SIGKILL {
-		for _, f := range s.procs {
-			waitGone(f.pid, 5*time.Second)
-		}
+		gone.wait(5 * time.Second)
 	}
 	errs = append(errs, s.unlock(sig == unix.SIGKILL))
 	return errors.Join(errs...)

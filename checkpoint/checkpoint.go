@@ -178,11 +178,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	if leader == nil {
 		return nil, fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
 	}
-	maps, err := proc.ReadMaps(pid)
-	if err != nil {
-		return nil, err
-	}
-	flags, err := proc.ReadSmapsFlags(pid)
+	maps, flags, err := proc.ReadSmaps(pid)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"stasis/internal/kernel"
 )
 
 // Mem reads and writes a process's memory through /proc/PID/mem, which
@@ -20,7 +22,7 @@ func OpenMem(pid int, write bool) (*Mem, error) {
 	if write {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile("/proc/"+strconv.Itoa(pid)+"/mem", flag, 0)
+	f, err := kernel.OpenFile("/proc/"+strconv.Itoa(pid)+"/mem", flag)
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}

@@ -87,26 +87,6 @@ func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string, d *dedup
 // process saved, and its files' contents.
 func (c *captured) emit(w *image.Writer, snap *snapshot, d *dedup) error {
 	defer c.close()
-	if err := c.emitHead(w); err != nil || c.p.Zombie {
-		return err
-	}
-	src, mem := c.source(snap)
-	runs, same, err := c.lateRuns(src, d)
-	if err != nil {
-		return err
-	}
-	if err := writeSame(w, same); err != nil {
-		return err
-	}
-	if err := copyRuns(src, mem, c.late, runs, w); err != nil {
-		return err
-	}
-	return c.emitFiles(w)
-}
-
-// emitHead writes the process record and the pages read while it was
-// frozen.
-func (c *captured) emitHead(w *image.Writer) error {
 	if err := w.Process(c.p); err != nil {
 		return err
 	}
@@ -120,31 +100,24 @@ func (c *captured) emitHead(w *image.Writer) error {
 		return err
 	}
 	c.earlyBuf = nil
-	return nil
-}
-
-// source is the process the late pages are read from, and its memory:
-// the snapshot if there is one.
-func (c *captured) source(snap *snapshot) (int, *ptrace.Mem) {
+	src, mem := c.pid, c.mem
 	if snap != nil {
-		return snap.pid, snap.mem
+		src, mem = snap.pid, snap.mem
 	}
-	return c.pid, c.mem
-}
-
-// lateRuns returns the runs of late pages to read from process src, and
-// the RecSame records of those d finds an earlier process saved. Called
-// for each process in image order: d remembers what it saw.
-func (c *captured) lateRuns(src int, d *dedup) ([]span, []sameAt, error) {
 	runs, err := pageRuns(src, c.late)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return d.match(c.pid, src, c.late, runs)
-}
-
-// emitFiles writes the contents of the files the process keeps.
-func (c *captured) emitFiles(w *image.Writer) error {
+	runs, same, err := d.match(c.pid, src, c.late, runs)
+	if err != nil {
+		return err
+	}
+	if err := writeSame(w, same); err != nil {
+		return err
+	}
+	if err := copyRuns(src, mem, c.late, runs, w); err != nil {
+		return err
+	}
 	for _, f := range c.files {
 		if err := w.FileData(uint64(f.idx), bytes.NewReader(f.data), int64(len(f.data))); err != nil {
 			return fmt.Errorf("pid %d: file contents %d: %w", c.pid, f.idx, err)

@@ -1,9 +1,12 @@
 package checkpoint
 
 import (
+	"bytes"
+	"fmt"
 	"sync"
 
 	"stasis/internal/image"
+	"stasis/internal/ptrace"
 	"stasis/internal/trace"
 )
 
@@ -131,28 +134,45 @@ func readAhead(c *captured, d *dedup) (*ahead, error) {
 	if c.p.Zombie {
 		return a, nil
 	}
-	var err error
-	if a.runs, a.same, err = c.lateRuns(c.pid, d); err != nil {
+	runs, err := pageRuns(c.pid, c.late)
+	if err != nil {
+		return nil, err
+	}
+	if a.runs, a.same, err = d.match(c.pid, c.pid, c.late, runs); err != nil {
 		return nil, err
 	}
 	if bts := batches(a.runs); len(bts) == 1 {
 		buf := getPageBuf()
-		b := buf[:bts[0].size]
-		if err := readBatch(c.mem, bts[0], b); err != nil {
+		if a.pieces, err = readPieces(c.mem, bts[0], buf); err != nil {
 			putPageBuf(buf)
 			return nil, err
 		}
-		a.buf, a.pieces = buf, cut(bts[0].runs, b)
+		a.buf = buf
 	}
 	return a, nil
 }
 
-// write writes the process into w, as emit does.
+// readPieces reads batch bt from mem into buf and cuts it into pieces to
+// write, as copyRuns does with each of its batches.
+func readPieces(mem *ptrace.Mem, bt batch, buf []byte) ([]piece, error) {
+	b := buf[:bt.size]
+	if err := readBatch(mem, bt, b); err != nil {
+		return nil, err
+	}
+	return cut(bt.runs, b), nil
+}
+
+// write writes the process into w, as emit does: its record, its pages,
+// its files' contents. (Without snapshots no page was read while it was
+// frozen: there are none of emit's early pages.)
 func (a *ahead) write(w *image.Writer) error {
 	defer a.discard()
 	c := a.c
-	if err := c.emitHead(w); err != nil || c.p.Zombie {
+	if err := w.Process(c.p); err != nil || c.p.Zombie {
 		return err
+	}
+	if len(c.early) > 0 || len(c.earlySame) > 0 {
+		return fmt.Errorf("pid %d: pages read while frozen, without a snapshot", c.pid)
 	}
 	if err := writeSame(w, a.same); err != nil {
 		return err
@@ -166,7 +186,12 @@ func (a *ahead) write(w *image.Writer) error {
 	if err != nil {
 		return err
 	}
-	return c.emitFiles(w)
+	for _, f := range c.files {
+		if err := w.FileData(uint64(f.idx), bytes.NewReader(f.data), int64(len(f.data))); err != nil {
+			return fmt.Errorf("pid %d: file contents %d: %w", c.pid, f.idx, err)
+		}
+	}
+	return nil
 }
 
 // discard gives back what a holds.

@@ -15,6 +15,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 	"stasis/writer"
 )
 
@@ -178,11 +179,7 @@ func (f *Frozen) capture(w *image.Writer, cow bool) (c *captured, err error) {
 	if leader == nil {
 		return nil, fmt.Errorf("pid %d: its main thread has exited: not supported", pid)
 	}
-	maps, err := proc.ReadMaps(pid)
-	if err != nil {
-		return nil, err
-	}
-	flags, err := proc.ReadSmapsFlags(pid)
+	maps, flags, err := proc.ReadSmaps(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -308,28 +305,24 @@ func (a *asker) ask(p *image.Process, tasks []*task) error {
 // then lets every thread go. With SIGKILL it waits until the process is
 // gone.
 func (f *Frozen) Release(sig unix.Signal) error {
+	var gone *ends
+	if sig == unix.SIGKILL {
+		gone = watchEnds([]int{f.pid})
+	}
 	if sig != 0 {
 		if err := unix.Kill(f.pid, sig); err != nil {
+			if gone != nil {
+				gone.close()
+			}
 			f.owner.Do(func() error { return thaw(f.tasks) })
 			return fmt.Errorf("pid %d: kill(%v): %w", f.pid, sig, err)
 		}
 	}
 	err := f.owner.Do(func() error { return thaw(f.tasks) })
 	if sig == unix.SIGKILL {
-		waitGone(f.pid, 5*time.Second)
+		gone.wait(5 * time.Second)
 	}
 	return err
-}
-
-// waitGone waits until pid no longer runs (it may stay a zombie until its
-// parent reaps it).
-func waitGone(pid int, limit time.Duration) {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		st, err := proc.ReadStat(pid)
-		if err != nil || st.State == 'Z' || st.State == 'X' {
-			return
-		}
-	}
 }
 
 // Dest is where an image goes.
@@ -397,6 +390,7 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		g.stop()
 		return err
 	}
+	trace.Mark("checkpoint: %d processes frozen", len(set.procs))
 	set.cow, set.note, set.guard = cow, dest.Note, g
 	var out io.Writer = dest.Stream
 	var file *writer.File
@@ -430,11 +424,14 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		}
 		return errors.Join(err, set.Release(0))
 	}
+	trace.Mark("checkpoint: image written")
 	if file != nil {
 		if err := file.Commit(); err != nil {
 			return errors.Join(err, set.Release(0))
 		}
+		trace.Mark("checkpoint: image committed")
 	}
+	defer trace.Mark("checkpoint: processes released")
 	return set.Release(sig)
 }
 

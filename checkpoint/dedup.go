@@ -162,10 +162,15 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 }
 
 // find says where an earlier process saved the page at addr of v (whose
-// pagemap entry is e); if none did, it remembers this one.
+// pagemap entry is e); if none did, it remembers this one. A frame that
+// only this process maps (PM_MMAP_EXCLUSIVE) is neither looked for nor
+// remembered: no earlier process holds it, and no later one will, for
+// every process read from is frozen (or a snapshot) until all are
+// written. That is every page of processes that share none, which then
+// cost no map lookups.
 func (d *dedup) find(pid, pm int, v *image.VMA, addr, e uint64) (pageAt, bool) {
 	here := pageAt{pid, addr, pm}
-	if pfn := e & proc.PMPFNMask; e&proc.PMPresent != 0 && pfn != 0 && pfn != d.zeroPFN {
+	if pfn := e & proc.PMPFNMask; e&proc.PMPresent != 0 && e&proc.PMExclusive == 0 && pfn != 0 && pfn != d.zeroPFN {
 		at, ok := d.byPFN[pfn]
 		if ok && at.pid != pid && d.confirmed(at, pfn) {
 			return at, true

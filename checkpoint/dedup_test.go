@@ -46,6 +46,13 @@ func TestDedupFind(t *testing.T) {
 	if at, dup := d.find(3, 3, anon, 0x1a000, present(8)); !dup || at != (pageAt{2, 0x19000, 2}) {
 		t.Fatalf("frame 8 in pid 3: %v %v, want pid 2 at 0x19000", at, dup)
 	}
+	// A frame only its process maps is no one else's, before or after.
+	if d.find(3, 3, anon, 0x1b000, present(11)|proc.PMExclusive); d.byPFN[11] != (pageAt{}) {
+		t.Fatal("a frame mapped by one process only was remembered")
+	}
+	if _, dup := d.find(4, 4, anon, 0x1b000, present(5)|proc.PMExclusive); dup {
+		t.Fatal("a frame mapped by one process only was taken for an earlier one's")
+	}
 	d.register = false
 	d.find(3, 3, anon, 0x10000, present(6))
 	if _, dup := d.find(4, 4, anon, 0x10000, present(6)); dup {

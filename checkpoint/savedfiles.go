@@ -38,6 +38,10 @@ type fileKey struct {
 type mappedFiles struct {
 	save  SaveFiles
 	byKey map[fileKey]*image.MappedFile
+	// beforeSave, if set, runs before a file's contents are written into
+	// the image: it waits until the image is written up to the process
+	// being recorded (see writeOverlapped).
+	beforeSave func() error
 }
 
 func newMappedFiles(save SaveFiles) *mappedFiles {
@@ -187,6 +191,11 @@ func (fs *mappedFiles) file(pid int, key fileKey, path string, save bool, open f
 		fs.byKey[key] = mf
 	}
 	if save {
+		if fs.beforeSave != nil {
+			if err := fs.beforeSave(); err != nil {
+				return nil, err
+			}
+		}
 		if err := w.SavedFile(*mf, f); err != nil {
 			return nil, fmt.Errorf("pid %d: save %s: %w", pid, path, err)
 		}

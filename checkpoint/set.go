@@ -115,27 +115,32 @@ func (s *Set) Resident() int64 {
 // Write saves every process into dst as one image.
 func (s *Set) Write(dst io.Writer) error {
 	return s.owner.Do(func() error {
-		trace.Mark("cr_checkpoint: %d processes frozen", len(s.procs))
 		shared, err := s.shared()
 		if err != nil {
 			return err
 		}
-		trace.Mark("fds tying processes found")
 		w, err := image.NewWriter(dst, image.ArchX86_64)
 		if err != nil {
 			return err
 		}
 		s.tie(shared)
-		caps, err := s.captureAll(w)
-		if err != nil {
-			return err
-		}
-		trace.Mark("processes described")
+		trace.Mark("checkpoint: shared fds found")
 		defer func() {
 			for _, f := range s.procs {
 				f.dedup.close()
 			}
 		}()
+		if !s.cow {
+			if err := s.writeOverlapped(w); err != nil {
+				return err
+			}
+			return w.Close()
+		}
+		caps, err := s.captureAll(w)
+		if err != nil {
+			return err
+		}
+		trace.Mark("checkpoint: %d processes captured", len(caps))
 		for i, f := range s.procs {
 			if err := caps[i].emit(w, f.snap, f.dedup); err != nil {
 				closeAll(caps[i+1:])
@@ -152,7 +157,6 @@ func (s *Set) Write(dst io.Writer) error {
 				}
 			}
 		}
-		defer trace.Mark("image written")
 		return w.Close()
 	})
 }
@@ -181,7 +185,9 @@ func (s *Set) Release(sig unix.Signal) error {
 		}
 		s.tcp, s.reset = nil, nil
 	}()
+	var gone *ends
 	if sig == unix.SIGKILL {
+		gone = watchEnds(s.Pids())
 		killQuietly(s.tcp)
 		killResetting(s.reset)
 	}
@@ -207,9 +213,7 @@ func (s *Set) Release(sig unix.Signal) error {
 	s.guard.stop()
 	s.guard = nil
 	if sig == unix.SIGKILL {
-		for _, f := range s.procs {
-			waitGone(f.pid, 5*time.Second)
-		}
+		gone.wait(5 * time.Second)
 	}
 	errs = append(errs, s.unlock(sig == unix.SIGKILL))
 	return errors.Join(errs...)

@@ -46,6 +46,9 @@ var snapshotCode = []byte{
 //
 // Precondition: called on the owner thread.
 func (a *asker) snapshot() (s *snapshot, err error) {
+	if err := a.endChain(); err != nil {
+		return nil, err
+	}
 	r := a.remote(a.leader)
 	if a.rescue == nil {
 		code, err := a.call(a.leader, unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_EXEC,

@@ -2,9 +2,12 @@ package scope
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"stasis/internal/proc"
 )
 
 // table: 1 init; 100 a shell (session and group 100) with children 101
@@ -96,5 +99,25 @@ func TestTake(t *testing.T) {
 	}
 	if _, err := s.Resolve(Process, s.Self, Policies{}); err == nil || !strings.Contains(err.Error(), "checkpointer itself") {
 		t.Fatalf("resolving ourselves: %v", err)
+	}
+}
+
+// TestReadProc: what readProc takes from /proc/PID/status alone is what
+// stat says, for us, for init and for a kernel thread.
+func TestReadProc(t *testing.T) {
+	for _, pid := range []int{os.Getpid(), 1, 2} {
+		p := readProc(pid)
+		st, err := proc.ReadStat(pid)
+		if p == nil || err != nil {
+			t.Fatalf("pid %d: readProc %v, stat %v", pid, p, err)
+		}
+		want := Proc{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
+			Kthread: st.Flags&proc.PF_KTHREAD != 0, Zombie: st.State == 'Z', Uid: p.Uid, TracerPid: p.TracerPid}
+		if *p != want {
+			t.Errorf("pid %d: readProc %+v, from stat %+v", pid, *p, want)
+		}
+	}
+	if p := readProc(2); p != nil && !p.Kthread {
+		t.Errorf("pid 2 (%s) is not seen as a kernel thread", p.Comm)
 	}
 }

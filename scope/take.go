@@ -3,6 +3,7 @@ package scope
 import (
 	"os"
 	"strconv"
+	"strings"
 
 	"stasis/internal/proc"
 )
@@ -25,21 +26,38 @@ func Take() (*Snapshot, error) {
 		if err != nil {
 			continue
 		}
-		st, err := proc.ReadStat(pid)
-		if err != nil {
-			continue
+		if p := readProc(pid); p != nil {
+			s.Procs[pid] = p
 		}
-		status, err := proc.ReadStatus(pid)
-		if err != nil {
-			continue
-		}
-		p := &Proc{Pid: pid, PPid: st.PPid, Pgid: st.Pgrp, Sid: st.Session, Comm: st.Comm,
-			Kthread: st.Flags&proc.PF_KTHREAD != 0 || status.Kthread, Zombie: st.State == 'Z',
-			TracerPid: status.TracerPid}
-		if len(status.Uid) > 0 {
-			p.Uid = status.Uid[0]
-		}
-		s.Procs[pid] = p
 	}
 	return s, nil
+}
+
+// readProc reads what a Snapshot holds of pid from /proc/PID/status, and
+// from stat too only on a kernel whose status lacks what stat has (the
+// Kthread line, before Linux 6.5): one file per process of the machine,
+// not two, read twice by each checkpoint. nil if it exited meanwhile.
+func readProc(pid int) *Proc {
+	status, err := proc.ReadStatus(pid)
+	if err != nil {
+		return nil
+	}
+	p := &Proc{Pid: pid, PPid: status.PPid, Comm: status.Name, Kthread: status.Kthread,
+		Zombie: strings.HasPrefix(status.State, "Z"), TracerPid: status.TracerPid}
+	if len(status.Uid) > 0 {
+		p.Uid = status.Uid[0]
+	}
+	if status.HasKthread && len(status.NSpgid) > 0 && len(status.NSsid) > 0 {
+		// The first column is the pid namespace of /proc, as in stat.
+		p.Pgid, p.Sid = status.NSpgid[0], status.NSsid[0]
+		return p
+	}
+	st, err := proc.ReadStat(pid)
+	if err != nil {
+		return nil
+	}
+	p.PPid, p.Pgid, p.Sid, p.Comm = st.PPid, st.Pgrp, st.Session, st.Comm
+	p.Kthread = p.Kthread || st.Flags&proc.PF_KTHREAD != 0
+	p.Zombie = st.State == 'Z'
+	return p
 }

@@ -104,6 +104,7 @@ func main() {
 	if c.ID, err = strconv.Atoi(c.Target); err != nil {
 		err = usage("ID must be a number, not %q", c.Target)
 	} else {
+		trace.Mark("cr_checkpoint: started")
 		stop := trace.Profile()
 		err = run(&c)
 		stop()

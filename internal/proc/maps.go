@@ -118,14 +118,23 @@ func okChar(c, want byte) bool { return c == want || c == '-' }
 // contents of /proc/pid/smaps, keyed by the mapping's start address. A
 // mapping without a VmFlags line has no entry.
 func ParseSmapsFlags(data []byte) (map[uint64][]string, error) {
-	out := make(map[uint64][]string)
-	var cur *Mapping
+	_, flags, err := ParseSmaps(data)
+	return flags, err
+}
+
+// ParseSmaps parses the contents of /proc/pid/smaps: its mappings, whose
+// lines are those of /proc/pid/maps, and the VmFlags words of each, keyed
+// by the mapping's start address (a mapping without a VmFlags line has no
+// entry).
+func ParseSmaps(data []byte) ([]Mapping, map[uint64][]string, error) {
+	var maps []Mapping
+	flags := make(map[uint64][]string)
 	for i, line := range splitLines(data) {
 		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok {
-			if cur == nil {
-				return nil, fmt.Errorf("line %d: VmFlags before any mapping", i+1)
+			if len(maps) == 0 {
+				return nil, nil, fmt.Errorf("line %d: VmFlags before any mapping", i+1)
 			}
-			out[cur.Start] = strings.Fields(rest)
+			flags[maps[len(maps)-1].Start] = strings.Fields(rest)
 			continue
 		}
 		// Mapping headers start with "start-end "; field lines with "Key:".
@@ -135,11 +144,26 @@ func ParseSmapsFlags(data []byte) (map[uint64][]string, error) {
 		}
 		m, err := parseMapLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
-		cur = &m
+		maps = append(maps, m)
 	}
-	return out, nil
+	return maps, flags, nil
+}
+
+// ReadSmaps reads /proc/pid/smaps and returns its mappings and their
+// VmFlags (see ParseSmaps): what ReadMaps and ReadSmapsFlags return, from
+// one read.
+func ReadSmaps(pid int) ([]Mapping, map[uint64][]string, error) {
+	data, err := readFile(pid, "smaps")
+	if err != nil {
+		return nil, nil, err
+	}
+	m, f, err := ParseSmaps(data)
+	if err != nil {
+		return nil, nil, fileErr(pid, path(pid, "smaps"), err)
+	}
+	return m, f, nil
 }
 
 // ReadSmapsFlags reads /proc/pid/smaps and returns the VmFlags words

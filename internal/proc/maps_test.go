@@ -106,6 +106,10 @@ func TestParseSmapsFlags(t *testing.T) {
 		"7ffe497f8000-7ffe49819000 rw-p 00000000 00:00 0                          [stack]\n" +
 		"THPeligible:    0\nVmFlags: rd wr mr mw me gd ac \n" +
 		"3000-4000 r--p 00000000 00:00 0" + pad + "/x-y: z\nRss:  0 kB\n"
+	maps, _, err := ParseSmaps([]byte(data))
+	if err != nil || len(maps) != 3 || maps[1].Path != "[stack]" || maps[2].Path != "/x-y: z" || maps[2].Start != 0x3000 {
+		t.Errorf("ParseSmaps mappings = %+v, %v; want 1000-2000, the stack, 3000-4000 /x-y: z", maps, err)
+	}
 	got, err := ParseSmapsFlags([]byte(data))
 	want := map[uint64][]string{
 		0x1000:         {"rd", "wr", "mr", "mw", "me", "ac"},
@@ -226,6 +230,17 @@ func TestReadMapsSelf(t *testing.T) {
 	flags, err := ReadSmapsFlags(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
+	}
+	smaps, sflags, err := ReadSmaps(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(smaps, func(m Mapping) bool { return m.Path == "[stack]" && m.Start == stack }) ||
+		!slices.Contains(sflags[stack], "gd") {
+		t.Errorf("ReadSmaps: no [stack] at %#x with gd in %+v", stack, smaps)
+	}
+	if len(smaps) != len(sflags) {
+		t.Errorf("ReadSmaps: %d mappings, %d with flags", len(smaps), len(sflags))
 	}
 	if !slices.Contains(flags[stack], "gd") {
 		t.Errorf("[stack] flags %v lack gd", flags[stack])

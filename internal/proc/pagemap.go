@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"stasis/internal/kernel"
 )
 
 // Bits of a pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
@@ -36,7 +38,7 @@ type Pagemap struct {
 // OpenPagemap opens /proc/pid/pagemap.
 func OpenPagemap(pid int) (*Pagemap, error) {
 	p := path(pid, "pagemap")
-	f, err := os.Open(p)
+	f, err := kernel.OpenFile(p, os.O_RDONLY)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 
-	"golang.org/x/sys/unix"
+	"stasis/internal/kernel"
 )
 
 // path returns /proc/<pid>/<name>.
@@ -27,44 +27,20 @@ func fileErr(pid int, file string, err error) error {
 	return fmt.Errorf("pid %d: %s: %w", pid, file, err)
 }
 
-// readFile reads /proc/<pid>/<name>: with open, read and close only
-// (os.ReadFile adds an fstat and tries to register the file with the
-// runtime's poller, three calls that fail or tell nothing here, for each
-// of the thousands of fdinfo files of a process with thousands of fds).
+// readFile reads /proc/<pid>/<name>.
 func readFile(pid int, name string) ([]byte, error) {
 	p := path(pid, name)
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	data, err := kernel.ReadFile(p)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}
-	defer unix.Close(fd)
-	data := make([]byte, 0, 512)
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
-		}
-		n, err := unix.Read(fd, data[len(data):cap(data)])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return nil, fileErr(pid, p, err)
-		case n == 0:
-			return data, nil
-		}
-		data = data[:len(data)+n]
-	}
+	return data, nil
 }
 
 // readNumDir returns the sorted numeric entry names of /proc/<pid>/<name>.
 func readNumDir(pid int, name string) ([]int, error) {
 	p := path(pid, name)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fileErr(pid, p, err)
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := kernel.DirNames(p)
 	if err != nil {
 		return nil, fileErr(pid, p, err)
 	}

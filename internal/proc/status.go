@@ -27,6 +27,7 @@ type Status struct {
 	Seccomp                                int
 	SeccompFilters                         int  // Seccomp_filters: how many filters
 	Kthread                                bool // "Kthread: 1" (Linux 6.5 and later)
+	HasKthread                             bool // the Kthread line is there
 }
 
 // ParseStatus parses the contents of /proc/pid/status. Unknown keys are
@@ -97,7 +98,7 @@ func ParseStatus(data []byte) (*Status, error) {
 		case "Kthread":
 			var k int
 			k, err = strconv.Atoi(val)
-			s.Kthread = k != 0
+			s.Kthread, s.HasKthread = k != 0, true
 		}
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %s: %w", i+1, key, err)

@@ -28,12 +28,12 @@ func TestParseStatus(t *testing.T) {
 		Groups: []int{10, 20}, NStgid: []int{9926, 1}, NSpid: []int{9927, 2}, NSpgid: []int{9920}, NSsid: []int{1912}, Threads: 3, SigQ: "0/96365",
 		ShdPnd: 0x100, SigBlk: 0x10000, SigIgn: 0x1000, SigCgt: 0x180004002,
 		CapPrm: 0x1fffeffffff, CapEff: 0x1fffeffffff, CapBnd: 0x1ffffffffff, CapAmb: 1,
-		NoNewPrivs: 1, Seccomp: 2, SeccompFilters: 1}
+		NoNewPrivs: 1, Seccomp: 2, SeccompFilters: 1, HasKthread: true}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseStatus =\n%+v\nwant\n%+v", got, want)
 	}
 	got, err = ParseStatus([]byte("Name:\tk\nPid:\t2\nKthread:\t1\nGroups:\t \n"))
-	if err != nil || !got.Kthread || got.HasUmask || len(got.Groups) != 0 {
+	if err != nil || !got.Kthread || !got.HasKthread || got.HasUmask || len(got.Groups) != 0 {
 		t.Errorf("ParseStatus(kthread) = %+v, %v", got, err)
 	}
 }

@@ -15,11 +15,14 @@ const faultEnv = "STASIS_TEST_KILL_AT"
 
 // The steps of a rescued call, in order.
 const (
-	stepRegs     = 1 + iota // the call's registers are set
-	stepMask                // every signal is blocked
-	stepEntry               // the thread stopped at the call's entry
-	stepExit                // the thread stopped at its exit
-	stepMaskBack            // the thread's own mask is back
+	stepRegs  = 1 + iota // the call's registers are set
+	stepMask             // every signal is blocked
+	stepEntry            // the thread stopped at the call's entry
+	stepExit             // the thread stopped at its exit
+	// The call is over: the thread's own mask is back (its registers
+	// next), or, chained (Remote.Chain), the next call in the same thread
+	// is about to be set up, the thread still stopped at this one's exit.
+	stepDone
 )
 
 var faultCall, faultStep, calls = func() (int, int, int) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mem reads and writes a process's memory through /proc/PID/mem, which
@@ -20,11 +22,17 @@ func OpenMem(pid int, write bool) (*Mem, error) {
 	if write {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile("/proc/"+strconv.Itoa(pid)+"/mem", flag, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pid %d: %w", pid, err)
+	// Not os.OpenFile, which hands the file to the runtime's poller (four
+	// system calls more): it is read with pread and never blocks.
+	p := "/proc/" + strconv.Itoa(pid) + "/mem"
+	fd, err := unix.Open(p, flag|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(p, flag|unix.O_CLOEXEC, 0)
 	}
-	return &Mem{pid: pid, f: f}, nil
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, &os.PathError{Op: "open", Path: p, Err: err})
+	}
+	return &Mem{pid: pid, f: os.NewFile(uintptr(fd), p)}, nil
 }
 
 // ReadAt reads len(b) bytes at addr.

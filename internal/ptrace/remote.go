@@ -1,6 +1,7 @@
 package ptrace
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,17 @@ type Remote struct {
 	// (see Rescue).
 	Rescue *Rescue
 	Mask   uint64
+	// Chain, with Rescue, leaves the thread after a call that succeeded
+	// where the call left it, in the rescue code with every signal
+	// blocked, instead of putting its own mask and registers back: the
+	// next call then costs only its registers, not the three requests of
+	// putting back and blocking again. A tracer that dies in between
+	// leaves a thread that runs on into the rescue code, which puts both
+	// back. End puts them back; call it before another thread of the
+	// process runs a call (the rescue code holds one thread's registers)
+	// and before the code is erased.
+	Chain bool
+	held  bool // chained: the thread is still the last call's
 	// Trap says that the instruction after Gate's syscall is an int3:
 	// a call then runs to that trap with one PTRACE_CONT and one stop,
 	// instead of stopping at the syscall's entry and again at its exit.
@@ -56,18 +68,28 @@ func (r *Remote) Syscall(nr uint64, args ...uint64) (uint64, error) {
 // rescued runs a call from the rescue code. The order of the steps is
 // what makes each moment safe to be let go at: the call's registers are
 // set before the mask is blocked, the mask is put back before the
-// registers, and the code after the syscall puts back both.
+// registers, and the code after the syscall puts back both. Chained, the
+// next call's registers are set while the mask is still blocked, where
+// the thread is let go into the same code as at the call's exit.
 //
 // Precondition: called on the owner thread.
 func (r *Remote) rescued(nr uint64, args ...uint64) (v uint64, err error) {
+	if r.held {
+		fault(stepDone) // of the call before, whose thread is not put back
+	}
 	entry, err := r.Rescue.entry(nr, r.Base, r.Mask)
 	if err != nil {
 		return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
 	}
 	calls++
 	defer func() {
+		if err == nil && r.Chain {
+			r.held = true
+			return
+		}
+		r.held = false
 		merr := kernel.SetSigmask(r.Tid, r.Mask)
-		fault(stepMaskBack)
+		fault(stepDone)
 		rerr := kernel.SetRegs(r.Tid, &r.Base)
 		if err == nil {
 			if err = merr; err == nil {
@@ -79,6 +101,24 @@ func (r *Remote) rescued(nr uint64, args ...uint64) (v uint64, err error) {
 		}
 	}()
 	return r.run(entry, nr, args...)
+}
+
+// End gives a thread that Chain left in the rescue code its own signal
+// mask and registers back: the mask first, as after an unchained call.
+//
+// Precondition: called on the owner thread.
+func (r *Remote) End() error {
+	if !r.held {
+		return nil
+	}
+	r.held = false
+	merr := kernel.SetSigmask(r.Tid, r.Mask)
+	fault(stepDone)
+	rerr := kernel.SetRegs(r.Tid, &r.Base)
+	if err := errors.Join(merr, rerr); err != nil {
+		return fmt.Errorf("tid %d: %w", r.Tid, err)
+	}
+	return nil
 }
 
 // run runs the call from the syscall instruction at gate.
@@ -99,8 +139,10 @@ func (r *Remote) run(gate, nr uint64, args ...uint64) (uint64, error) {
 	}
 	if r.Rescue != nil {
 		fault(stepRegs)
-		if err := kernel.SetSigmask(r.Tid, ^uint64(0)); err != nil {
-			return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+		if !r.held {
+			if err := kernel.SetSigmask(r.Tid, ^uint64(0)); err != nil {
+				return 0, fmt.Errorf("tid %d: %w", r.Tid, err)
+			}
 		}
 		fault(stepMask)
 	}

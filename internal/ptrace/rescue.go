@@ -25,7 +25,9 @@ import (
 // carries on as it was. A child made by the call (clone) exits at once
 // instead of running a second copy of the program. Between calls the
 // thread holds its own registers and mask, so a tracer that dies then
-// leaves nothing to put back.
+// leaves nothing to put back; or, between calls chained in one thread
+// (Remote.Chain), it stays stopped at the last call's exit, where a
+// tracer that dies lets it run on into the code that puts both back.
 //
 // The code restores the general registers, the arithmetic flags and the
 // direction flag; the thread's FPU and vector registers are never touched

@@ -39,7 +39,7 @@ func TestCopyRunsReusesBuffers(t *testing.T) {
 	}
 	var runs []span // none longer than chunk, as pageRuns makes them
 	for a := start; a < start+size; a += chunk {
-		runs = append(runs, span{a, min(a+chunk, start+size)})
+		runs = append(runs, span{a, min(a+chunk, start+size), false})
 	}
 	mem, err := ptrace.OpenMem(os.Getpid(), false)
 	if err != nil {

@@ -120,6 +120,7 @@ var cPrograms = []struct {
 	{"sharers", "sharers.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},
 	{"cowheap", "cowheap.c", nil},
+	{"pagemix", "pagemix.c", nil},
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},
 	{"alarm", "alarm.c", nil},

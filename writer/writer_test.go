@@ -179,8 +179,8 @@ func TestWriteBehind(t *testing.T) {
 			}
 			b = b[n:]
 		}
-		if sync && f.behind <= int64(len(want))-writeBehind {
-			t.Fatalf("write-back started for %d bytes of %d", f.behind, len(want))
+		if sync && f.back.behind <= int64(len(want))-writeBehind {
+			t.Fatalf("write-back started for %d bytes of %d", f.back.behind, len(want))
 		}
 		if err := f.Commit(); err != nil {
 			t.Fatal(err)

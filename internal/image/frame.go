@@ -63,9 +63,13 @@ type Writer struct {
 	prev uint32
 }
 
-// directWrite is the size from which bytes bypass the buffer: copying
-// megabytes of pages into it only to write them out again would cost as
-// much as the write.
+// directWrite is the size from which whole pages written at a page
+// boundary of the image (the payloads of pages records) bypass the buffer:
+// copying megabytes of pages into it only to write them out again would
+// cost as much as the write. Only whole pages, so that what reaches a pipe
+// stays in whole pages (since the stream starts on a page boundary, so
+// does every flush of the buffer): a pipe holds 16 pages, however few
+// bytes each of them was given.
 const directWrite = 64 << 10
 
 func NewWriter(w io.Writer, arch uint32) (*Writer, error) { return newWriter(w, arch, 0) }
@@ -84,7 +88,7 @@ func newWriter(w io.Writer, arch, flags uint32) (*Writer, error) {
 }
 
 func (w *Writer) write(b []byte) error {
-	if len(b) >= directWrite {
+	if len(b) >= directWrite && len(b)%PageSize == 0 && w.off%PageSize == 0 {
 		if err := w.w.Flush(); err != nil {
 			return err
 		}

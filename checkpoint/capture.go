@@ -18,8 +18,11 @@ type captured struct {
 	mem   *ptrace.Mem // the process's memory
 	files []fileBytes
 	early []span // pages read while frozen, in earlyBuf one after another
-	// earlyBuf holds them.
-	earlyBuf []byte
+	// earlyBuf holds them; earlyZero and earlySums say which of its
+	// pages are zeros, and the sums of the others (see readBatch).
+	earlyBuf  []byte
+	earlyZero []bool
+	earlySums []uint32
 	// earlySame are the pages of early mappings that earlier processes
 	// saved (see dedup), found while frozen.
 	earlySame []sameAt
@@ -71,9 +74,11 @@ func (c *captured) readEarly(vs []image.VMA, flags map[uint64][]string, d *dedup
 		size += r.end - r.start
 	}
 	c.early, c.earlyBuf = runs, make([]byte, size)
+	c.earlyZero, c.earlySums = make([]bool, size/pageSize), make([]uint32, size/pageSize)
 	off := uint64(0)
 	for _, bt := range batches(runs) {
-		if err := readBatch(c.mem, bt, c.earlyBuf[off:off+bt.size]); err != nil {
+		i, j := off/pageSize, (off+bt.size)/pageSize
+		if err := readBatch(c.mem, bt, c.earlyBuf[off:off+bt.size], c.earlyZero[i:j], c.earlySums[i:j]); err != nil {
 			return err
 		}
 		off += bt.size
@@ -96,10 +101,10 @@ func (c *captured) emit(w *image.Writer, snap *snapshot, d *dedup) error {
 	if err := writeSame(w, c.earlySame); err != nil {
 		return err
 	}
-	if err := writePieces(w, cut(c.early, c.earlyBuf)); err != nil {
+	if err := writePieces(w, cut(c.early, c.earlyBuf, c.earlyZero, c.earlySums)); err != nil {
 		return err
 	}
-	c.earlyBuf = nil
+	c.earlyBuf, c.earlyZero, c.earlySums = nil, nil, nil
 	src, mem := c.pid, c.mem
 	if snap != nil {
 		src, mem = snap.pid, snap.mem

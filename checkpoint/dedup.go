@@ -143,7 +143,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 				continue
 			}
 			if keep < addr {
-				out = append(out, span{keep, addr})
+				out = append(out, span{keep, addr, r.own})
 			}
 			keep = addr + pageSize
 			if same.Len > 0 && same.Pid == from.pid && same.Addr+same.Len == from.addr {
@@ -155,7 +155,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 		}
 		flush()
 		if keep < r.end {
-			out = append(out, span{keep, r.end})
+			out = append(out, span{keep, r.end, r.own})
 		}
 	}
 	return out, sames, nil

@@ -142,11 +142,12 @@ func pageRuns(pid int, vs []image.VMA) ([]span, error) {
 					j++
 					continue
 				}
-				k := j
+				k, own := j, true
 				for k < len(ents) && wanted(v, ents[k]) {
+					own = own && ownPage(ents[k])
 					k++
 				}
-				runs = append(runs, span{start + uint64(j)*pageSize, start + uint64(k)*pageSize})
+				runs = append(runs, span{start + uint64(j)*pageSize, start + uint64(k)*pageSize, own})
 				j = k
 			}
 		}
@@ -154,5 +155,18 @@ func pageRuns(pid int, vs []image.VMA) ([]span, error) {
 	return runs, nil
 }
 
-// span is a range of addresses.
-type span struct{ start, end uint64 }
+// ownPage says, of a page by its pagemap entry, whether it is private
+// anonymous memory that is resident and mapped by this process alone, so
+// that reading it with process_vm_readv copies nothing (ptrace.ReadOwnAt).
+// Nothing running can make it shared again: only a fork by this process,
+// which is frozen, or is a snapshot that forks no more.
+func ownPage(pm uint64) bool {
+	return pm&(proc.PMPresent|proc.PMExclusive|proc.PMFile) == proc.PMPresent|proc.PMExclusive
+}
+
+// span is a range of addresses; own says that every page in it is one
+// this process alone maps (ownPage).
+type span struct {
+	start, end uint64
+	own        bool
+}

@@ -156,10 +156,12 @@ func readAhead(c *captured, d *dedup) (*ahead, error) {
 // write, as copyRuns does with each of its batches.
 func readPieces(mem *ptrace.Mem, bt batch, buf []byte) ([]piece, error) {
 	b := buf[:bt.size]
-	if err := readBatch(mem, bt, b); err != nil {
+	n := len(b) / pageSize
+	zero, sums := make([]bool, n), make([]uint32, n)
+	if err := readBatch(mem, bt, b, zero, sums); err != nil {
 		return nil, err
 	}
-	return cut(bt.runs, b), nil
+	return cut(bt.runs, b, zero, sums), nil
 }
 
 // write writes the process into w, as emit does: its record, its pages,

@@ -9,13 +9,16 @@ import (
 )
 
 // A batch is runs of pages read together, up to chunk bytes, through
-// /proc/PID/mem. Not process_vm_readv: it pins the pages it reads, and the
-// kernel unshares (copies) a copy-on-write page before pinning it, so
-// reading a snapshot, or a process whose pages a fork still shares, would
-// copy every such page in the process read from: slower (measured: a
-// --run checkpoint of 1 GiB took 0.70-1.29 s that way, 0.46-0.61 s this
-// way), and a frozen process would come out of a checkpoint holding its
-// own copies of what it shared with its children.
+// /proc/PID/mem. Not process_vm_readv, but for runs of pages the process
+// alone maps (span.own): it pins the pages it reads, and the kernel
+// unshares (copies) a copy-on-write page before pinning it, so reading a
+// snapshot, or a process whose pages a fork still shares, would copy every
+// such page in the process read from: slower (measured: a --run
+// checkpoint of 1 GiB took 0.70-1.29 s that way, 0.46-0.61 s this way),
+// and a frozen process would come out of a checkpoint holding its own
+// copies of what it shared with its children. Where nothing is shared it
+// copies nothing, and reads 1 GiB in 0.21-0.26 s of CPU here against
+// 0.28-0.33 s through /proc/PID/mem.
 type batch struct {
 	runs []span
 	size uint64
@@ -42,9 +45,9 @@ func batches(runs []span) []batch {
 
 // copyRuns streams the non-zero pages of runs into w, read from process
 // src (mem is its /proc/PID/mem). A goroutine reads batches into a few
-// buffers, finds their zero pages and sums the others, while the caller
-// writes the last one: reading, summing and writing overlap, and nothing
-// is copied but by the kernel.
+// buffers, finding their zero pages and summing the others as it reads
+// (readBatch), while the caller writes the last one: reading, summing and
+// writing overlap, and nothing is copied but by the kernel.
 func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Writer) error {
 	type filled struct {
 		b      []byte
@@ -88,10 +91,12 @@ func copyRuns(src int, mem *ptrace.Mem, vs []image.VMA, runs []span, w *image.Wr
 				}
 			}
 			b := buf[:bt.size]
-			err := readBatch(mem, bt, b)
+			n := len(b) / pageSize
+			zero, sums := make([]bool, n), make([]uint32, n)
+			err := readBatch(mem, bt, b, zero, sums)
 			var ps []piece
 			if err == nil {
-				ps = cut(bt.runs, b)
+				ps = cut(bt.runs, b, zero, sums)
 			}
 			select {
 			case full <- filled{b, ps, err}:
@@ -133,17 +138,52 @@ func putPageBuf(b []byte) {
 	pageBufs.Put(&b)
 }
 
-// readBatch reads the runs of bt from process src into b.
-func readBatch(mem *ptrace.Mem, bt batch, b []byte) error {
+// inCache is how much is read into a buffer at a time: little enough to
+// be still in the core's cache (512 KiB of L2 here) when its pages are
+// told zero or not and summed right after the read, so that the sums cost
+// no second trip to memory. Measured on 1 GiB read from a process, summed
+// and written to tmpfs by one thread, on a busy machine: 0.74-0.94 s of
+// CPU in reads of 256 KiB or 1 MiB, 0.79-1.10 s in reads of 8 MiB summed
+// after.
+const inCache = 256 << 10
+
+// readBatch reads the runs of bt from process memory into b, inCache bytes
+// at a time, and scans each stretch as soon as it is read: zero[i] says
+// whether page i of b is all zeros, and sums[i] is the PageSum of each
+// page that is not.
+func readBatch(mem *ptrace.Mem, bt batch, b []byte, zero []bool, sums []uint32) error {
 	off := uint64(0)
 	for _, r := range bt.runs {
-		n := r.end - r.start
-		if err := mem.ReadAt(b[off:off+n], r.start); err != nil {
-			return err
+		for a := r.start; a < r.end; {
+			n := min(r.end-a, inCache)
+			var err error
+			if r.own {
+				err = mem.ReadOwnAt(b[off:off+n], a)
+			} else {
+				err = mem.ReadAt(b[off:off+n], a)
+			}
+			if err != nil {
+				return err
+			}
+			i, j := off/pageSize, (off+n)/pageSize
+			scan(b[off:off+n], zero[i:j], sums[i:j])
+			a, off = a+n, off+n
 		}
-		off += n
 	}
 	return nil
+}
+
+var zeroPage = make([]byte, pageSize)
+
+// scan tells the zero pages of b from the others, and sums those (see
+// readBatch).
+func scan(b []byte, zero []bool, sums []uint32) {
+	for i := range zero {
+		p := b[i*pageSize : (i+1)*pageSize]
+		if zero[i] = bytes.Equal(p, zeroPage); !zero[i] {
+			sums[i] = image.PageSum(p)
+		}
+	}
 }
 
 // A piece is a run of non-zero pages ready to be written: its address, its
@@ -154,30 +194,26 @@ type piece struct {
 	sums []uint32
 }
 
-var zeroPage = make([]byte, pageSize)
-
-// cut splits runs, held in b one after another, into pieces of non-zero
-// pages, and sums them.
-func cut(runs []span, b []byte) []piece {
+// cut splits runs, held in b one after another and scanned into zero and
+// sums (see readBatch), into pieces of non-zero pages.
+func cut(runs []span, b []byte, zero []bool, sums []uint32) []piece {
 	var out []piece
-	sums := make([]uint32, 0, len(b)/pageSize)
-	off := 0
+	pg := 0 // b's first page of r
 	for _, r := range runs {
-		end := off + int(r.end-r.start)
-		for i := off; i < end; {
-			if bytes.Equal(b[i:i+pageSize], zeroPage) {
-				i += pageSize
+		end := pg + int((r.end-r.start)/pageSize)
+		for i := pg; i < end; {
+			if zero[i] {
+				i++
 				continue
 			}
-			p := piece{addr: r.start + uint64(i-off)}
-			first, n := i, len(sums)
-			for ; i < end && !bytes.Equal(b[i:i+pageSize], zeroPage); i += pageSize {
-				sums = append(sums, image.PageSum(b[i:i+pageSize]))
+			first := i
+			for i < end && !zero[i] {
+				i++
 			}
-			p.b, p.sums = b[first:i], sums[n:len(sums):len(sums)]
-			out = append(out, p)
+			out = append(out, piece{addr: r.start + uint64(first-pg)*pageSize,
+				b: b[first*pageSize : i*pageSize], sums: sums[first:i:i]})
 		}
-		off = end
+		pg = end
 	}
 	return out
 }

@@ -16,9 +16,10 @@ import (
 )
 
 // TestCopyRunsReusesBuffers copies this process's own pages, more than
-// the few buffers hold, twice in a row: the second copy runs on the
-// buffers the first gave back, and both must give every non-zero page,
-// whole and where it was, and no zero page.
+// the few buffers hold, twice in a row through /proc/PID/mem, then twice
+// with process_vm_readv (the pages are this process's alone): each copy
+// after the first runs on the buffers the one before gave back, and each
+// must give every non-zero page, whole and where it was, and no zero page.
 func TestCopyRunsReusesBuffers(t *testing.T) {
 	const size = 3*chunk + 5*pageSize
 	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -39,14 +40,17 @@ func TestCopyRunsReusesBuffers(t *testing.T) {
 	}
 	var runs []span // none longer than chunk, as pageRuns makes them
 	for a := start; a < start+size; a += chunk {
-		runs = append(runs, span{a, min(a+chunk, start+size)})
+		runs = append(runs, span{a, min(a+chunk, start+size), false})
 	}
 	mem, err := ptrace.OpenMem(os.Getpid(), false)
 	if err != nil {
 		t.Skipf("/proc/self/mem: %v", err)
 	}
 	defer mem.Close()
-	for round := 0; round < 2; round++ {
+	for round := 0; round < 4; round++ {
+		for i := range runs {
+			runs[i].own = round >= 2
+		}
 		var out bytes.Buffer
 		w, err := image.NewWriter(&out, image.ArchX86_64)
 		if err != nil {

@@ -122,6 +122,7 @@ var cPrograms = []struct {
 	{"manyfds", "manyfds.c", nil},
 	{"mainexit", "mainexit.c", []string{"-pthread"}},
 	{"cowheap", "cowheap.c", nil},
+	{"pagemix", "pagemix.c", nil},
 	{"reaper", "reaper.c", nil},
 	{"cowshm", "cowshm.c", nil},
 	{"alarm", "alarm.c", nil},

@@ -3,6 +3,7 @@ package writer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,7 +77,7 @@ func (d *Dir) replaceable() error {
 }
 
 // Create starts the file name of the directory.
-func (d *Dir) Create(name string) (*os.File, error) {
+func (d *Dir) Create(name string) (io.Writer, error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 		return nil, fmt.Errorf("checkpoint directory %s: bad file name %q", d.path, name)
 	}
@@ -86,6 +87,9 @@ func (d *Dir) Create(name string) (*os.File, error) {
 	}
 	f := os.NewFile(uintptr(fd), filepath.Join(d.path, name)+" (being written)")
 	d.files, d.names = append(d.files, f), append(d.names, name)
+	if d.opt.Sync {
+		return &syncedFile{f: f}, nil
+	}
 	return f, nil
 }
 

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,7 +20,7 @@ func writeDir(t *testing.T, path string, opt Options, data string) error {
 			d.Abort()
 			return err
 		}
-		f.WriteString(data)
+		io.WriteString(f, data)
 	}
 	return d.Commit()
 }
@@ -52,7 +53,7 @@ func TestDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _ := d.Create("index")
-	f.WriteString("three")
+	io.WriteString(f, "three")
 	d.Abort()
 	if b, _ := os.ReadFile(filepath.Join(path, "index")); string(b) != "two" {
 		t.Fatalf("after Abort the directory holds %q", b)

@@ -46,6 +46,52 @@ type File struct {
 	named   bool   // the file has a name (clobber, or no O_TMPFILE here)
 	tmpName string // the temporary name it was linked to, if any
 	done    bool
+	back    writeBack // with Sync
+}
+
+// writeBehind is how far, with Sync, the bytes written may run ahead of
+// those whose write-back to the disk has been started.
+const writeBehind = 8 << 20
+
+// writeBack starts the write-back of every writeBehind bytes written to an
+// image with Sync (sync_file_range), so that the disk writes while the
+// rest of the image is still being read, and the fsync of Commit waits
+// only for the last of it: without that, as with dd conv=fsync,
+// everything goes into the page cache first and only then to the disk,
+// one after the other. Its errors are the fsync's to report.
+type writeBack struct {
+	written, behind int64 // bytes written, and started to the disk
+}
+
+// wrote counts n more bytes written to f.
+func (w *writeBack) wrote(f *os.File, n int) {
+	w.written += int64(n)
+	if w.written-w.behind >= writeBehind {
+		unix.SyncFileRange(int(f.Fd()), w.behind, w.written-w.behind, unix.SYNC_FILE_RANGE_WRITE)
+		w.behind = w.written
+	}
+}
+
+// Write writes b at the end of the image (see writeBack).
+func (f *File) Write(b []byte) (int, error) {
+	n, err := f.File.Write(b)
+	if f.opt.Sync {
+		f.back.wrote(f.File, n)
+	}
+	return n, err
+}
+
+// syncedFile is a file of a checkpoint directory written with Sync (see
+// writeBack).
+type syncedFile struct {
+	f    *os.File
+	back writeBack
+}
+
+func (s *syncedFile) Write(b []byte) (int, error) {
+	n, err := s.f.Write(b)
+	s.back.wrote(s.f, n)
+	return n, err
 }
 
 // ErrExists: --noclobber, and the image exists.

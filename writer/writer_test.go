@@ -1,10 +1,12 @@
 package writer
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -152,5 +154,39 @@ func TestNoClobber(t *testing.T) {
 func TestCreateInMissingDir(t *testing.T) {
 	if _, err := Create(filepath.Join(t.TempDir(), "no", "such", "img"), Options{}); err == nil {
 		t.Fatal("created an image in a missing directory")
+	}
+}
+
+// TestWriteBehind: an image of many times writeBehind, written with Sync
+// in pieces of odd sizes (each a write-back started behind it), and one
+// written without, hold exactly what was written once committed.
+func TestWriteBehind(t *testing.T) {
+	dir := t.TempDir()
+	want := make([]byte, 3*writeBehind+12345)
+	for i := range want {
+		want[i] = byte(i*7 + i>>13)
+	}
+	for _, sync := range []bool{true, false} {
+		path := filepath.Join(dir, "context."+strconv.FormatBool(sync))
+		f, err := Create(path, Options{Sync: sync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := want; len(b) > 0; {
+			n := min(len(b), 1<<20+4097)
+			if _, err := f.Write(b[:n]); err != nil {
+				t.Fatal(err)
+			}
+			b = b[n:]
+		}
+		if sync && f.back.behind <= int64(len(want))-writeBehind {
+			t.Fatalf("write-back started for %d bytes of %d", f.back.behind, len(want))
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("sync %v: read back %d bytes (%v), want the %d written", sync, len(got), err, len(want))
+		}
 	}
 }

@@ -58,9 +58,19 @@ type Header struct {
 
 type Writer struct {
 	w    *bufio.Writer
+	dst  io.Writer // what w writes to: large payloads go to it directly
 	off  int64
 	prev uint32
 }
+
+// directWrite is the size from which whole pages written at a page
+// boundary of the image (the payloads of pages records) bypass the buffer:
+// copying megabytes of pages into it only to write them out again would
+// cost as much as the write. Only whole pages, so that what reaches a pipe
+// stays in whole pages (since the stream starts on a page boundary, so
+// does every flush of the buffer): a pipe holds 16 pages, however few
+// bytes each of them was given.
+const directWrite = 64 << 10
 
 func NewWriter(w io.Writer, arch uint32) (*Writer, error) { return newWriter(w, arch, 0) }
 
@@ -73,11 +83,22 @@ func newWriter(w io.Writer, arch, flags uint32) (*Writer, error) {
 	le.PutUint32(h[20:], flags)
 	le.PutUint64(h[24:], uint64(time.Now().UnixNano()))
 	le.PutUint32(h[60:], crc32.Checksum(h[:60], castagnoli))
-	wr := &Writer{w: bufio.NewWriterSize(w, 1<<20), prev: le.Uint32(h[60:])}
+	wr := &Writer{w: bufio.NewWriterSize(w, 1<<20), dst: w, prev: le.Uint32(h[60:])}
 	return wr, wr.write(h)
 }
 
 func (w *Writer) write(b []byte) error {
+	if len(b) >= directWrite && len(b)%PageSize == 0 && w.off%PageSize == 0 {
+		if err := w.w.Flush(); err != nil {
+			return err
+		}
+		n, err := w.dst.Write(b)
+		w.off += int64(n)
+		if err == nil && n < len(b) {
+			err = io.ErrShortWrite
+		}
+		return err
+	}
 	n, err := w.w.Write(b)
 	w.off += int64(n)
 	return err
@@ -121,11 +142,13 @@ func (w *Writer) recordSum(t RecordType, arg uint64, align bool, size int64, sum
 	if err := w.write(h); err != nil {
 		return err
 	}
-	if err := w.write(make([]byte, pad)); err != nil {
+	if err := w.write(zeroPad[:pad]); err != nil {
 		return err
 	}
 	return body(&offWriter{w})
 }
+
+var zeroPad [PageSize]byte
 
 type crcWriter struct {
 	crc uint32

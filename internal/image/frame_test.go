@@ -163,3 +163,61 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// writeLog is a destination that keeps what it is given, and the writes.
+type writeLog struct {
+	bytes.Buffer
+	writes [][]byte
+}
+
+func (l *writeLog) Write(b []byte) (int, error) {
+	l.writes = append(l.writes, b)
+	return l.Buffer.Write(b)
+}
+
+// TestWriterWholePages: a large pages payload reaches the destination as
+// it was given, not copied through the buffer; a large payload that is not
+// whole pages (file data) goes through the buffer; every write but the
+// last is whole pages, so that a pipe fills (it holds 16 pages, however
+// few bytes each was given); and the image reads back whole.
+func TestWriterWholePages(t *testing.T) {
+	var dst writeLog
+	w, err := NewWriter(&dst, ArchX86_64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Process(&Process{Pid: 7, Comm: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	odd := bytes.Repeat([]byte{3}, directWrite+123)
+	if err := w.FileData(1, bytes.NewReader(odd), int64(len(odd))); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{9}, 2*directWrite)
+	if err := w.Pages(0x10000, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Pages(0x40000, big[:PageSize]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	direct := false
+	for i, b := range dst.writes {
+		if i < len(dst.writes)-1 && len(b)%PageSize != 0 {
+			t.Fatalf("write %d of %d: %d bytes, not whole pages", i+1, len(dst.writes), len(b))
+		}
+		direct = direct || len(b) == len(big) && &b[0] == &big[0]
+	}
+	if !direct {
+		t.Fatalf("the pages payload of %d bytes was copied, not written as given (writes %d)", len(big), len(dst.writes))
+	}
+	recs, _, err := readAll(dst.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 || recs[1].Type != RecFileData || recs[1].Len != uint64(len(odd)) || recs[2].Len != uint64(len(big)) {
+		t.Fatalf("read back %+v, want process, file data, pages, pages", recs)
+	}
+}

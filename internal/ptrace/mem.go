@@ -44,6 +44,26 @@ func (m *Mem) ReadAt(b []byte, addr uint64) error {
 	return nil
 }
 
+// ReadOwnAt reads len(b) bytes at addr, like ReadAt, with
+// process_vm_readv: it copies each page once, where ReadAt copies it twice
+// (through a page of the kernel's, one page per call into the memory
+// manager), but it pins the pages it reads, and the kernel copies a
+// copy-on-write page that another process still shares before it pins it.
+// So only for pages that the process alone maps (pagemap's PMExclusive),
+// where pinning copies nothing. What process_vm_readv cannot read is read
+// with ReadAt, which says why it failed if it does.
+func (m *Mem) ReadOwnAt(b []byte, addr uint64) error {
+	for len(b) > 0 {
+		n, err := unix.ProcessVMReadv(m.pid, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}},
+			[]unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
+		if err != nil || n <= 0 {
+			return m.ReadAt(b, addr)
+		}
+		b, addr = b[n:], addr+uint64(n)
+	}
+	return nil
+}
+
 // WriteAt writes b at addr.
 func (m *Mem) WriteAt(b []byte, addr uint64) error {
 	n, err := m.f.WriteAt(b, int64(addr))

@@ -18,15 +18,18 @@
  * mapping against its index and generation (zero for the untouched ones);
  * checks in /proc/self/maps that the mappings still tile the region
  * exactly, each with its protection (a line may cover part of one mapping,
- * never two); and prints "step S sum HEX ok", HEX folding the generations,
+ * never two; the file is read again while it is not consistent, see
+ * read_layout); and prints "step S sum HEX ok", HEX folding the generations,
  * or "step S ... BAD what" and exits 3 on a difference.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAGE 4096ul
 #define WORDS (PAGE / sizeof(uint64_t))
@@ -75,24 +78,41 @@ static void check_contents(long step)
 		}
 }
 
-/* check_layout reads /proc/self/maps and checks that the lines within the
+/* read_layout reads /proc/self/maps and checks that the lines within the
  * region tile it: each lies inside one mapping, with its protection, and
- * together they cover every mapping. */
-static void check_layout(long step, char *lo, char *hi)
+ * together they cover every mapping. It reads the file in one read(): the
+ * kernel promises a consistent picture only then, and on 6.18 the 4 KiB
+ * reads of stdio in the first step after a restart have returned lines cut
+ * and spliced together (also before issue 16's changes to the restart),
+ * right again when read again. It returns 0 if the layout is right and -1
+ * if the file was not consistent (a line that does not parse, or that
+ * starts below the end of the one before); on a wrong layout it exits. */
+static int read_layout(long step, char *lo, char *hi)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	if (f == NULL)
+	static char *text;
+	size_t len = 0, size = 16ul << 20;
+	if (text == NULL && (text = malloc(size)) == NULL)
+		bad(step, "malloc", n);
+	int fd = open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
 		bad(step, "open /proc/self/maps", n);
-	char line[4096];
+	for (ssize_t got; (got = read(fd, text + len, size - 1 - len)) > 0;)
+		len += got;
+	close(fd);
+	text[len] = 0;
 	long i = 0;
-	char *at = addr[0]; /* covered up to here */
-	while (fgets(line, sizeof line, f) != NULL) {
+	char *at = addr[0];  /* covered up to here */
+	unsigned long prev = 0; /* the end of the line before */
+	for (char *line = text, *nl; *line != 0; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line) - 1;
 		unsigned long s, e;
 		char perms[5];
-		if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3) {
-			printf("step %ld: /proc/self/maps: %s", step, line);
-			bad(step, "a line of /proc/self/maps", n);
+		if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3 || s < prev || e <= s) {
+			fprintf(stderr, "maps: step %ld: /proc/self/maps not consistent, after %#lx: %.*s\n", step, prev, (int)(nl - line), line);
+			return -1;
 		}
+		prev = e;
 		if ((char *)e <= lo || (char *)s >= hi)
 			continue;
 		if ((char *)s < addr[0] || (char *)e > addr[n - 1] + pages[n - 1] * PAGE) {
@@ -100,19 +120,38 @@ static void check_layout(long step, char *lo, char *hi)
 				bad(step, "guard page", n);
 			continue;
 		}
+		const char *what = NULL;
 		if ((char *)s != at)
-			bad(step, "layout: a hole", i);
-		if ((char *)e > addr[i] + pages[i] * PAGE)
-			bad(step, "layout: merged with the next", i);
-		if (strcmp(perms, writable(i) ? "rw-p" : "r--p") != 0)
-			bad(step, "protection", i);
+			what = "layout: a hole";
+		else if ((char *)e > addr[i] + pages[i] * PAGE)
+			what = "layout: merged with the next";
+		else if (strcmp(perms, writable(i) ? "rw-p" : "r--p") != 0)
+			what = "protection";
+		if (what != NULL) {
+			printf("step %ld: mapping %ld is %p-%p %s, covered up to %p; /proc/self/maps: %.*s\n", step, i,
+			       (void *)addr[i], (void *)(addr[i] + pages[i] * PAGE), writable(i) ? "rw-p" : "r--p", (void *)at,
+			       (int)(nl - line), line);
+			bad(step, what, i);
+		}
 		at = (char *)e;
 		if (at == addr[i] + pages[i] * PAGE)
 			i++;
 	}
-	fclose(f);
 	if (i != n)
 		bad(step, "layout: mappings missing", i);
+	return 0;
+}
+
+/* check_layout checks the layout, reading /proc/self/maps again (up to 50
+ * times, 10 ms apart) while it is not consistent. */
+static void check_layout(long step, char *lo, char *hi)
+{
+	for (int k = 0; read_layout(step, lo, hi) != 0; k++) {
+		if (k == 50)
+			bad(step, "/proc/self/maps never consistent", n);
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 int main(int argc, char **argv)

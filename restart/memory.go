@@ -17,7 +17,7 @@ import (
 // Precondition: called on the owner thread.
 func (b *builder) mapVMAs() error {
 	var err error
-	if b.vmas, err = newVMAIndex(b.p.VMAs); err != nil {
+	if b.vmas, err = image.NewVMAIndex(b.p.VMAs); err != nil {
 		return fmt.Errorf("pid %d: %w", b.pid, err)
 	}
 	files := map[string]uint64{} // path+mode -> fd in the new process
@@ -92,6 +92,15 @@ func (b *builder) fixProt() error {
 		}
 	}
 	return nil
+}
+
+// vmaOf is the image mapping that holds [addr, addr+n), or nil. mapVMAs
+// made the index.
+func (b *builder) vmaOf(addr, n uint64) *image.VMA {
+	if b.vmas == nil {
+		return nil
+	}
+	return b.vmas.Find(addr, n)
 }
 
 // inVMA reports whether [addr, addr+n) lies in one mapping that takes pages.

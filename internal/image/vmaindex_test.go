@@ -1,27 +1,25 @@
-package restart
+package image
 
 import (
 	"math/rand/v2"
 	"testing"
-
-	"stasis/internal/image"
 )
 
 // TestVMAIndex checks find against a scan of the mappings, for mappings
 // given out of order, with gaps, and ranges that start or end outside them.
 func TestVMAIndex(t *testing.T) {
-	var vs []image.VMA
+	var vs []VMA
 	for a := uint64(0x10000); len(vs) < 500; {
-		size := uint64(1+rand.IntN(4)) * pageSize
-		vs = append(vs, image.VMA{Start: a, End: a + size})
-		a += size + uint64(rand.IntN(2))*pageSize // adjacent or a page apart
+		size := uint64(1+rand.IntN(4)) * 4096
+		vs = append(vs, VMA{Start: a, End: a + size})
+		a += size + uint64(rand.IntN(2))*4096 // adjacent or a page apart
 	}
 	rand.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
-	x, err := newVMAIndex(vs)
+	x, err := NewVMAIndex(vs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan := func(addr, n uint64) *image.VMA {
+	scan := func(addr, n uint64) *VMA {
 		for i := range vs {
 			if addr >= vs[i].Start && addr+n <= vs[i].End && addr+n > addr {
 				return &vs[i]
@@ -33,9 +31,9 @@ func TestVMAIndex(t *testing.T) {
 	for _, v := range vs {
 		end = max(end, v.End)
 	}
-	for addr := uint64(0); addr < end+2*pageSize; addr += pageSize / 2 {
-		for _, n := range []uint64{0, 1, pageSize, 2 * pageSize, 3 * pageSize, ^uint64(0)} {
-			if got, want := x.find(addr, n), scan(addr, n); got != want {
+	for addr := uint64(0); addr < end+2*4096; addr += 4096 / 2 {
+		for _, n := range []uint64{0, 1, 4096, 2 * 4096, 3 * 4096, ^uint64(0)} {
+			if got, want := x.Find(addr, n), scan(addr, n); got != want {
 				t.Fatalf("find(%#x, %#x) = %v, want %v", addr, n, got, want)
 			}
 		}
@@ -43,11 +41,11 @@ func TestVMAIndex(t *testing.T) {
 }
 
 func TestVMAIndexRefusesOverlap(t *testing.T) {
-	vs := []image.VMA{{Start: 0x3000, End: 0x5000}, {Start: 0x1000, End: 0x4000}}
-	if _, err := newVMAIndex(vs); err == nil {
+	vs := []VMA{{Start: 0x3000, End: 0x5000}, {Start: 0x1000, End: 0x4000}}
+	if _, err := NewVMAIndex(vs); err == nil {
 		t.Fatal("overlapping mappings indexed")
 	}
-	if _, err := newVMAIndex(nil); err != nil {
+	if _, err := NewVMAIndex(nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,27 +1,25 @@
-package restart
+package image
 
 import (
 	"fmt"
 	"slices"
-
-	"stasis/internal/image"
 )
 
-// A vmaIndex finds the image mapping that holds an address in time that
-// grows with the logarithm of the number of mappings: every pages record
-// is checked against the mappings, and a process may have tens of
-// thousands of both (a scan of the mappings per record made a restart of
-// 60 000 mappings take 7 s).
-type vmaIndex struct {
-	vmas    []image.VMA
+// A VMAIndex finds the mapping that holds an address in time that grows
+// with the logarithm of the number of mappings: a checkpoint and a restart
+// look up the mapping of every run or record of pages, and a process may
+// have tens of thousands of both (a scan of the mappings per record made
+// a restart of 60 000 mappings take 7 s).
+type VMAIndex struct {
+	vmas    []VMA
 	byStart []int // indices into vmas, by Start
 }
 
-// newVMAIndex indexes vs, which must not change while the index is used.
+// NewVMAIndex indexes vs, which must not change while the index is used.
 // It refuses mappings that overlap, which no process has: an image that
 // holds them is damaged.
-func newVMAIndex(vs []image.VMA) (*vmaIndex, error) {
-	x := &vmaIndex{vmas: vs, byStart: make([]int, len(vs))}
+func NewVMAIndex(vs []VMA) (*VMAIndex, error) {
+	x := &VMAIndex{vmas: vs, byStart: make([]int, len(vs))}
 	for i := range vs {
 		x.byStart[i] = int(i)
 	}
@@ -43,8 +41,8 @@ func newVMAIndex(vs []image.VMA) (*vmaIndex, error) {
 	return x, nil
 }
 
-// find is the mapping that holds all of [addr, addr+n), or nil.
-func (x *vmaIndex) find(addr, n uint64) *image.VMA {
+// Find is the mapping that holds all of [addr, addr+n), or nil.
+func (x *VMAIndex) Find(addr, n uint64) *VMA {
 	if addr+n <= addr {
 		return nil
 	}
@@ -64,13 +62,4 @@ func (x *vmaIndex) find(addr, n uint64) *image.VMA {
 		return nil
 	}
 	return v
-}
-
-// vmaOf is the image mapping that holds [addr, addr+n), or nil. mapVMAs
-// made the index.
-func (b *builder) vmaOf(addr, n uint64) *image.VMA {
-	if b.vmas == nil {
-		return nil
-	}
-	return b.vmas.find(addr, n)
 }

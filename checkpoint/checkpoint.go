@@ -15,6 +15,7 @@ import (
 	"stasis/internal/image"
 	"stasis/internal/proc"
 	"stasis/internal/ptrace"
+	"stasis/internal/trace"
 	"stasis/writer"
 )
 
@@ -434,8 +435,11 @@ func Save(owner *ptrace.Owner, resolve func() ([]int, error), dest Dest, sig uni
 		if err := file.Commit(); err != nil {
 			return errors.Join(err, set.Release(0))
 		}
+		trace.Mark("image committed")
 	}
-	return set.Release(sig)
+	err = set.Release(sig)
+	trace.Mark("released")
+	return err
 }
 
 func late(at time.Time) bool { return !at.IsZero() && time.Now().After(at) }

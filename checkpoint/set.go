@@ -141,6 +141,7 @@ func (s *Set) Write(dst io.Writer) error {
 				closeAll(caps[i+1:])
 				return err
 			}
+			trace.Mark("pid %d: written", f.pid)
 		}
 		// The snapshots live until every process is written: dedup checks
 		// that a page a later process shares is still the frame an earlier
@@ -206,10 +207,12 @@ func (s *Set) Release(sig unix.Signal) error {
 	}
 	s.guard.stop()
 	s.guard = nil
+	trace.Mark("let go of %d processes", len(s.procs))
 	if sig == unix.SIGKILL {
 		for _, f := range s.procs {
 			waitGone(f.pid, 5*time.Second)
 		}
+		trace.Mark("all gone")
 	}
 	errs = append(errs, s.unlock(sig == unix.SIGKILL))
 	return errors.Join(errs...)

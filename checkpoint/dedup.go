@@ -110,6 +110,10 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 	if len(runs) == 0 || !d.register && len(d.byPFN) == 0 && len(d.byObj) == 0 {
 		return runs, nil, nil // nothing to find, nothing to remember
 	}
+	ix, err := image.NewVMAIndex(vs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pid %d: %w", pid, err)
+	}
 	pmf, err := proc.OpenPagemap(pm)
 	if err != nil {
 		return nil, nil, err
@@ -118,7 +122,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 	var out []span
 	var sames []sameAt
 	for _, r := range runs {
-		v := vmaOf(vs, r.start)
+		v := ix.Find(r.start, 1)
 		if v == nil {
 			return nil, nil, fmt.Errorf("pid %d: pages at %#x: in no mapping", pid, r.start)
 		}
@@ -162,10 +166,14 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 }
 
 // find says where an earlier process saved the page at addr of v (whose
-// pagemap entry is e); if none did, it remembers this one.
+// pagemap entry is e); if none did, it remembers this one. A frame that
+// only this page maps (pagemap's exclusive bit) is in no other process,
+// frozen as they all are: it is neither looked up nor remembered, so a
+// tree of processes that share no memory costs no lookups at all (a map
+// of every page of a tree of 500 cost more per page the bigger it grew).
 func (d *dedup) find(pid, pm int, v *image.VMA, addr, e uint64) (pageAt, bool) {
 	here := pageAt{pid, addr, pm}
-	if pfn := e & proc.PMPFNMask; e&proc.PMPresent != 0 && pfn != 0 && pfn != d.zeroPFN {
+	if pfn := e & proc.PMPFNMask; e&proc.PMPresent != 0 && e&proc.PMExclusive == 0 && pfn != 0 && pfn != d.zeroPFN {
 		at, ok := d.byPFN[pfn]
 		if ok && at.pid != pid && d.confirmed(at, pfn) {
 			return at, true
@@ -242,14 +250,4 @@ func (d *dedup) close() {
 		pm.Close()
 	}
 	d.sources = nil
-}
-
-// vmaOf is the mapping of vs that holds addr.
-func vmaOf(vs []image.VMA, addr uint64) *image.VMA {
-	for i := range vs {
-		if addr >= vs[i].Start && addr < vs[i].End {
-			return &vs[i]
-		}
-	}
-	return nil
 }

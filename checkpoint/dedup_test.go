@@ -46,6 +46,18 @@ func TestDedupFind(t *testing.T) {
 	if at, dup := d.find(3, 3, anon, 0x1a000, present(8)); !dup || at != (pageAt{2, 0x19000, 2}) {
 		t.Fatalf("frame 8 in pid 3: %v %v, want pid 2 at 0x19000", at, dup)
 	}
+	// A frame mapped by one page alone is in no other process: it is
+	// neither looked up nor remembered.
+	d.find(1, 1, anon, 0x14000, present(9)|proc.PMExclusive)
+	if _, dup := d.find(2, 2, anon, 0x1b000, present(9)); dup {
+		t.Fatal("a frame mapped exclusively by pid 1 was remembered")
+	}
+	if at, dup := d.find(3, 3, anon, 0x1c000, present(9)|proc.PMExclusive); dup {
+		t.Fatalf("an exclusively mapped frame was taken for pid 2's page at %#x", at.addr)
+	}
+	if len(d.byPFN) != 3 {
+		t.Fatalf("%d frames remembered, want 3 (5, 8, and pid 2's 9)", len(d.byPFN))
+	}
 	d.register = false
 	d.find(3, 3, anon, 0x10000, present(6))
 	if _, dup := d.find(4, 4, anon, 0x10000, present(6)); dup {

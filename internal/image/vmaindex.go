@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 )
@@ -21,17 +22,9 @@ type VMAIndex struct {
 func NewVMAIndex(vs []VMA) (*VMAIndex, error) {
 	x := &VMAIndex{vmas: vs, byStart: make([]int, len(vs))}
 	for i := range vs {
-		x.byStart[i] = int(i)
+		x.byStart[i] = i
 	}
-	slices.SortFunc(x.byStart, func(i, j int) int {
-		switch a, b := vs[i].Start, vs[j].Start; {
-		case a < b:
-			return -1
-		case a > b:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(x.byStart, func(i, j int) int { return cmp.Compare(vs[i].Start, vs[j].Start) })
 	for k := 1; k < len(x.byStart); k++ {
 		a, b := &vs[x.byStart[k-1]], &vs[x.byStart[k]]
 		if a.End > b.Start {

@@ -110,6 +110,10 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 	if len(runs) == 0 || !d.register && len(d.byPFN) == 0 && len(d.byObj) == 0 {
 		return runs, nil, nil // nothing to find, nothing to remember
 	}
+	ix, err := image.NewVMAIndex(vs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pid %d: %w", pid, err)
+	}
 	pmf, err := proc.OpenPagemap(pm)
 	if err != nil {
 		return nil, nil, err
@@ -118,7 +122,7 @@ func (d *dedup) match(pid, pm int, vs []image.VMA, runs []span) ([]span, []sameA
 	var out []span
 	var sames []sameAt
 	for _, r := range runs {
-		v := vmaOf(vs, r.start)
+		v := ix.Find(r.start, 1)
 		if v == nil {
 			return nil, nil, fmt.Errorf("pid %d: pages at %#x: in no mapping", pid, r.start)
 		}
@@ -247,14 +251,4 @@ func (d *dedup) close() {
 		pm.Close()
 	}
 	d.sources = nil
-}
-
-// vmaOf is the mapping of vs that holds addr.
-func vmaOf(vs []image.VMA, addr uint64) *image.VMA {
-	for i := range vs {
-		if addr >= vs[i].Start && addr < vs[i].End {
-			return &vs[i]
-		}
-	}
-	return nil
 }

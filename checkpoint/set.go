@@ -146,6 +146,7 @@ func (s *Set) Write(dst io.Writer) error {
 				closeAll(caps[i+1:])
 				return err
 			}
+			trace.Mark("pid %d: written", f.pid)
 		}
 		// The snapshots live until every process is written: dedup checks
 		// that a page a later process shares is still the frame an earlier
@@ -212,8 +213,10 @@ func (s *Set) Release(sig unix.Signal) error {
 	}
 	s.guard.stop()
 	s.guard = nil
+	trace.Mark("checkpoint: let go of %d processes", len(s.procs))
 	if sig == unix.SIGKILL {
 		gone.wait(5 * time.Second)
+		trace.Mark("checkpoint: all gone")
 	}
 	errs = append(errs, s.unlock(sig == unix.SIGKILL))
 	return errors.Join(errs...)

@@ -198,14 +198,3 @@ func (b *builder) closeImage() {
 		b.imgFd = 0
 	}
 }
-
-// vmaOf is the image mapping that holds [addr, addr+n), or nil.
-func (b *builder) vmaOf(addr, n uint64) *image.VMA {
-	for i := range b.p.VMAs {
-		v := &b.p.VMAs[i]
-		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
-			return v
-		}
-	}
-	return nil
-}

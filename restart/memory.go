@@ -16,6 +16,10 @@ import (
 //
 // Precondition: called on the owner thread.
 func (b *builder) mapVMAs() error {
+	var err error
+	if b.vmas, err = image.NewVMAIndex(b.p.VMAs); err != nil {
+		return fmt.Errorf("pid %d: %w", b.pid, err)
+	}
 	files := map[string]uint64{} // path+mode -> fd in the new process
 	defer func() {
 		for _, fd := range files {
@@ -90,14 +94,19 @@ func (b *builder) fixProt() error {
 	return nil
 }
 
+// vmaOf is the image mapping that holds [addr, addr+n), or nil. mapVMAs
+// made the index.
+func (b *builder) vmaOf(addr, n uint64) *image.VMA {
+	if b.vmas == nil {
+		return nil
+	}
+	return b.vmas.Find(addr, n)
+}
+
 // inVMA reports whether [addr, addr+n) lies in one mapping that takes pages.
 func (b *builder) inVMA(addr, n uint64) bool {
-	for _, v := range b.p.VMAs {
-		if addr >= v.Start && addr+n <= v.End && addr+n > addr {
-			return v.Kind == image.VMAAnon || v.Kind == image.VMAShmem || v.Kind == image.VMAFile || v.Kind == image.VMASysv
-		}
-	}
-	return false
+	v := b.vmaOf(addr, n)
+	return v != nil && (v.Kind == image.VMAAnon || v.Kind == image.VMAShmem || v.Kind == image.VMAFile || v.Kind == image.VMASysv)
 }
 
 // fillPages copies one pages record into the new process.

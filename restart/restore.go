@@ -75,6 +75,7 @@ type builder struct {
 	imgFd    uint64           // the image's fd in the process, plus one (0: none)
 	mapped   int              // pages records mapped from the image
 	maps     []call           // mappings of the image waiting to be made, in one batch
+	vmas     *image.VMAIndex  // the image's mappings by address, from mapVMAs on
 	// The calls waiting for the next flush (later), the data they
 	// point at, and what went wrong queueing them.
 	pass      *os.File // our end of receiveFd's socket pair (nil: none)

@@ -112,6 +112,10 @@ func progCases() []progCase {
 		{name: "counter-static", argv: progArgv("counter-static"), seq: seqSpec{tickLine, 1}, before: 10, after: 10, wait: wait},
 		{name: "heap-300MiB", argv: progArgv("heap", "300"), seq: seqSpec{stepLine, 1}, before: 5, after: 5,
 			wait: 120 * time.Second},
+		// 20 000 mappings, each checked for contents and layout by the
+		// program every step (a restart used to scan them per pages record).
+		{name: "maps-20000", argv: progArgv("maps", "20000"), seq: seqSpec{stepLine, 1}, before: 5, after: 5,
+			wait: 60 * time.Second},
 		{name: "threads", argv: progArgv("threads"), seq: seqSpec{roundLine, 100}, before: 5, after: 5, wait: wait},
 		{name: "gocount", argv: progArgv("gocount"), seq: seqSpec{sumTick, 1}, before: 10, after: 10, wait: wait},
 		{name: "python", argv: func(t *testing.T) []string {

@@ -133,6 +133,7 @@ var cPrograms = []struct {
 	{"mqueue", "mqueue.c", nil},
 	{"watch", "watch.c", nil},
 	{"unixq", "unixq.c", nil},
+	{"maps", "maps.c", nil},
 }
 
 func buildPrograms(work string) {

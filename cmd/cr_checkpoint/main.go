@@ -89,6 +89,7 @@ type cli struct {
 }
 
 func main() {
+	trace.Mark("cr_checkpoint: started")
 	var c cli
 	os.Args = append(os.Args[:1], stcli.Args(os.Args[1:], nil)...)
 	parser := kong.Must(&c, kong.Name("cr_checkpoint"), kong.Vars{"version": version},
@@ -101,6 +102,7 @@ func main() {
 			"every process asked to be omitted; 1 for any other failure."), stcli.Exit())
 	_, err := parser.Parse(blcr.NormalizeArgs(os.Args[1:]))
 	parser.FatalIfErrorf(err)
+	trace.Mark("cr_checkpoint: arguments parsed")
 	if c.ID, err = strconv.Atoi(c.Target); err != nil {
 		err = usage("ID must be a number, not %q", c.Target)
 	} else {

@@ -318,11 +318,12 @@ func (f *Frozen) Release(sig unix.Signal) error {
 			return fmt.Errorf("pid %d: kill(%v): %w", f.pid, sig, err)
 		}
 	}
-	err := f.owner.Do(func() error { return thaw(f.tasks) })
 	if sig == unix.SIGKILL {
+		err := f.owner.Do(func() error { return thawKilled(f.tasks, f.pid, 5*time.Second) })
 		gone.wait(5 * time.Second)
+		return err
 	}
-	return err
+	return f.owner.Do(func() error { return thaw(f.tasks) })
 }
 
 // Dest is where an image goes.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -135,4 +136,47 @@ func thaw(tasks []*task) error {
 		}
 	}
 	return first
+}
+
+// thawKilled is thaw for threads that SIGKILL has been sent to, which the
+// kernel takes out of their stops to die: they can no longer be detached,
+// and a thread other than the leader that dies traced stays a zombie until
+// its tracer reaps it, holding up the end of its process (its pidfd stays
+// unreadable) for as long as we live. thawKilled reaps them, waiting at
+// most limit; the leader is left to its parent.
+//
+// Precondition: called on the owner thread.
+func thawKilled(tasks []*task, leader int, limit time.Duration) error {
+	err := thaw(tasks)
+	end := time.Now().Add(limit)
+	for _, t := range tasks {
+		if t.tid != leader {
+			reapKilled(t.tid, end)
+		}
+	}
+	return err
+}
+
+// reapKilled waits until the killed thread tid, if it is still ours, has
+// ended and reaps it, or until end.
+//
+// Precondition: called on the owner thread.
+func reapKilled(tid int, end time.Time) {
+	for {
+		wpid, ws, err := kernel.Wait4(tid, unix.WNOHANG)
+		if err != nil {
+			return // ECHILD: detached after all, or reaped
+		}
+		if wpid == tid {
+			if ws.Exited() || ws.Signaled() {
+				return
+			}
+			unix.PtraceCont(tid, 0) // a last stop on its way out
+			continue
+		}
+		if time.Now().After(end) {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }

@@ -208,6 +208,9 @@ func (s *Set) Release(sig unix.Signal) error {
 			if f.thawed {
 				return err
 			}
+			if sig == unix.SIGKILL {
+				return errors.Join(err, thawKilled(f.tasks, f.pid, 5*time.Second))
+			}
 			return errors.Join(err, thaw(f.tasks))
 		}))
 	}

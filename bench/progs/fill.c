@@ -26,6 +26,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "random.h"
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4) {
@@ -52,14 +54,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (random || half) {
-		uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-		uint64_t *w = (uint64_t *)mem;
-		for (size_t i = 0; i < size / sizeof *w; i++) {
-			x ^= x >> 12;
-			x ^= x << 25;
-			x ^= x >> 27;
-			w[i] = x * 0x2545F4914F6CDD1Dull;
-		}
+		fill_random(mem, size);
 		for (size_t off = 0; half && off < size; off += page)
 			memcpy(mem + off + page / 2, mem + off, page / 2);
 	} else {

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "random.h"
+
 struct ticker {
 	uint64_t wakes;	  /* wake-ups so far (atomic) */
 	uint64_t longest; /* the longest gap in the window, ns (atomic) */
@@ -143,14 +145,7 @@ int main(int argc, char **argv)
 		perror("tick: mmap");
 		return 1;
 	}
-	uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-	uint64_t *w = (uint64_t *)mem;
-	for (size_t i = 0; i < size / sizeof *w; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		w[i] = x * 0x2545F4914F6CDD1Dull;
-	}
+	fill_random(mem, size);
 	if ((tickers = calloc(nthreads, sizeof *tickers)) == NULL) {
 		perror("tick: calloc");
 		return 1;

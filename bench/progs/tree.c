@@ -15,19 +15,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "random.h"
+
 static int fill(size_t size)
 {
 	uint64_t *w = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w == MAP_FAILED)
 		return -1;
-	uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-	for (size_t i = 0; i < size / sizeof *w; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		w[i] = x * 0x2545F4914F6CDD1Dull;
-	}
+	fill_random(w, size);
 	return 0;
 }
 

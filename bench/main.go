@@ -41,6 +41,7 @@ type cli struct {
 	Runs    int    `default:"25" placeholder:"N" help:"Timed rounds (at least 3); each round runs every side once, and the median of the per-round ratios is reported."`
 	Verbose bool   `short:"v" help:"Also print the time of every run."`
 	Only    string `placeholder:"REGEXP" help:"Run only the benchmarks whose name matches REGEXP."`
+	NoWarm  bool   `help:"Do not touch the free memory first (see warmGuest); for quick runs of a few rows."`
 	Plot    string `placeholder:"FILE" help:"Draw the scaling benchmarks' time per item against the number of items to FILE (.png or .svg)."`
 }
 
@@ -65,6 +66,11 @@ func main() {
 
 	machine := describeMachine()
 	fmt.Println("machine:", machine)
+	if !c.NoWarm {
+		note, err := warmGuest()
+		k.FatalIfErrorf(err)
+		fmt.Println("   ", note)
+	}
 	var curves scalingPlot
 	failed, ran := 0, 0
 	for _, b := range benchmarks {

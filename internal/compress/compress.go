@@ -1,5 +1,5 @@
 // Package compress wraps an image stream in a compressor (zstd or lz4,
-// both working on several cores) and recognises a compressed image by its
+// both working on several cores: zstd as independent frames, frames.go) and recognises a compressed image by its
 // frame magic when reading it, so that every reader of images takes
 // compressed and plain ones alike.
 package compress
@@ -34,7 +34,7 @@ func Writer(kind string, w io.Writer) (io.WriteCloser, error) {
 	case "", "none":
 		return nopCloser{w}, nil
 	case "zstd":
-		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithEncoderLevel(zstd.SpeedFastest))
+		return newFrames(w)
 	case "lz4":
 		z := lz4.NewWriter(w)
 		if err := z.Apply(lz4.ConcurrencyOption(-1)); err != nil {

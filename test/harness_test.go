@@ -426,7 +426,8 @@ func (hh *h) run(timeout time.Duration, argv ...string) result {
 	return r
 }
 
-// checkpoint runs cr_checkpoint MODE -f image pid and requires success.
+// checkpoint runs cr_checkpoint MODE -f image pid and requires success,
+// and that cr_info --json describes the image by its schema.
 func (hh *h) checkpoint(mode string, pid int, image string, timeout time.Duration) {
 	t := hh.t
 	t.Helper()
@@ -443,6 +444,7 @@ func (hh *h) checkpoint(mode string, pid int, image string, timeout time.Duratio
 		t.Fatalf("cr_checkpoint exited 0 but the image %s is empty", image)
 	}
 	t.Logf("cr_checkpoint %s pid %d: %d bytes in %v", mode, pid, fi.Size(), time.Since(start).Round(time.Millisecond))
+	hh.checkInfoJSON(image)
 }
 
 // restart starts cr_restart image in the background. The restored process

@@ -3,6 +3,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,6 +17,7 @@ import (
 
 type cli struct {
 	Version kong.VersionFlag `help:"Print version information and exit."`
+	JSON    bool             `name:"json" help:"Print the whole description as one JSON object, in the versioned schema of docs/json.md, instead of text."`
 	Image   string           `arg:"" help:"The image (or checkpoint directory) to describe."`
 }
 
@@ -27,9 +29,14 @@ func main() {
 			"Exit status: 0 when the image is whole; 1 when it cannot be read or is damaged; 22 (EINVAL) for a "+
 			"usage error."), stcli.Exit())
 	var err error
-	if st, serr := os.Stat(c.Image); serr == nil && st.IsDir() {
+	st, serr := os.Stat(c.Image)
+	isDir := serr == nil && st.IsDir()
+	switch {
+	case c.JSON:
+		err = printJSON(c.Image, isDir)
+	case isDir:
 		err = describeDir(c.Image)
-	} else {
+	default:
 		err = describe(c.Image)
 	}
 	if err != nil {
@@ -39,6 +46,11 @@ func main() {
 }
 
 func describe(path string) error {
+	return readImage(path, func(r io.Reader) error { return image.Describe(r, os.Stdout) })
+}
+
+// readImage opens the image at path, compressed or not, for read.
+func readImage(path string, read func(io.Reader) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -48,7 +60,7 @@ func describe(path string) error {
 	if err != nil {
 		return err
 	}
-	return image.Describe(r, os.Stdout)
+	return read(r)
 }
 
 // describeDir describes each image of a checkpoint directory, in the

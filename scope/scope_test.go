@@ -121,3 +121,37 @@ func TestReadProc(t *testing.T) {
 		t.Errorf("pid 2 (%s) is not seen as a kernel thread", p.Comm)
 	}
 }
+
+func TestResolveName(t *testing.T) {
+	s := &Snapshot{Self: 999, Uid: 1000, Procs: map[int]*Proc{
+		10: {Pid: 10, PPid: 1, Uid: 1000, Comm: "solver"},
+		11: {Pid: 11, PPid: 10, Uid: 1000, Comm: "solver"},
+		12: {Pid: 12, PPid: 11, Uid: 1000, Comm: "helper"},
+		20: {Pid: 20, PPid: 1, Uid: 1000, Comm: "make"},
+		21: {Pid: 21, PPid: 20, Uid: 1000, Comm: "cc"},
+		22: {Pid: 22, PPid: 20, Uid: 1000, Comm: "cc"},
+		30: {Pid: 30, PPid: 1, Uid: 1000, Comm: "cc"},
+		40: {Pid: 40, PPid: 1, Uid: 2000, Comm: "solver"},
+		50: {Pid: 50, PPid: 1, Uid: 2000, Comm: "theirs"},
+	}}
+	n, err := s.ResolveName("solver", Tree, Policies{})
+	if err != nil || n.Root != 10 || !slices.Equal(n.Pids, []int{10, 11, 12}) {
+		t.Fatalf("-n solver: %+v, %v; want the tree of 10 (another user's 40 not taken)", n, err)
+	}
+	if _, err := s.ResolveName("cc", Tree, Policies{}); err == nil || !strings.Contains(err.Error(), "3 unrelated trees") {
+		t.Fatalf("-T -n cc over three unrelated trees: %v", err)
+	}
+	n, err = s.ResolveName("cc", Process, Policies{})
+	if err != nil || n.Root != 0 || !slices.Equal(n.Pids, []int{30, 21, 22}) && !slices.Equal(n.Pids, []int{21, 22, 30}) {
+		t.Fatalf("-p -n cc: %+v, %v", n, err)
+	}
+	if _, err := s.ResolveName("nothing", Tree, Policies{}); err == nil || !strings.Contains(err.Error(), "no process of yours") {
+		t.Fatalf("-n nothing: %v", err)
+	}
+	if _, err := s.ResolveName("theirs", Tree, Policies{}); err == nil || !strings.Contains(err.Error(), "other users' are: 50 (theirs)") {
+		t.Fatalf("-n theirs: %v", err)
+	}
+	if _, err := s.ResolveName("solver", Group, Policies{}); err == nil {
+		t.Fatal("-g -n accepted")
+	}
+}

@@ -32,10 +32,11 @@ type cli struct {
 	Quiet    bool             `short:"q" help:"Suppress error and warning messages."`
 	Version  kong.VersionFlag `help:"Print version information and exit."`
 
-	Tree bool `short:"T" group:"Scope" help:"ID is a process; save it and all its descendants (default)."`
-	Pid  bool `short:"p" aliases:"process" group:"Scope" help:"ID is a single process."`
-	Pgid bool `short:"g" aliases:"group" group:"Scope" help:"ID is a process group."`
-	Sid  bool `short:"s" aliases:"session" group:"Scope" help:"ID is a session."`
+	Tree bool   `short:"T" group:"Scope" help:"ID is a process; save it and all its descendants (default)."`
+	Pid  bool   `short:"p" aliases:"process" group:"Scope" help:"ID is a single process."`
+	Pgid bool   `short:"g" aliases:"group" group:"Scope" help:"ID is a process group."`
+	Sid  bool   `short:"s" aliases:"session" group:"Scope" help:"ID is a session."`
+	Name string `short:"n" group:"Scope" placeholder:"NAME" help:"Save your processes whose command name is NAME (as ps shows it), instead of an ID: with -T (the default) the one tree they form (refused, naming the candidates, when they are in several unrelated trees), with -p every one of them, into one image. An ID that is not a number is taken as a NAME."`
 
 	Cwd  bool   `short:"c" group:"Destination" help:"Save as context.ID in the current directory (default)."`
 	Dir  string `short:"d" group:"Destination" placeholder:"DIR" help:"Save one context.PID file per process in new directory DIR."`
@@ -84,7 +85,7 @@ type cli struct {
 
 	Compress string `enum:"none,lz4,zstd" default:"none" help:"Compress the image (none, lz4, zstd; on every core). cr_restart and cr_info recognise compressed images by themselves."`
 
-	Target string `arg:"" name:"id" help:"Process id (or group or session id) to checkpoint."`
+	Target string `arg:"" optional:"" name:"id" help:"Process id (or group or session id) to checkpoint; a name, as with -n, if it is not a number."`
 	ID     int    `kong:"-"`
 }
 
@@ -103,9 +104,7 @@ func main() {
 	_, err := parser.Parse(blcr.NormalizeArgs(os.Args[1:]))
 	parser.FatalIfErrorf(err)
 	trace.Mark("cr_checkpoint: arguments parsed")
-	if c.ID, err = strconv.Atoi(c.Target); err != nil {
-		err = usage("ID must be a number, not %q", c.Target)
-	} else {
+	if err = c.target(); err == nil {
 		trace.Mark("cr_checkpoint: started")
 		stop := trace.Profile()
 		err = run(&c)
@@ -122,6 +121,25 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// target takes the ID argument: a number, or a name as -n gives one.
+func (c *cli) target() error {
+	switch {
+	case c.Name != "" && c.Target != "":
+		return usage("-n %s and ID %s: give one of them", c.Name, c.Target)
+	case c.Name == "" && c.Target == "":
+		return usage("give the ID of what to checkpoint, or -n NAME")
+	case c.Name != "":
+		return nil
+	}
+	id, err := strconv.Atoi(c.Target)
+	if err != nil {
+		c.Name = c.Target
+		return nil
+	}
+	c.ID = id
+	return nil
 }
 
 // scope is what ID names and the ptrace policies (the last option of each
@@ -222,13 +240,45 @@ func run(c *cli) error {
 	if c.TCPEstablished && c.TCPClose {
 		return usage("--tcp-established and --tcp-close: give one (go on, or be reset)")
 	}
+	kind, pol := c.scope()
+	var byName func() ([]int, error) // -n NAME of several processes with no one root
+	if c.Name != "" {
+		snap, err := scope.Take()
+		if err != nil {
+			return err
+		}
+		named, err := snap.ResolveName(c.Name, kind, pol)
+		if err != nil {
+			return err
+		}
+		if named.Root != 0 {
+			c.ID = named.Root // then as if named by its pid
+		} else {
+			byName = func() ([]int, error) {
+				snap, err := scope.Take()
+				if err != nil {
+					return nil, err
+				}
+				n, err := snap.ResolveName(c.Name, kind, pol)
+				if err != nil {
+					return nil, err
+				}
+				return n.Pids, nil
+			}
+			if path == "" {
+				path = "context." + c.Name
+			}
+		}
+	}
 	if path == "" {
 		path = "context." + strconv.Itoa(c.ID)
 	}
 	if path, err = filepath.Abs(path); err != nil {
 		return err
 	}
-	kind, pol := c.scope()
+	if byName != nil {
+		return c.save(byName, path, sig, kind)
+	}
 	conn, agent, err := control.Find(c.ID)
 	switch {
 	case err == nil:
@@ -244,6 +294,11 @@ func run(c *cli) error {
 		}
 		return snap.Resolve(kind, c.ID, pol)
 	}
+	return c.save(resolve, path, sig, kind)
+}
+
+// save checkpoints what resolve names, directly (not through an agent).
+func (c *cli) save(resolve func() ([]int, error), path string, sig unix.Signal, kind scope.Kind) error {
 	dest, err := c.dest(path)
 	if err != nil {
 		return err
@@ -262,7 +317,11 @@ func run(c *cli) error {
 		return err
 	}
 	if c.Verbose {
-		fmt.Fprintf(os.Stderr, "cr_checkpoint: %s %d saved to %s\n", kind, c.ID, path)
+		what := fmt.Sprintf("%s %d", kind, c.ID)
+		if c.ID == 0 {
+			what = "the processes named " + c.Name
+		}
+		fmt.Fprintf(os.Stderr, "cr_checkpoint: %s saved to %s\n", what, path)
 	}
 	return nil
 }

@@ -106,6 +106,7 @@ var cPrograms = []struct {
 	{"counter-static", "counter.c", []string{"-static"}},
 	{"heap", "heap.c", nil},
 	{"threads", "threads.c", []string{"-pthread"}},
+	{"hung", "hung.c", []string{"-pthread", "-O0"}},
 	{"syscalls", "syscalls.c", []string{"-pthread"}},
 	{"misc", "misc.c", nil},
 	{"uring", "uring.c", nil},

@@ -17,6 +17,8 @@ import (
 
 type cli struct {
 	Version kong.VersionFlag `help:"Print version information and exit."`
+	Core    string           `placeholder:"DIR" help:"Write DIR/core.PID, an ELF core file that gdb reads, for every process of the image (made complete or not at all)."`
+	Pid     int              `placeholder:"PID" help:"With --core, only for this process."`
 	JSON    bool             `name:"json" help:"Print the whole description as one JSON object, in the versioned schema of docs/json.md, instead of text."`
 	Image   string           `arg:"" help:"The image (or checkpoint directory) to describe."`
 }
@@ -32,6 +34,8 @@ func main() {
 	st, serr := os.Stat(c.Image)
 	isDir := serr == nil && st.IsDir()
 	switch {
+	case c.Core != "":
+		err = writeCores(c.Image, isDir, c.Core, c.Pid)
 	case c.JSON:
 		err = printJSON(c.Image, isDir)
 	case isDir:

@@ -90,8 +90,9 @@ const (
 	// EvPrepare: a checkpoint that includes you is about to be taken; run
 	// your callbacks and answer.
 	EvPrepare Ev = "prepare"
-	// EvDone: the checkpoint you were ready for was taken (or failed,
-	// Error set); you continue.
+	// EvDone: the checkpoint you were asked to prepare for was taken (or
+	// failed, Error set, or was given up before you answered); you
+	// continue. docs/libcr-protocol.md is the whole protocol.
 	EvDone Ev = "done"
 	// EvRestarted: you were restarted from Path; everything you were
 	// waiting for has ended with "restarted".
@@ -102,13 +103,20 @@ const (
 
 // Event is one message from the agent to a libcr process.
 type Event struct {
-	Ev        Ev     `json:"ev"`
-	ID        uint64 `json:"id,omitempty"`
-	Requester int    `json:"requester,omitempty"` // pid that asked for the checkpoint (0: the agent itself)
+	Ev Ev     `json:"ev"`
+	ID uint64 `json:"id,omitempty"`
+	// Requester is, for EvPrepare, the pid that asked for the checkpoint
+	// (0: the agent itself); for EvRestarted, the restarting agent's pid.
+	Requester int    `json:"requester,omitempty"`
+	Target    int    `json:"target,omitempty"` // EvPrepare: the pid, pgid or sid asked for
 	Scope     string `json:"scope,omitempty"`
+	Signal    int    `json:"signal,omitempty"` // EvPrepare: sent once the image is taken
 	Path      string `json:"path,omitempty"`
 	Error     string `json:"error,omitempty"`
-	Reply     *Reply `json:"reply,omitempty"`
+	// Status is, for an EvDone with Error, cr_checkpoint's exit status
+	// for the failure (StatusTempFail: some process cancelled it for now).
+	Status int    `json:"status,omitempty"`
+	Reply  *Reply `json:"reply,omitempty"`
 }
 
 // Exit statuses of cr_checkpoint, as BLCR's cr_checkpoint exits with its

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -74,6 +77,7 @@ static void dispatch(const struct cri_event *ev)
 		}
 	} else if (!strcmp(ev->ev, "restarted")) {
 		cri.restarts++;
+		cri.direct = 0; /* the connection is now the new agent's */
 		snprintf(cri.restart_path, sizeof cri.restart_path, "%s", ev->path);
 		cri.restart_requester = ev->requester;
 		if (cri.round_id && !cri.round_over) {
@@ -89,10 +93,11 @@ static void dispatch(const struct cri_event *ev)
 }
 
 /* lose ends every wait: the agent went away (or never took us). */
-static void lose(void)
+static void lose(int for_good)
 {
 	pthread_mutex_lock(&cri.mu);
-	cri.lost = 1;
+	cri.lost = for_good;
+	cri.direct = 0;
 	if (cri.round_id && !cri.round_over) {
 		cri.round_over = 1;
 		cri.round_status = -1;
@@ -110,9 +115,9 @@ static void lose(void)
 	pthread_mutex_unlock(&cri.send_mu);
 }
 
-static void *reader(void *arg)
+/* read_loop hands on what fd brings until it ends. */
+static void read_loop(int fd)
 {
-	int fd = (int)(intptr_t)arg;
 	char *buf = malloc(CRI_MAX_LINE + 1);
 	struct cri_event *ev = malloc(sizeof *ev);
 	size_t have = 0;
@@ -141,7 +146,12 @@ static void *reader(void *arg)
 out:
 	free(buf);
 	free(ev);
-	lose();
+}
+
+static void *reader(void *arg)
+{
+	read_loop((int)(intptr_t)arg);
+	lose(1);
 	return NULL;
 }
 
@@ -167,16 +177,93 @@ int cri_spawn(void *(*fn)(void *), void *arg)
 	return 0;
 }
 
-/* connect_locked connects the process to its agent; with mu held. */
+static int listen_fd = -1; /* without an agent: where cr_checkpoint finds us */
+
+/* serve takes the connections of cr_checkpoint to the listener, one at a
+ * time, and plays the client's part on each as on an agent's
+ * (docs/libcr-protocol.md, "Without an agent"). After a restart the
+ * connection it was reading is the new agent's, and it reads that one
+ * until it ends. */
+static void *serve(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				usleep(100000);
+			continue;
+		}
+		struct ucred cr;
+		socklen_t cl = sizeof cr;
+		uid_t me = geteuid();
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != me && cr.uid != 0)) {
+			close(c); /* only our own user, or root, checkpoints us */
+			continue;
+		}
+		char hello[64];
+		snprintf(hello, sizeof hello, "{\"op\":\"hello\",\"fd\":%d}\n", c);
+		pthread_mutex_lock(&cri.send_mu);
+		pthread_mutex_lock(&cri.mu);
+		cri.fd = c;
+		cri.agent = cr.pid;
+		cri.direct = 1;
+		cri.lost = 0;
+		pthread_mutex_unlock(&cri.mu);
+		int r = cri_send_locked(hello);
+		pthread_mutex_unlock(&cri.send_mu);
+		if (r == 0)
+			read_loop(c);
+		lose(0);
+	}
+	return NULL;
+}
+
+/* listen_locked binds @stasis-libcr-PID-RANDOM (RANDOM: 128 bits, so that
+ * no one can take the name first) and starts serve; with mu held. */
+static int listen_locked(void)
+{
+	unsigned char rnd[16];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (listen_fd >= 0)
+		return 0;
+	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd)
+		return -1;
+	int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "stasis-libcr-%d-", (int)getpid());
+	for (int i = 0; i < 16; i++)
+		n += snprintf(sa.sun_path + 1 + n, sizeof sa.sun_path - 1 - (size_t)n, "%02x", rnd[i]);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
+	    listen(fd, 8) < 0) {
+		close(fd);
+		return -1;
+	}
+	listen_fd = fd;
+	if (cri_spawn(serve, NULL) < 0) {
+		close(fd);
+		listen_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* connect_locked connects the process to its agent, or without one
+ * listens for cr_checkpoint; with mu held. */
 static int connect_locked(void)
 {
 	pid_t agent;
 	char hello[64];
-	if (cri.fd >= 0 && cri.pid == getpid() && !cri.lost)
+	if (cri.pid == getpid() && ((cri.fd >= 0 && !cri.lost) || listen_fd >= 0))
 		return 0;
 	int fd = cri_find_agent(&agent);
-	if (fd < 0)
-		return -1;
+	if (fd < 0) {
+		if (errno != CR_ENOSUPPORT || listen_locked() < 0)
+			return -1;
+		cri.pid = getpid();
+		return 0;
+	}
 	snprintf(hello, sizeof hello, "{\"op\":\"hello\",\"fd\":%d}\n", fd);
 	cri.fd = fd;
 	cri.agent = agent;
@@ -187,6 +274,23 @@ static int connect_locked(void)
 		close(fd);
 		cri.fd = -1;
 		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* cri_agent says whether an agent takes our requests: 0, or -1 with
+ * errno (CR_ENOSUPPORT: none; cr_checkpoint, which may be talking to us,
+ * takes none). */
+int cri_agent(void)
+{
+	if (cri_connected() < 0)
+		return -1;
+	pthread_mutex_lock(&cri.mu);
+	int ok = cri.fd >= 0 && !cri.direct;
+	pthread_mutex_unlock(&cri.mu);
+	if (!ok) {
+		errno = CR_ENOSUPPORT;
 		return -1;
 	}
 	return 0;
@@ -215,9 +319,12 @@ static void child(void)
 	pthread_cond_init(&cri.cv, NULL);
 	if (cri.fd >= 0)
 		close(cri.fd);
-	cri.fd = -1;
+	if (listen_fd >= 0)
+		close(listen_fd); /* the parent's: we make our own */
+	cri.fd = listen_fd = -1;
 	cri.pid = 0;
 	cri.round_id = 0;
+	cri.direct = 0;
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -61,6 +61,7 @@ struct cri_state {
 	pid_t agent;
 	pid_t pid; /* whose connection it is (a forked child has none) */
 	int lost;  /* the connection broke: every wait fails */
+	int direct; /* fd is a cr_checkpoint's, not an agent's (no agent) */
 	uint64_t restarts; /* how many times we were restarted */
 	char restart_path[CRI_MAX_TEXT];
 	pid_t restart_requester;
@@ -72,6 +73,7 @@ struct cri_state {
 CRI_HIDDEN extern struct cri_state cri;
 
 CRI_HIDDEN int cri_connected(void); /* 0, or -1 with errno */
+CRI_HIDDEN int cri_agent(void);     /* 0 if an agent takes requests, or -1 with errno */
 CRI_HIDDEN int cri_send(const char *line);
 CRI_HIDDEN int cri_send_locked(const char *line); /* with send_mu held */
 CRI_HIDDEN int cri_thread_inited(void);

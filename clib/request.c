@@ -142,7 +142,7 @@ int cr_request_checkpoint(cr_checkpoint_args_t *a, cr_checkpoint_handle_t *handl
 		errno = EINVAL;
 		return -1;
 	}
-	if (cri_connected() < 0)
+	if (cri_agent() < 0)
 		return -1;
 	pid_t target = a->cr_target;
 	if (target == 0)

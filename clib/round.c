@@ -208,7 +208,10 @@ ended:
 static int signal_phase(struct round *r)
 {
 	int sent = 0;
-	if ((r->answer & 0xffff) == CR_CHECKPOINT_READY) {
+	pthread_mutex_lock(&cri.mu);
+	int gone = cri.round_over; /* given up on us already: no need to ask */
+	pthread_mutex_unlock(&cri.mu);
+	if ((r->answer & 0xffff) == CR_CHECKPOINT_READY && !gone) {
 		__atomic_store_n(&r->arrived, 0, __ATOMIC_RELEASE);
 		active = r;
 		for (int i = 0; i < r->nsig; i++)

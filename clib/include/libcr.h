@@ -105,8 +105,8 @@ enum {
 };
 
 /* Set up the library for the calling thread; the first call connects the
- * process to its checkpoint agent. Returns an id >= 0, or -1 with errno
- * (CR_ENOSUPPORT: no agent to take part in checkpoints with). */
+ * process to its checkpoint agent (cr_run, cr_restart), or with none
+ * listens for cr_checkpoint. Returns an id >= 0, or -1 with errno. */
 extern cr_client_id_t cr_init(void);
 
 /* Fill *args with the defaults (the caller's own process, image to
@@ -115,9 +115,10 @@ extern cr_client_id_t cr_init(void);
 	cri_init_checkpoint_args_t(CR_CHECKPOINT_ARGS_VERSION, (_cr_args))
 extern int cri_init_checkpoint_args_t(cr_version_t, cr_checkpoint_args_t *);
 
-/* Ask for a checkpoint; follow it with cr_poll_checkpoint() (or
+/* Ask the agent for a checkpoint; follow it with cr_poll_checkpoint() (or
  * cr_wait_checkpoint() then cr_reap_checkpoint()). Returns 0, or -1 with
- * errno. */
+ * errno (CR_ENOSUPPORT: no agent, the process runs outside cr_run and
+ * cr_restart). */
 extern int cr_request_checkpoint(cr_checkpoint_args_t *args, cr_checkpoint_handle_t *handle);
 
 /* Inside a callback: add processes to the checkpoint being taken. Not

@@ -39,7 +39,7 @@ LIBCR_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -pthread -Iclib/include
 # Every directory of cmd/ is a command, with its page and completion.
 CMDS    := $(notdir $(patsubst %/,%,$(wildcard cmd/*/)))
 
-.PHONY: all build libcr test vet demo bench fuzz man install clean
+.PHONY: all build libcr install-libcr test vet demo bench fuzz man install clean
 
 all: build
 
@@ -103,7 +103,7 @@ man: build
 		echo "$(GEN)/man1/$$c.1 $(GEN)/completions/$$c"; \
 	done
 
-install: build man
+install: build man install-libcr
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
 	@set -e; for c in $(CMDS); do \
 		install -m 0755 $(BIN)/$$c $(DESTDIR)$(BINDIR)/$$c; \
@@ -111,6 +111,9 @@ install: build man
 		install -m 0644 $(GEN)/completions/$$c $(DESTDIR)$(COMPDIR)/$$c; \
 		echo "installed $$c: $(DESTDIR)$(BINDIR)/$$c, man1/$$c.1, completions/$$c"; \
 	done
+
+# The C library alone: its header, libraries, pkg-config file and page.
+install-libcr: libcr
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man3
 	install -m 0644 $(LIBCR_HDR) $(DESTDIR)$(INCDIR)/
 	install -m 0755 $(BIN)/lib/libcr.so.0 $(DESTDIR)$(LIBDIR)/libcr.so.0

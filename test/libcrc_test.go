@@ -416,3 +416,62 @@ func TestLibcrCNoAgent(t *testing.T) {
 		})
 	}
 }
+
+// TestLibcrCMisbehaving: callbacks that never return or crash, under an
+// agent and without one. A callback that never returns has the
+// checkpoint abandoned when --time runs out (status 50) while the program
+// runs on, and so has the next checkpoint, which waits behind it: nothing
+// hangs. A callback that crashes takes its process with it, and
+// cr_checkpoint fails instead of waiting.
+func TestLibcrCMisbehaving(t *testing.T) {
+	exe := buildAgainstLibcr(t, "gcc", "crclient.c", "crclient")
+	for _, mode := range []string{"agent", "direct"} {
+		t.Run(mode, func(t *testing.T) {
+			start := func(hh *h) (*proc, string) {
+				argv := []string{exe}
+				if mode == "agent" {
+					argv = []string{bin(t, "cr_run"), exe}
+				}
+				p := hh.startProg("crclient", argv, hh.path("crclient.stdout"))
+				hh.waitLog(hh.path("crclient.log"), "tick 20\n", p)
+				return p, hh.path("crclient.log")
+			}
+			hh := newH(t)
+			p, logf := start(hh)
+			touch(t, hh.path("hang"))
+			for i := 1; i <= 2; i++ {
+				begin := time.Now()
+				r := hh.ckpt("--time", "1", "-f", hh.path("a.img"), strconv.Itoa(p.pid))
+				if took := time.Since(begin); r.code != 50 || took > 5*time.Second {
+					t.Fatalf("checkpoint %d with a callback that never returns: want status 50 once --time 1 ran out, got after %v: %s", i, took, r)
+				}
+				hh.waitLog(logf, "callback 1 hangs\n", p)
+				data, _ := os.ReadFile(logf)
+				ticks := strings.Count(string(data), "tick ")
+				hh.waitOutput(logf, wait30, "the program running on", func(d []byte) (bool, error) {
+					return strings.Count(string(d), "tick ") >= ticks+2, nil
+				}, p)
+			}
+			if _, err := os.Stat(hh.path("a.img")); err == nil {
+				t.Fatal("an abandoned checkpoint left an image")
+			}
+			p.kill()
+			p.wait(10 * time.Second)
+			waitGroupGone(p.pid, 10*time.Second)
+
+			hh = newH(t)
+			p, logf = start(hh)
+			touch(t, hh.path("crash"))
+			begin := time.Now()
+			r := hh.ckpt("-f", hh.path("b.img"), strconv.Itoa(p.pid))
+			if r.code == 0 || time.Since(begin) > wait30 {
+				t.Fatalf("checkpoint with a callback that crashes: want a failure, got after %v: %s", time.Since(begin), r)
+			}
+			hh.waitLog(logf, "callback 1 crashes\n", p)
+			if !p.wait(10 * time.Second) {
+				t.Fatalf("the process whose callback crashed is still there\n%s", p.describe())
+			}
+			t.Logf("cr_checkpoint after the crash, in %v: %s", time.Since(begin).Round(time.Millisecond), strings.TrimSpace(r.stderr))
+		})
+	}
+}

@@ -8,7 +8,8 @@
  * repeat across restarts. The main thread and a worker thread each have a
  * signal-context callback. Files in the working directory make the
  * thread-context callback answer otherwise: "tempfail", "omit",
- * "permfail", "slow" (sleep 4 s first). SIGUSR1: hold a critical section
+ * "permfail", "slow" (sleep 4 s first), and misbehave: "hang" (never
+ * return), "crash" (abort). SIGUSR1: hold a critical section
  * for 2 s; SIGUSR2: checkpoint itself to self.img through
  * cr_request_checkpoint and cr_poll_checkpoint. Everything it sees goes
  * to crclient.log.
@@ -79,6 +80,15 @@ static int flush_and_reopen(void *arg)
 	logf_("callback %d requester=%d dest=%s scope=%d status=%d", n, (int)ci->requester, ci->dest, (int)ci->scope, cr_status());
 	if (exists("slow"))
 		sleep(4); /* longer than the --time the test gives */
+	if (exists("hang")) {
+		logf_("callback %d hangs", n);
+		for (;;)
+			sleep(1000);
+	}
+	if (exists("crash")) {
+		logf_("callback %d crashes", n);
+		abort();
+	}
 	if (exists("tempfail")) {
 		rc = cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE);
 		logf_("callback %d tempfail: %d %s", n, rc, cr_strerror(-rc));

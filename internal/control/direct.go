@@ -1,6 +1,9 @@
 package control
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -194,4 +197,53 @@ func ownEnd(mine, pid, fd int) error {
 		return fmt.Errorf("hello from pid %d: its fd %d (%s) is not this connection", pid, fd, link)
 	}
 	return nil
+}
+
+// ListenLibcr binds the listener of a libcr process that runs under no
+// agent, @stasis-libcr-PID-RANDOM, as a plain blocking socket
+// (close-on-exec): AcceptLibcr blocks an OS thread on it, as a read of a
+// libcr connection does, so that a restarted copy's thread wakes up in the
+// same call.
+func ListenLibcr() (int, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return -1, fmt.Errorf("libcr listener: random name: %w", err)
+	}
+	name := "@" + libcrPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("libcr listener %s: %w", name, err)
+	}
+	if err := unix.Listen(fd, 8); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("listen", err)
+	}
+	return fd, nil
+}
+
+// AcceptLibcr waits for the next cr_checkpoint on listener ln and returns
+// its connection, whose peer runs as our user or as root (anyone else is
+// hung up on).
+func AcceptLibcr(ln int) (*Conn, error) {
+	for {
+		fd, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
+			continue
+		}
+		if err != nil {
+			return nil, os.NewSyscallError("accept4", err)
+		}
+		cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil || !Allowed(*cred, os.Geteuid()) {
+			unix.Close(fd)
+			continue
+		}
+		c := NewConn(fdConn(fd), *cred)
+		c.Fd = fd
+		return c, nil
+	}
 }

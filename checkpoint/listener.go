@@ -1,19 +1,15 @@
 package checkpoint
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
-	"stasis/internal/control"
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/sockdiag"
@@ -93,14 +89,6 @@ func serverSocket(pid, n int, link string, queued bool) (l *image.Listener, ok b
 		// x/sys/unix shows alike.
 		if l.Addr, l.Mode, err = unixName(pid, ino); err != nil {
 			return fail("%v", err)
-		}
-		if strings.HasPrefix(l.Addr, control.LibcrPrefix) {
-			// libcr's listener (no agent): the copy restarted from the
-			// image listens on a new name, so it never clashes with the
-			// original, which may still hold this one.
-			if l.Addr, err = renamed(l.Addr); err != nil {
-				return fail("%v", err)
-			}
 		}
 	}
 	if listening != 0 {
@@ -273,13 +261,4 @@ func changedOpts(fd, domain, typ, proto int) ([]image.SockOpt, error) {
 		out = append(out, image.SockOpt{Level: o.Level, Name: o.Name, Value: v})
 	}
 	return out, nil
-}
-
-// renamed is name with its random part drawn again.
-func renamed(name string) (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return name[:strings.LastIndex(name, "-")+1] + hex.EncodeToString(b), nil
 }

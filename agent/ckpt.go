@@ -25,9 +25,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	defer a.kick()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fail := func(status int, err error) control.Reply {
-		return control.Reply{Error: err.Error(), Status: status}
-	}
+	fail := control.Failed
 	target := req.Target
 	if a.isJob(target) && (req.Scope == control.ScopeTree || req.Scope == control.ScopeProcess) {
 		target = 0 // the pid we answer for is no process, here or outside
@@ -69,12 +67,12 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	}
 	a.ids++
 	id := a.ids
-	wait := answerWait
-	if req.Time > 0 && time.Duration(req.Time)*time.Second < wait {
-		wait = time.Duration(req.Time) * time.Second
+	wait, timed := answerWait, false
+	if req.Time > 0 && time.Duration(req.Time)*time.Second <= wait {
+		wait, timed = time.Duration(req.Time)*time.Second, true
 	}
 	sent, ready, omitted, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
-		Requester: requester, Target: req.Target, Scope: req.Scope, Signal: req.Signal, Path: path}, wait)
+		Requester: requester, Target: req.Target, Scope: req.Scope, Signal: req.Signal, Path: path}, wait, timed)
 	if err == nil && len(omitted) == len(pids) {
 		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
 	}
@@ -155,9 +153,10 @@ func (a *Agent) target(kind string, target int) (int, error) {
 // prepare tells the libcr processes a checkpoint is coming and collects
 // their answers (BLCR's meanings: any temporary failure cancels it; a
 // permanent failure cancels it and kills the job; a process may ask to be
-// left out), for at most wait. It returns those it asked, and those of
-// them that are ready and wait for EvDone.
-func (a *Agent) prepare(clients []*client, ev control.Event, wait time.Duration) (sent, ready []*client, omitted map[int]bool, status int, err error) {
+// left out), for at most wait (timed: the request's --time, whose end is a
+// timeout). It returns those it asked, and those of them that are ready
+// and wait for EvDone.
+func (a *Agent) prepare(clients []*client, ev control.Event, wait time.Duration, timed bool) (sent, ready []*client, omitted map[int]bool, status int, err error) {
 	for _, cl := range clients {
 		if cl.conn.Send(ev) == nil {
 			sent = append(sent, cl)
@@ -171,7 +170,7 @@ func (a *Agent) prepare(clients []*client, ev control.Event, wait time.Duration)
 	for _, cl := range sent {
 		ans, ok, late := cl.answer(ev.ID, deadline)
 		if late {
-			status, err = control.StatusTempFail, fmt.Errorf("pid %d: its libcr callbacks did not answer within %v: try again later", cl.pid, wait)
+			status, err = control.Late(cl.pid, wait, timed)
 			continue
 		}
 		if !ok {
@@ -183,10 +182,10 @@ func (a *Agent) prepare(clients []*client, ev control.Event, wait time.Duration)
 		case control.OpOmit:
 			omitted[cl.pid] = true
 		case control.OpTempFail:
-			status, err = control.StatusTempFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg))
+			status, err = control.StatusTempFail, &control.Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg)), Code: ans.Code}
 		case control.OpPermFail:
 			if status != control.StatusTempFail {
-				status, err = control.StatusPermFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; the job is killed", cl.pid, why(ans.Msg))
+				status, err = control.StatusPermFail, &control.Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; the job is killed", cl.pid, why(ans.Msg)), Code: ans.Code}
 			}
 		}
 	}
@@ -227,7 +226,8 @@ const answerWait = 60 * time.Second
 func (a *Agent) done(ready []*client, id uint64, path string, status int, err error) {
 	ev := control.Event{Ev: control.EvDone, ID: id, Path: path}
 	if err != nil {
-		ev.Error, ev.Status = err.Error(), status
+		r := control.Failed(status, err)
+		ev.Error, ev.Status, ev.Code = r.Error, r.Status, r.Code
 	}
 	for _, cl := range ready {
 		cl.conn.Send(ev)

@@ -73,6 +73,7 @@ static void dispatch(const struct cri_event *ev)
 		if (ev->id == cri.round_id && !cri.round_over) {
 			cri.round_over = 1;
 			cri.round_status = ev->error[0] ? (ev->status ? ev->status : -1) : 0;
+			cri.round_code = ev->error[0] ? ev->code : 0;
 			snprintf(cri.round_error, sizeof cri.round_error, "%s", ev->error);
 		}
 	} else if (!strcmp(ev->ev, "restarted")) {

@@ -27,7 +27,7 @@
 struct cri_reply {
 	int present;
 	uint64_t id;
-	int ok, status, want_fd, restarted;
+	int ok, status, code, want_fd, restarted;
 	char error[CRI_MAX_TEXT];
 	char path[CRI_MAX_TEXT];
 };
@@ -35,7 +35,7 @@ struct cri_reply {
 struct cri_event {
 	char ev[16];
 	uint64_t id;
-	int requester, target, signal, status;
+	int requester, target, signal, status, code;
 	char scope[16];
 	char path[CRI_MAX_TEXT];
 	char error[CRI_MAX_TEXT];
@@ -67,7 +67,7 @@ struct cri_state {
 	pid_t restart_requester;
 	/* The round waiting for the end of checkpoint round_id. */
 	uint64_t round_id;
-	int round_over, round_restarted, round_status;
+	int round_over, round_restarted, round_status, round_code;
 	char round_error[CRI_MAX_TEXT];
 };
 CRI_HIDDEN extern struct cri_state cri;

@@ -226,10 +226,10 @@ static int reply_field(struct parser *ps, const char *k, void *arg)
 		r->id = (uint64_t)v;
 		return 0;
 	}
-	if (!strcmp(k, "status")) {
+	if (!strcmp(k, "status") || !strcmp(k, "code")) {
 		if (number(ps, &v) < 0)
 			return -1;
-		r->status = (int)v;
+		*(k[0] == 's' ? &r->status : &r->code) = (int)v;
 		return 0;
 	}
 	if (!strcmp(k, "ok"))
@@ -249,8 +249,8 @@ static int event_field(struct parser *ps, const char *k, void *arg)
 {
 	struct cri_event *e = arg;
 	long long v;
-	int *ints[] = {&e->requester, &e->target, &e->signal, &e->status};
-	const char *names[] = {"requester", "target", "signal", "status"};
+	int *ints[] = {&e->requester, &e->target, &e->signal, &e->status, &e->code};
+	const char *names[] = {"requester", "target", "signal", "status", "code"};
 	/* A bare Reply has ok, error, status, path: decode it as both. */
 	if (!strcmp(k, "ok") || !strcmp(k, "want_fd")) {
 		e->bare.present = 1;
@@ -264,12 +264,13 @@ static int event_field(struct parser *ps, const char *k, void *arg)
 		e->id = e->bare.id = (uint64_t)v;
 		return 0;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (!strcmp(k, names[i])) {
 			if (number(ps, &v) < 0)
 				return -1;
 			*ints[i] = (int)v;
-			e->bare.status = *ints[3];
+			e->bare.status = e->status;
+			e->bare.code = e->code;
 			return 0;
 		}
 	}

@@ -23,7 +23,7 @@ enum { PENDING, DONE, RESTARTED };
 
 struct req {
 	uint64_t id; /* 0: free */
-	int state, want_fd, ok, status;
+	int state, want_fd, ok, status, code;
 	char error[CRI_MAX_TEXT];
 };
 
@@ -63,6 +63,7 @@ void cri_reply_arrived(const struct cri_event *ev)
 	r->state = DONE;
 	r->ok = ev->reply.ok;
 	r->status = ev->reply.status;
+	r->code = ev->reply.code;
 	snprintf(r->error, sizeof r->error, "%s", ev->reply.error);
 }
 
@@ -274,7 +275,7 @@ int cr_reap_checkpoint(cr_checkpoint_handle_t *handle)
 	struct req *r = lock_req(handle);
 	if (!r)
 		return -1;
-	int state = r->state, ok = r->ok, status = r->status;
+	int state = r->state, ok = r->ok, status = r->status, code = r->code;
 	if (state != PENDING)
 		r->id = 0;
 	pthread_mutex_unlock(&cri.mu);
@@ -288,7 +289,7 @@ int cr_reap_checkpoint(cr_checkpoint_handle_t *handle)
 	}
 	if (ok)
 		return 1;
-	errno = errno_of(status);
+	errno = code > 0 ? code : errno_of(status); /* a callback's own code, as BLCR */
 	return -1;
 }
 

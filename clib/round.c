@@ -173,7 +173,7 @@ static int answer(struct round *r)
 			 code ? ": " : "", code ? cr_strerror(code) : "");
 		char q[CRI_MAX_TEXT + 8];
 		cri_quote(q, sizeof q, msg);
-		snprintf(line, sizeof line, "{\"op\":\"%s\",\"id\":%llu,\"msg\":%s}\n", ops[kind], (unsigned long long)r->id, q);
+		snprintf(line, sizeof line, "{\"op\":\"%s\",\"id\":%llu,\"msg\":%s,\"code\":%d}\n", ops[kind], (unsigned long long)r->id, q, code);
 	} else
 		snprintf(line, sizeof line, "{\"op\":\"%s\",\"id\":%llu}\n", ops[kind], (unsigned long long)r->id);
 	if (cri_send(line) < 0)
@@ -191,6 +191,8 @@ ended:
 		r->rinfo.requester = cri.restart_requester;
 	} else if (cri.round_status == 0)
 		rc = 0;
+	else if (cri.round_code > 0)
+		rc = -cri.round_code; /* a callback's own code, as BLCR passes it on */
 	else if (cri.round_status == 50)
 		rc = -CR_ETEMPFAIL;
 	else if (cri.round_status == 51)
@@ -326,7 +328,7 @@ static void *round_main(void *arg)
 	pthread_mutex_lock(&round_mu);
 	pthread_mutex_lock(&cri.mu);
 	cri.round_id = r->id;
-	cri.round_over = cri.round_restarted = cri.round_status = 0;
+	cri.round_over = cri.round_restarted = cri.round_status = cri.round_code = 0;
 	cri.round_error[0] = 0;
 	pthread_mutex_unlock(&cri.mu);
 	if (snapshot(r) < 0) {

@@ -114,9 +114,10 @@ func continuous(t *testing.T, out string) int {
 // cr_restart: a callback that flushes and reopens its output sees
 // "continued" and "restarted" and the output runs on unbroken; both
 // threads' signal-context callbacks see the same; a temporary failure
-// and an omit give cr_checkpoint's statuses 50 and 3; a callback slower
-// than --time has the checkpoint abandoned while the program runs on, and
-// the next one works; a checkpoint waits for a critical section; a
+// (also with its own code, CR_CHECKPOINT_TEMP_FAILURE_CODE) and an omit
+// give cr_checkpoint's statuses 50 (143) and 3; a callback slower than
+// --time has the checkpoint abandoned (110) while the program runs on,
+// and the next one works; a checkpoint waits for a critical section; a
 // self-checkpoint to a descriptor returns in the original and reports
 // CR_ERESTARTED in the copy restarted from it; a permanent failure kills
 // the job (51). As uid 65534: the continue, temporary failure,
@@ -168,11 +169,12 @@ func libcrFlow(t *testing.T, exe string, nobody bool) {
 	if _, err := os.Stat(hh.path("b.img")); err == nil {
 		t.Fatal("a cancelled checkpoint left an image")
 	}
+	tempCode(t, hh, ckpt, run, logf, 3)
 
 	// A self-checkpoint to a descriptor: cr_poll_checkpoint returns > 0.
 	syscall.Kill(job, syscall.SIGUSR2)
 	hh.waitLog(logf, "self: continued\n", run)
-	hh.waitLog(logf, "callback 3 after: continued\n", run)
+	hh.waitLog(logf, "callback 4 after: continued\n", run)
 
 	if !nobody {
 		rootOnlySteps(t, hh, ckpt, run, job, logf)
@@ -207,7 +209,7 @@ func libcrFlow(t *testing.T, exe string, nobody bool) {
 	rs = hh.restartAs("cr_restart-self", as, hh.path("self.img"))
 	t.Cleanup(func() { killRestored(job, rs.pid) })
 	hh.waitLog(logf, "self: restarted\n", rs)
-	hh.waitLog(logf, "callback 3 after: restarted from "+hh.path("self.img"), rs)
+	hh.waitLog(logf, "callback 4 after: restarted from "+hh.path("self.img"), rs)
 	if data, _ := os.ReadFile(logf); strings.Contains(string(data), "error") {
 		t.Fatalf("crclient reported an error:\n%s", data)
 	}
@@ -232,24 +234,25 @@ func rootOnlySteps(t *testing.T, hh *h, ckpt func(...string) result, run *proc, 
 	if r.code != 3 || !strings.Contains(r.stderr, "no processes checkpointed") {
 		t.Fatalf("CR_CHECKPOINT_OMIT of the only process: want status 3 (ESRCH): %s", r)
 	}
-	hh.waitLog(logf, "callback 4 omit: -2358 ", run)
+	hh.waitLog(logf, "callback 5 omit: -2358 ", run)
 	os.Remove(hh.path("omit"))
 
 	// A callback that takes 4 s with --time 1: the checkpoint is abandoned
-	// (status 50) while the program runs on; when the callback answers,
-	// its cr_checkpoint says the checkpoint failed, and the next one works.
+	// (status 110, ETIMEDOUT) while the program runs on; when the callback
+	// answers, its cr_checkpoint says the checkpoint timed out, and the
+	// next one works.
 	touch(t, hh.path("slow"))
 	start := time.Now()
 	r = ckpt("--time", "1", "-f", hh.path("h.img"), strconv.Itoa(run.pid))
-	if r.code != 50 || time.Since(start) > 3500*time.Millisecond {
-		t.Fatalf("a callback slower than --time 1: want status 50 within about 1 s, got after %v: %s", time.Since(start), r)
+	if r.code != 110 || !strings.Contains(r.stderr, "took longer than allowed") || time.Since(start) > 3500*time.Millisecond {
+		t.Fatalf("a callback slower than --time 1: want status 110 within about 1 s, got after %v: %s", time.Since(start), r)
 	}
 	os.Remove(hh.path("slow"))
-	hh.waitLog(logf, "callback 5 after: failed -2354 ", run)
+	hh.waitLog(logf, "callback 6 after: failed -110 ", run)
 	if r := ckpt("-f", hh.path("i.img"), strconv.Itoa(run.pid)); r.code != 0 {
 		t.Fatalf("the checkpoint after an abandoned one: %s", r)
 	}
-	hh.waitLog(logf, "callback 6 after: continued\n", run)
+	hh.waitLog(logf, "callback 7 after: continued\n", run)
 
 	// A checkpoint asked for inside a critical section waits until it
 	// is left before any callback runs.
@@ -259,10 +262,23 @@ func rootOnlySteps(t *testing.T, hh *h, ckpt func(...string) result, run *proc, 
 		t.Fatalf("checkpoint during a critical section: %s", r)
 	}
 	data, _ := os.ReadFile(logf)
-	left, cb := strings.Index(string(data), "cs left\n"), strings.Index(string(data), "callback 7 ")
+	left, cb := strings.Index(string(data), "cs left\n"), strings.Index(string(data), "callback 8 ")
 	if left < 0 || cb < left {
 		t.Fatalf("the checkpoint's callback ran before the critical section was left:\n%s", data)
 	}
+}
+
+// tempCode: a callback's CR_CHECKPOINT_TEMP_FAILURE_CODE(911) is its
+// cr_checkpoint's -911 and cr_checkpoint's exit status 911 & 255 = 143,
+// as in BLCR; round n.
+func tempCode(t *testing.T, hh *h, ckpt func(...string) result, p *proc, logf string, n int) {
+	t.Helper()
+	touch(t, hh.path("tempcode"))
+	defer os.Remove(hh.path("tempcode"))
+	if r := ckpt("-f", hh.path("code.img"), strconv.Itoa(p.pid)); r.code != 911&0xff || !strings.Contains(r.stderr, "try again later") {
+		t.Fatalf("CR_CHECKPOINT_TEMP_FAILURE_CODE(911): want status 143 (911's low 8 bits): %s", r)
+	}
+	hh.waitLog(logf, "callback "+strconv.Itoa(n)+" tempcode: -911\n", p)
 }
 
 // seesRestarted waits for crclient restarted from img by rs to say so in
@@ -395,6 +411,7 @@ func TestLibcrCNoAgent(t *testing.T) {
 			}
 			hh.waitLog(logf, "callback 2 tempfail: -2354 ", p)
 			os.Remove(hh.path("tempfail"))
+			tempCode(t, hh, ckpt, p, logf, 3)
 			syscall.Kill(pid, syscall.SIGUSR2)
 			hh.waitLog(logf, "self: error cr_request_checkpoint: Not supported", p)
 
@@ -407,11 +424,11 @@ func TestLibcrCNoAgent(t *testing.T) {
 			}
 			rs := hh.restartAs("cr_restart", as, hh.path("c.img"))
 			t.Cleanup(func() { killRestored(pid, rs.pid) })
-			hh.seesRestarted(logf, out, hh.path("c.img"), 3, rs)
+			hh.seesRestarted(logf, out, hh.path("c.img"), 4, rs)
 			if r := ckpt("-f", hh.path("d.img"), strconv.Itoa(rs.pid)); r.code != 0 {
 				t.Fatalf("checkpoint of the restarted copy by its agent: %s", r)
 			}
-			hh.waitLog(logf, "callback 4 after: continued\n", rs)
+			hh.waitLog(logf, "callback 5 after: continued\n", rs)
 			continuous(t, out)
 		})
 	}
@@ -419,7 +436,7 @@ func TestLibcrCNoAgent(t *testing.T) {
 
 // TestLibcrCMisbehaving: callbacks that never return or crash, under an
 // agent and without one. A callback that never returns has the
-// checkpoint abandoned when --time runs out (status 50) while the program
+// checkpoint abandoned when --time runs out (status 110) while the program
 // runs on, and so has the next checkpoint, which waits behind it: nothing
 // hangs. A callback that crashes takes its process with it, and
 // cr_checkpoint fails instead of waiting.
@@ -442,8 +459,8 @@ func TestLibcrCMisbehaving(t *testing.T) {
 			for i := 1; i <= 2; i++ {
 				begin := time.Now()
 				r := hh.ckpt("--time", "1", "-f", hh.path("a.img"), strconv.Itoa(p.pid))
-				if took := time.Since(begin); r.code != 50 || took > 5*time.Second {
-					t.Fatalf("checkpoint %d with a callback that never returns: want status 50 once --time 1 ran out, got after %v: %s", i, took, r)
+				if took := time.Since(begin); r.code != 110 || took > 5*time.Second {
+					t.Fatalf("checkpoint %d with a callback that never returns: want status 110 once --time 1 ran out, got after %v: %s", i, took, r)
 				}
 				hh.waitLog(logf, "callback 1 hangs\n", p)
 				data, _ := os.ReadFile(logf)

@@ -285,27 +285,37 @@ func run(c *cli) error {
 // out those that asked to be omitted. A cancelled checkpoint is an error
 // with BLCR's status (50, 51, 3).
 func prepareLibcr(c *cli, kind scope.Kind, resolve func() ([]int, error), path string, sig unix.Signal) (*control.Direct, func() ([]int, error), error) {
-	pids, err := resolve()
+	listening, err := control.LibcrListening()
+	if err != nil || len(listening) == 0 {
+		// None (or no sock_diag to ask, as before libcr listened): nothing
+		// more to look at.
+		return &control.Direct{}, resolve, nil
+	}
+	all, err := resolve()
 	if err != nil {
 		return nil, nil, err
 	}
-	wait := 60 * time.Second // as the agent waits
-	if c.Time > 0 && time.Duration(c.Time)*time.Second < wait {
-		wait = time.Duration(c.Time) * time.Second
+	pids := slices.DeleteFunc(slices.Clone(all), func(pid int) bool { return !listening[pid] })
+	if len(pids) == 0 {
+		return &control.Direct{}, resolve, nil
+	}
+	wait, timed := 60*time.Second, false // as the agent waits
+	if c.Time > 0 && time.Duration(c.Time)*time.Second <= wait {
+		wait, timed = time.Duration(c.Time)*time.Second, true
 	}
 	ev := control.Event{Ev: control.EvPrepare, Requester: os.Getpid(), Target: c.ID, Scope: kind.String(), Signal: int(sig), Path: path}
-	lc, omitted, status, err := control.Prepare(pids, ev, wait)
-	if err == nil && len(omitted) == len(pids) {
+	lc, omitted, status, err := control.Prepare(pids, ev, wait, timed)
+	if err == nil && len(omitted) == len(all) {
 		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
 	}
 	if err != nil {
 		lc.Done(path, status, err)
-		if status == control.StatusPermFail {
-			for _, pid := range pids {
+		if status == control.StatusPermFail { // every process of the checkpoint, as BLCR
+			for _, pid := range all {
 				unix.Kill(pid, unix.SIGKILL)
 			}
 		}
-		return nil, nil, &statusError{msg: err.Error(), status: status}
+		return nil, nil, &statusError{msg: err.Error(), status: control.Failed(status, err).Status}
 	}
 	return lc, func() ([]int, error) {
 		pids, err := resolve()

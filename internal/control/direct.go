@@ -46,10 +46,11 @@ type directConn struct {
 
 // Prepare finds the libcr listeners of pids, connects to each, sends ev
 // (EvPrepare) and collects the answers, for at most wait, as the agent
-// does. It returns the processes that asked to be left out and, for a
-// cancelled checkpoint, cr_checkpoint's exit status with the reason; the
-// caller then calls Done either way.
-func Prepare(pids []int, ev Event, wait time.Duration) (d *Direct, omitted map[int]bool, status int, err error) {
+// does (timed: wait is the request's --time). It returns the processes
+// that asked to be left out and, for a cancelled checkpoint,
+// cr_checkpoint's exit status with the reason; the caller then calls Done
+// either way.
+func Prepare(pids []int, ev Event, wait time.Duration, timed bool) (d *Direct, omitted map[int]bool, status int, err error) {
 	d = &Direct{Fds: map[int]map[int]bool{}}
 	omitted = map[int]bool{}
 	socks, err := sockdiag.UnixSockets()
@@ -87,23 +88,42 @@ func Prepare(pids []int, ev Event, wait time.Duration) (d *Direct, omitted map[i
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
+	waiting := map[int]bool{}
+	for _, dc := range d.conns {
+		waiting[dc.pid] = true
+	}
 	for left := len(d.conns); left > 0; left-- {
 		select {
 		case a := <-answers:
+			delete(waiting, a.pid)
 			switch {
 			case a.gone:
 			case a.req.Op == OpOmit:
 				omitted[a.pid] = true
 			case a.req.Op == OpTempFail:
-				status, err = StatusTempFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: try again later%s", a.pid, why(a.req.Msg))
+				status, err = StatusTempFail, &Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: try again later%s", a.pid, why(a.req.Msg)), Code: a.req.Code}
 			case a.req.Op == OpPermFail && status != StatusTempFail:
-				status, err = StatusPermFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; its processes are killed", a.pid, why(a.req.Msg))
+				status, err = StatusPermFail, &Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; its processes are killed", a.pid, why(a.req.Msg)), Code: a.req.Code}
 			}
 		case <-timer.C:
-			return d, omitted, StatusTempFail, fmt.Errorf("the libcr callbacks of %d process(es) did not answer within %v: try again later", left, wait)
+			for pid := range waiting {
+				status, err = Late(pid, wait, timed)
+				break
+			}
+			return d, omitted, status, err
 		}
 	}
 	return d, omitted, status, err
+}
+
+// Late is the failure of a checkpoint whose libcr process pid did not
+// answer within wait: a timeout if wait was the request's --time (status
+// 110, as when the image takes too long), else a temporary failure.
+func Late(pid int, wait time.Duration, timed bool) (int, error) {
+	if timed {
+		return StatusTimeout, fmt.Errorf("pid %d: its libcr callbacks did not answer within %v: the checkpoint took longer than allowed (-t): abandoned, the processes run on", pid, wait)
+	}
+	return StatusTempFail, fmt.Errorf("pid %d: its libcr callbacks did not answer within %v: try again later", pid, wait)
 }
 
 type answer struct {
@@ -124,12 +144,34 @@ func why(msg string) string {
 func (d *Direct) Done(path string, status int, err error) {
 	ev := Event{Ev: EvDone, ID: 1, Path: path}
 	if err != nil {
-		ev.Error, ev.Status = err.Error(), status
+		r := Failed(status, err)
+		ev.Error, ev.Status, ev.Code = r.Error, r.Status, r.Code
 	}
 	for _, dc := range d.conns {
 		dc.c.Send(ev)
 		dc.c.Close()
 	}
+}
+
+// LibcrListening lists the pids named by the libcr listeners of our
+// network namespace: a checkpoint of none of them has no callbacks to run,
+// and needs no more looking.
+func LibcrListening() (map[int]bool, error) {
+	socks, err := sockdiag.UnixSockets()
+	if err != nil {
+		return nil, fmt.Errorf("find libcr processes: %w", err)
+	}
+	out := map[int]bool{}
+	for _, s := range socks {
+		rest, ok := strings.CutPrefix(s.Name, "\x00"+libcrPrefix)
+		if ok && s.State == sockdiag.StateListen {
+			pid, _, _ := strings.Cut(rest, "-")
+			if n, err := strconv.Atoi(pid); err == nil {
+				out[n] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // libcrListeners lists the listening sockets named like pid's libcr

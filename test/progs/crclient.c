@@ -7,7 +7,8 @@
  * checkpoint and reopens it after, so the numbers go on without a gap or a
  * repeat across restarts. The main thread and a worker thread each have a
  * signal-context callback. Files in the working directory make the
- * thread-context callback answer otherwise: "tempfail", "omit",
+ * thread-context callback answer otherwise: "tempfail", "tempcode"
+ * (CR_CHECKPOINT_TEMP_FAILURE_CODE(911)), "omit",
  * "permfail", "slow" (sleep 4 s first), and misbehave: "hang" (never
  * return), "crash" (abort). SIGUSR1: hold a critical section
  * for 2 s; SIGUSR2: checkpoint itself to self.img through
@@ -92,6 +93,11 @@ static int flush_and_reopen(void *arg)
 	if (exists("tempfail")) {
 		rc = cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE);
 		logf_("callback %d tempfail: %d %s", n, rc, cr_strerror(-rc));
+		return 0;
+	}
+	if (exists("tempcode")) {
+		rc = cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE_CODE(911));
+		logf_("callback %d tempcode: %d", n, rc);
 		return 0;
 	}
 	if (exists("omit")) {

@@ -75,6 +75,8 @@ static void dispatch(const struct cri_event *ev)
 			cri.round_status = ev->error[0] ? (ev->status ? ev->status : -1) : 0;
 			cri.round_code = ev->error[0] ? ev->code : 0;
 			snprintf(cri.round_error, sizeof cri.round_error, "%s", ev->error);
+			if (ev->error[0])
+				cri_cs_end(); /* abandoned: the program's critical sections go on */
 		}
 	} else if (!strcmp(ev->ev, "restarted")) {
 		cri.restarts++;

@@ -322,10 +322,32 @@ static int snapshot(struct round *r)
 	return 0;
 }
 
+/* refuse answers checkpoint id at once with a temporary failure. */
+static void refuse(uint64_t id, const char *why)
+{
+	char line[512], q[256];
+	cri_quote(q, sizeof q, why);
+	snprintf(line, sizeof line, "{\"op\":\"tempfail\",\"id\":%llu,\"msg\":%s}\n", (unsigned long long)id, q);
+	cri_send(line);
+}
+
 static void *round_main(void *arg)
 {
 	struct round *r = arg;
-	pthread_mutex_lock(&round_mu);
+	if (pthread_mutex_trylock(&round_mu) != 0) {
+		pthread_mutex_lock(&cri.mu);
+		int stuck = cri.round_id && cri.round_over;
+		pthread_mutex_unlock(&cri.mu);
+		if (stuck) {
+			/* An earlier checkpoint was given up while a callback of ours
+			 * still ran, and it has not returned: say so now rather than
+			 * have this one wait for it until --time runs out. */
+			refuse(r->id, "a libcr callback of an earlier, abandoned checkpoint has not returned");
+			free(r);
+			return NULL;
+		}
+		pthread_mutex_lock(&round_mu);
+	}
 	pthread_mutex_lock(&cri.mu);
 	cri.round_id = r->id;
 	cri.round_over = cri.round_restarted = cri.round_status = cri.round_code = 0;

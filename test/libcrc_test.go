@@ -79,6 +79,37 @@ func buildAgainstLibcr(t *testing.T, compiler, src, name string, flags ...string
 	return exe
 }
 
+// buildStatic compiles test/progs/src with gcc and the flags that
+// pkg-config gives for the installed libcr.pc, linking libcr.a
+// (pkg-config --static, -Wl,-Bstatic around -lcr): the program must not
+// need libcr.so.0 to run.
+func buildStatic(t *testing.T, src, name string) string {
+	t.Helper()
+	prefix := installedLibcr(t)
+	pc := exec.Command("pkg-config", "--static", "--cflags", "--libs", "libcr")
+	pc.Env = append(os.Environ(), "PKG_CONFIG_PATH="+filepath.Join(prefix, "lib", "pkgconfig"))
+	flags, err := pc.Output()
+	if err != nil {
+		t.Fatalf("pkg-config --static --cflags --libs libcr (apt-get install pkgconf; .ci/run does): %v", err)
+	}
+	exe := filepath.Join(filepath.Dir(progDir), "libcr", name)
+	args := []string{"-O2", "-Wall", "-o", exe, filepath.Join(repoRoot, "test", "progs", src)}
+	for _, f := range strings.Fields(string(flags)) {
+		if f == "-lcr" {
+			args = append(args, "-Wl,-Bstatic", "-lcr", "-Wl,-Bdynamic")
+			continue
+		}
+		args = append(args, f)
+	}
+	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if out, _ := exec.Command("ldd", exe).CombinedOutput(); strings.Contains(string(out), "libcr.so") {
+		t.Fatalf("%s links libcr.so, not libcr.a:\n%s", exe, out)
+	}
+	return exe
+}
+
 func has(what string) func([]byte) (bool, error) {
 	return func(d []byte) (bool, error) { return strings.Contains(string(d), what), nil }
 }
@@ -321,7 +352,8 @@ func touch(t *testing.T, path string) {
 // TestLibcrLanguages: a C++ program (g++), a Fortran program (gfortran,
 // through ISO_C_BINDING) and a C program written for BLCR from its
 // documentation alone (blcrdoc.c, which includes "libcr.h" as BLCR's
-// examples do) build unchanged against the installed library; under
+// examples do) build unchanged against the installed library (blcrdoc
+// also with pkg-config's flags, statically against libcr.a); under
 // cr_run their callbacks see "continued", and in the copy cr_restart
 // makes from a --kill checkpoint, "restarted". blcrdoc checkpoints itself
 // with cr_request_checkpoint and cr_poll_checkpoint, which report
@@ -334,9 +366,15 @@ func TestLibcrLanguages(t *testing.T) {
 		{"g++", "crcxx.cc", "crcxx", "crcxx.out", false},
 		{"gfortran", "crfort.f90", "crfort", "crfort.out", false},
 		{"gcc", "blcrdoc.c", "blcrdoc", "blcrdoc.out", true},
+		{"pkg-config", "blcrdoc.c", "blcrdoc-static", "blcrdoc.out", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			exe := buildAgainstLibcr(t, tc.compiler, tc.src, tc.name)
+			var exe string
+			if tc.compiler == "pkg-config" {
+				exe = buildStatic(t, tc.src, tc.name)
+			} else {
+				exe = buildAgainstLibcr(t, tc.compiler, tc.src, tc.name)
+			}
 			hh := newH(t)
 			out := hh.path(tc.out)
 			stdout := hh.path("run.stdout")

@@ -54,6 +54,15 @@ static void put(char *out, size_t n, size_t *len, unsigned cp)
 	}
 }
 
+/* putb appends one byte of UTF-8 as it came. */
+static void putb(char *out, size_t n, size_t *len, unsigned char c)
+{
+	if (out && *len + 1 < n) {
+		out[(*len)++] = (char)c;
+		out[*len] = 0;
+	}
+}
+
 /* string reads a JSON string into out (n bytes; NULL: skip it). */
 static int string(struct parser *ps, char *out, size_t n)
 {
@@ -70,7 +79,7 @@ static int string(struct parser *ps, char *out, size_t n)
 		if (c == '"')
 			return 0;
 		if (c != '\\') {
-			put(out, n, &len, c); /* bytes of UTF-8 go through one by one */
+			putb(out, n, &len, c); /* bytes of UTF-8 go through as they are */
 			continue;
 		}
 		c = (unsigned char)*ps->p++;
@@ -198,7 +207,7 @@ static int number(struct parser *ps, long long *v)
 		return -1;
 	ps->p = end;
 	if (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')
-		return value(ps); /* a fraction: not ours, skipped */
+		return -1; /* where we want an integer: a protocol error */
 	return 0;
 }
 

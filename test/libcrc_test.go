@@ -5,6 +5,7 @@ package e2e
 // checkpoints under cr_run and cr_restart, as root and as uid 65534.
 
 import (
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -541,5 +542,77 @@ func TestLibcrCMisbehaving(t *testing.T) {
 			}
 			t.Logf("cr_checkpoint after the crash, in %v: %s", time.Since(begin).Round(time.Millisecond), strings.TrimSpace(r.stderr))
 		})
+	}
+}
+
+// TestLibcrMessages: the C library's decoder of the agent's messages
+// (clib/msg.c) reads what the Go side writes, the escapes Go's encoder
+// uses included, and survives hostile lines (deep nesting, unterminated
+// strings, bad escapes, random bytes and random cuts of good messages)
+// with an answer for each and no crash.
+func TestLibcrMessages(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatalf("gcc is needed: %v", err)
+	}
+	exe := filepath.Join(t.TempDir(), "crmsg")
+	clib := filepath.Join(repoRoot, "clib")
+	if out, err := exec.Command("gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+		"-I"+clib, "-I"+filepath.Join(clib, "include"), "-o", exe,
+		filepath.Join(repoRoot, "test", "progs", "crmsg.c"), filepath.Join(clib, "msg.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc crmsg: %v\n%s", err, out)
+	}
+	good := []struct{ in, want string }{
+		{`{"ev":"prepare","id":7,"requester":12,"target":34,"scope":"tree","signal":9,"path":"/a b/\u003cimg\u003e \"q\" \\ é \ud83d\ude00"}`,
+			`ev=prepare id=7 requester=12 target=34 signal=9 status=0 code=0 scope=tree path=/a b/<img> "q" \ é 😀 error= reply=0/0/0/0/`},
+		{`{"ev":"done","id":3,"error":"pid 5: no","status":50,"code":911}`,
+			`ev=done id=3 requester=0 target=0 signal=0 status=50 code=911 scope= path= error=pid 5: no reply=0/0/0/0/`},
+		{`{"ev":"reply","id":2,"reply":{"id":2,"ok":true,"want_fd":true,"status":0,"path":"/x","extra":[1,{"y":null}]}}`,
+			`ev=reply id=2 requester=0 target=0 signal=0 status=0 code=0 scope= path= error= reply=1/1/1/0//x`},
+		{` { "ev" : "restarted" , "path" : "/i.img" , "requester" : 1.5e0 } `, "bad"}, // not an int: refused, not guessed
+		{`{"ok":false,"error":"uid 5 may not use the agent of uid 0 (pid 1)"}`,
+			`ev= id=0 requester=0 target=0 signal=0 status=0 code=0 scope= path= error=uid 5 may not use the agent of uid 0 (pid 1) reply=0/0/0/0/`},
+	}
+	var in strings.Builder
+	for _, g := range good {
+		in.WriteString(g.in + "\n")
+	}
+	hostile := []string{
+		strings.Repeat("[", 100000), strings.Repeat(`{"a":`, 5000), `{"ev":"prepare`, `{"path":"\u12"}`, `{"path":"\x"}`,
+		`{"id":}`, `{"id":1,}`, `{`, `}`, `"str"`, `{"ev":"done"} trailing`, `{"path":"` + strings.Repeat("x", 60000) + `"}`,
+		`{"reply":{"reply":{"reply":{}}}}`, `{"ev":"\ud800"}`, `{"ev":"` + strings.Repeat("\\u0041", 100) + `"}`,
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 3000; i++ {
+		g := good[rng.IntN(len(good))].in
+		b := []byte(g[:rng.IntN(len(g)+1)])
+		for j := rng.IntN(4); j > 0 && len(b) > 0; j-- {
+			b[rng.IntN(len(b))] = byte(rng.IntN(256))
+		}
+		hostile = append(hostile, strings.ReplaceAll(string(b), "\n", " "))
+	}
+	for _, h := range hostile {
+		in.WriteString(h + "\n")
+	}
+	cmd := exec.Command(exe)
+	cmd.Stdin = strings.NewReader(in.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("crmsg: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(good)+len(hostile) {
+		t.Fatalf("%d answers for %d lines", len(lines), len(good)+len(hostile))
+	}
+	for i, g := range good {
+		if lines[i] != g.want {
+			t.Errorf("decode %s:\n got %s\nwant %s", g.in, lines[i], g.want)
+		}
+	}
+	for i, h := range hostile[:15] {
+		if got := lines[len(good)+i]; got != "bad" && !strings.HasPrefix(h, `{"reply":`) && !strings.HasPrefix(h, `{"path":"x`) && !strings.HasPrefix(h, `{"ev":"`) {
+			t.Errorf("hostile line %.40q decoded as %s", h, got)
+		}
 	}
 }

@@ -53,10 +53,11 @@ int cri_send_locked(const char *line)
 
 int cri_send(const char *line)
 {
-	pthread_mutex_lock(&cri.send_mu);
+	sigset_t old;
+	cri_lock(&cri.send_mu, &old);
 	int r = cri_send_locked(line);
 	int e = errno;
-	pthread_mutex_unlock(&cri.send_mu);
+	cri_unlock(&cri.send_mu, &old);
 	errno = e;
 	return r;
 }
@@ -92,6 +93,7 @@ static void dispatch(const struct cri_event *ev)
 		cri_reply_arrived(ev);
 	}
 	pthread_cond_broadcast(&cri.cv);
+	cri_changed();
 	pthread_mutex_unlock(&cri.mu);
 }
 
@@ -108,6 +110,7 @@ static void lose(int for_good)
 	}
 	cri_lost_requests();
 	pthread_cond_broadcast(&cri.cv);
+	cri_changed();
 	pthread_mutex_unlock(&cri.mu);
 	/* Then the descriptor, once no one is sending on it (a request
 	 * waiting for want_fd with send_mu held has just been woken). */
@@ -289,9 +292,10 @@ int cri_agent(void)
 {
 	if (cri_connected() < 0)
 		return -1;
-	pthread_mutex_lock(&cri.mu);
+	sigset_t old;
+	cri_lock(&cri.mu, &old);
 	int ok = cri.fd >= 0 && !cri.direct;
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 	if (!ok) {
 		errno = CR_ENOSUPPORT;
 		return -1;
@@ -305,10 +309,11 @@ int cri_connected(void)
 		errno = CR_ENOINIT;
 		return -1;
 	}
-	pthread_mutex_lock(&cri.mu);
+	sigset_t old;
+	cri_lock(&cri.mu, &old);
 	int r = connect_locked();
 	int e = errno;
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 	errno = e;
 	return r;
 }
@@ -336,13 +341,14 @@ static void setup(void) { pthread_atfork(NULL, NULL, child); }
 cr_client_id_t cr_init(void)
 {
 	pthread_once(&once, setup);
-	pthread_mutex_lock(&cri.mu);
+	sigset_t old;
+	cri_lock(&cri.mu, &old);
 	int r = connect_locked();
 	int e = errno;
 	if (r == 0 && thread_id < 0)
 		thread_id = next_id++;
 	int id = thread_id;
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 	if (r < 0) {
 		errno = e;
 		return -1;

@@ -31,6 +31,39 @@ static void futex_wait_ms(int *addr, int val, long ms)
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
+int cri_gen;
+
+void cri_changed(void)
+{
+	__atomic_add_fetch(&cri_gen, 1, __ATOMIC_ACQ_REL);
+	cri_futex_wake(&cri_gen);
+}
+
+void cri_wait_change(int gen, long ms)
+{
+	if (__atomic_load_n(&cri_gen, __ATOMIC_ACQUIRE) != gen)
+		return;
+	if (ms >= 0)
+		futex_wait_ms(&cri_gen, gen, ms);
+	else
+		cri_futex_wait(&cri_gen, gen);
+}
+
+void cri_lock(pthread_mutex_t *m, sigset_t *old)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, CR_SIGNUM);
+	pthread_sigmask(SIG_BLOCK, &s, old);
+	pthread_mutex_lock(m);
+}
+
+void cri_unlock(pthread_mutex_t *m, const sigset_t *old)
+{
+	pthread_mutex_unlock(m);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 void cri_futex_wake(int *addr)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);

@@ -72,6 +72,21 @@ struct cri_state {
 };
 CRI_HIDDEN extern struct cri_state cri;
 
+/* An application thread never holds a library lock where CR_SIGNUM can
+ * be taken: its signal-context callbacks would wait in the handler for
+ * the round, which may need that lock. cri_lock masks CR_SIGNUM, then
+ * locks; cri_unlock unlocks, then puts the mask back. Waits for the agent
+ * hold no lock (cri_wait_change), so the handler can run meanwhile. */
+#include <signal.h>
+CRI_HIDDEN void cri_lock(pthread_mutex_t *m, sigset_t *old);
+CRI_HIDDEN void cri_unlock(pthread_mutex_t *m, const sigset_t *old);
+/* cri_changed says that the state changed (with mu held); cri_wait_change
+ * waits, holding nothing, until it changes from generation gen (or ms
+ * milliseconds pass, if ms >= 0). */
+CRI_HIDDEN extern int cri_gen;
+CRI_HIDDEN void cri_changed(void);
+CRI_HIDDEN void cri_wait_change(int gen, long ms);
+
 CRI_HIDDEN int cri_connected(void); /* 0, or -1 with errno */
 CRI_HIDDEN int cri_agent(void);     /* 0 if an agent takes requests, or -1 with errno */
 CRI_HIDDEN int cri_send(const char *line);

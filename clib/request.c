@@ -38,14 +38,14 @@ static struct req *find(uint64_t id)
 	return NULL;
 }
 
-/* lock_req locks cri.mu and finds handle's request; NULL (unlocked, errno
- * EINVAL) if there is none. */
-static struct req *lock_req(const cr_checkpoint_handle_t *handle)
+/* lock_req locks cri.mu (cri_lock) and finds handle's request; NULL
+ * (unlocked, errno EINVAL) if there is none. */
+static struct req *lock_req(const cr_checkpoint_handle_t *handle, sigset_t *old)
 {
-	pthread_mutex_lock(&cri.mu);
+	cri_lock(&cri.mu, old);
 	struct req *r = handle ? find(*handle) : NULL;
 	if (!r) {
-		pthread_mutex_unlock(&cri.mu);
+		cri_unlock(&cri.mu, old);
 		errno = EINVAL;
 	}
 	return r;
@@ -169,20 +169,21 @@ int cr_request_checkpoint(cr_checkpoint_args_t *a, cr_checkpoint_handle_t *handl
 	int save = ((a->cr_flags & CR_CHKPT_DUMP_EXEC) ? 1 : 0) | ((a->cr_flags & CR_CHKPT_DUMP_PRIVATE) ? 2 : 0) |
 		   ((a->cr_flags & CR_CHKPT_DUMP_SHARED) ? 4 : 0);
 
-	pthread_mutex_lock(&cri.mu);
+	sigset_t old, old2;
+	cri_lock(&cri.mu, &old);
 	struct req *r = NULL;
 	for (int i = 0; i < MAX_REQS && !r; i++)
 		if (!reqs[i].id)
 			r = &reqs[i];
 	if (!r) {
-		pthread_mutex_unlock(&cri.mu);
+		cri_unlock(&cri.mu, &old);
 		errno = EAGAIN; /* too many unreaped requests */
 		return -1;
 	}
 	memset(r, 0, sizeof *r);
 	r->id = ++next_req;
 	uint64_t id = r->id;
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 
 	char line[512];
 	snprintf(line, sizeof line,
@@ -190,24 +191,25 @@ int cr_request_checkpoint(cr_checkpoint_args_t *a, cr_checkpoint_handle_t *handl
 		 "\"stream\":%s,\"save\":%d,\"ptraced\":%d,\"ptracer\":%d}\n",
 		 (unsigned long long)id, (int)target, scope, a->cr_signal, a->cr_timeout,
 		 stream ? "true" : "false", save, ptraced, ptracer);
-	pthread_mutex_lock(&cri.send_mu);
+	cri_lock(&cri.send_mu, &old);
 	int rc = cri_send_locked(line);
 	if (rc == 0 && stream) {
-		/* Nothing else goes out until the agent has the descriptor. */
-		pthread_mutex_lock(&cri.mu);
+		/* Nothing else goes out until the agent has the descriptor (it
+		 * asks at once: no checkpoint of ours waits for this one). */
+		cri_lock(&cri.mu, &old2);
 		while (!r->want_fd && r->state == PENDING)
 			pthread_cond_wait(&cri.cv, &cri.mu);
 		int want = r->want_fd && r->state == PENDING;
-		pthread_mutex_unlock(&cri.mu);
+		cri_unlock(&cri.mu, &old2);
 		if (want && cri.fd >= 0)
 			rc = send_fd(cri.fd, a->cr_fd);
 	}
 	int e = errno;
-	pthread_mutex_unlock(&cri.send_mu);
+	cri_unlock(&cri.send_mu, &old);
 	if (rc < 0) {
-		pthread_mutex_lock(&cri.mu);
+		cri_lock(&cri.mu, &old);
 		r->id = 0;
-		pthread_mutex_unlock(&cri.mu);
+		cri_unlock(&cri.mu, &old);
 		errno = e;
 		return -1;
 	}
@@ -227,14 +229,29 @@ int cr_wait_checkpoint(cr_checkpoint_handle_t *handle, struct timeval *tv)
 		until.tv_sec += tv->tv_sec + (until.tv_nsec / 1000 + tv->tv_usec) / 1000000;
 		until.tv_nsec = ((until.tv_nsec / 1000 + tv->tv_usec) % 1000000) * 1000;
 	}
-	struct req *r = lock_req(handle);
-	if (!r)
-		return -1;
-	int timedout = 0;
-	while (r->state == PENDING && !timedout)
-		timedout = (tv ? pthread_cond_timedwait(&cri.cv, &cri.mu, &until) : pthread_cond_wait(&cri.cv, &cri.mu)) == ETIMEDOUT;
-	int over = r->state != PENDING;
-	pthread_mutex_unlock(&cri.mu);
+	/* Waiting holds no lock: a signal-context callback of this thread may
+	 * run meanwhile (this very request may be checkpointing us). */
+	sigset_t old;
+	int over;
+	for (;;) {
+		struct req *r = lock_req(handle, &old);
+		if (!r)
+			return -1;
+		over = r->state != PENDING;
+		int gen = __atomic_load_n(&cri_gen, __ATOMIC_ACQUIRE);
+		cri_unlock(&cri.mu, &old);
+		if (over)
+			break;
+		long ms = -1;
+		if (tv) {
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			ms = (until.tv_sec - now.tv_sec) * 1000L + (until.tv_nsec - now.tv_nsec) / 1000000;
+			if (ms <= 0)
+				break;
+		}
+		cri_wait_change(gen, ms);
+	}
 	if (tv) { /* the time left, as select(2) reports it on Linux */
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -249,13 +266,14 @@ int cr_wait_checkpoint(cr_checkpoint_handle_t *handle, struct timeval *tv)
 
 int cr_log_checkpoint(cr_checkpoint_handle_t *handle, unsigned int len, char *msg)
 {
-	struct req *r = lock_req(handle);
+	sigset_t old;
+	struct req *r = lock_req(handle, &old);
 	if (!r)
 		return -1;
 	int need = r->error[0] ? (int)strlen(r->error) + 2 : 0; /* the text, a newline, the NUL */
 	if (need && len && msg)
 		snprintf(msg, len, "%s\n", r->error);
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 	return need;
 }
 
@@ -272,13 +290,14 @@ static int errno_of(int status)
 
 int cr_reap_checkpoint(cr_checkpoint_handle_t *handle)
 {
-	struct req *r = lock_req(handle);
+	sigset_t old;
+	struct req *r = lock_req(handle, &old);
 	if (!r)
 		return -1;
 	int state = r->state, ok = r->ok, status = r->status, code = r->code;
 	if (state != PENDING)
 		r->id = 0;
-	pthread_mutex_unlock(&cri.mu);
+	cri_unlock(&cri.mu, &old);
 	switch (state) {
 	case PENDING:
 		errno = EAGAIN;

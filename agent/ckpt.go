@@ -25,9 +25,7 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	defer a.kick()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fail := func(status int, err error) control.Reply {
-		return control.Reply{Error: err.Error(), Status: status}
-	}
+	fail := control.Failed
 	target := req.Target
 	if a.isJob(target) && (req.Scope == control.ScopeTree || req.Scope == control.ScopeProcess) {
 		target = 0 // the pid we answer for is no process, here or outside
@@ -69,13 +67,19 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 	}
 	a.ids++
 	id := a.ids
-	ready, omitted, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
-		Requester: requester, Scope: req.Scope, Path: path})
+	wait, timed := answerWait, false
+	if req.Time > 0 && time.Duration(req.Time)*time.Second <= wait {
+		wait, timed = time.Duration(req.Time)*time.Second, true
+	}
+	sent, ready, omitted, status, err := a.prepare(clients, control.Event{Ev: control.EvPrepare, ID: id,
+		Requester: requester, Target: req.Target, Scope: req.Scope, Signal: req.Signal, Path: path}, wait, timed)
 	if err == nil && len(omitted) == len(pids) {
 		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
 	}
 	if err != nil {
-		a.done(ready, id, path, err)
+		// Every client asked, answered or not: one still in its callbacks
+		// (or waiting for a critical section) stops waiting for us.
+		a.done(sent, id, path, status, err)
 		if status == control.StatusPermFail {
 			for _, pid := range pids {
 				unix.Kill(pid, unix.SIGKILL)
@@ -101,7 +105,11 @@ func (a *Agent) checkpoint(req control.Request, requester int, then func(), stre
 		save = checkpoint.SaveDir
 	}
 	err = save(a.owner, resolve, dest, unix.Signal(req.Signal), opt)
-	a.done(ready, id, path, err)
+	status = 1
+	if errors.Is(err, checkpoint.ErrTimeout) {
+		status = control.StatusTimeout
+	}
+	a.done(ready, id, path, status, err)
 	if errors.Is(err, checkpoint.ErrTimeout) {
 		return fail(control.StatusTimeout, err)
 	}
@@ -145,20 +153,24 @@ func (a *Agent) target(kind string, target int) (int, error) {
 // prepare tells the libcr processes a checkpoint is coming and collects
 // their answers (BLCR's meanings: any temporary failure cancels it; a
 // permanent failure cancels it and kills the job; a process may ask to be
-// left out). It returns those that are ready and wait for EvDone.
-func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, omitted map[int]bool, status int, err error) {
-	var sent []*client
+// left out), for at most wait (timed: the request's --time, whose end is a
+// timeout). It returns those it asked, and those of them that are ready
+// and wait for EvDone.
+func (a *Agent) prepare(clients []*client, ev control.Event, wait time.Duration, timed bool) (sent, ready []*client, omitted map[int]bool, status int, err error) {
 	for _, cl := range clients {
 		if cl.conn.Send(ev) == nil {
 			sent = append(sent, cl)
 		}
 	}
 	omitted = map[int]bool{}
-	deadline := time.After(answerWait)
+	// Closed, not sent once: every client after the first late one is
+	// late too.
+	deadline := make(chan struct{})
+	defer time.AfterFunc(wait, func() { close(deadline) }).Stop()
 	for _, cl := range sent {
 		ans, ok, late := cl.answer(ev.ID, deadline)
 		if late {
-			status, err = control.StatusTempFail, fmt.Errorf("pid %d: its libcr callbacks did not answer within %v: try again later", cl.pid, answerWait)
+			status, err = control.Late(cl.pid, wait, timed)
 			continue
 		}
 		if !ok {
@@ -170,14 +182,14 @@ func (a *Agent) prepare(clients []*client, ev control.Event) (ready []*client, o
 		case control.OpOmit:
 			omitted[cl.pid] = true
 		case control.OpTempFail:
-			status, err = control.StatusTempFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg))
+			status, err = control.StatusTempFail, &control.Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: try again later%s", cl.pid, why(ans.Msg)), Code: ans.Code}
 		case control.OpPermFail:
 			if status != control.StatusTempFail {
-				status, err = control.StatusPermFail, fmt.Errorf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; the job is killed", cl.pid, why(ans.Msg))
+				status, err = control.StatusPermFail, &control.Cancelled{Msg: fmt.Sprintf("pid %d: checkpoint cancelled by the application: unable to checkpoint%s; the job is killed", cl.pid, why(ans.Msg)), Code: ans.Code}
 			}
 		}
 	}
-	return ready, omitted, status, err
+	return sent, ready, omitted, status, err
 }
 
 func why(msg string) string {
@@ -188,7 +200,7 @@ func why(msg string) string {
 }
 
 // answer waits for the client's answer to checkpoint id.
-func (cl *client) answer(id uint64, deadline <-chan time.Time) (ans control.Request, ok, late bool) {
+func (cl *client) answer(id uint64, deadline <-chan struct{}) (ans control.Request, ok, late bool) {
 	for {
 		select {
 		case ans := <-cl.answers:
@@ -204,15 +216,18 @@ func (cl *client) answer(id uint64, deadline <-chan time.Time) (ans control.Requ
 }
 
 // answerWait bounds how long a checkpoint waits for libcr's callbacks (and
-// critical sections): a process that is stopped, or deadlocked in one,
+// critical sections) when the request has no --time (a shorter --time
+// bounds it instead): a process that is stopped, or deadlocked in one,
 // makes the checkpoint fail for now instead of holding the agent.
 const answerWait = 60 * time.Second
 
-// done tells the ready libcr processes how the checkpoint ended.
-func (a *Agent) done(ready []*client, id uint64, path string, err error) {
+// done tells the libcr processes how the checkpoint ended; status is
+// cr_checkpoint's exit status for err.
+func (a *Agent) done(ready []*client, id uint64, path string, status int, err error) {
 	ev := control.Event{Ev: control.EvDone, ID: id, Path: path}
 	if err != nil {
-		ev.Error = err.Error()
+		r := control.Failed(status, err)
+		ev.Error, ev.Status, ev.Code = r.Error, r.Status, r.Code
 	}
 	for _, cl := range ready {
 		cl.conn.Send(ev)

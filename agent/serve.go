@@ -97,7 +97,7 @@ func (a *Agent) handle(uc *net.UnixConn, uid int) {
 				conn.Close()
 				return
 			}
-			a.adopt(conn, int(cred.Pid), req.Fd)
+			a.adopt(conn, uc, int(cred.Pid), req.Fd)
 			return
 		default:
 			conn.Send(control.Reply{ID: req.ID, Error: fmt.Sprintf("unknown request %q", req.Op)})
@@ -152,9 +152,9 @@ func isMalformed(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &te)
 }
 
-// adopt takes conn as the libcr connection of pid, whose own end is its
-// fd number fd, and reads its messages until it goes away.
-func (a *Agent) adopt(conn *control.Conn, pid, fd int) *client {
+// adopt takes conn (on uc) as the libcr connection of pid, whose own end
+// is its fd number fd, and reads its messages until it goes away.
+func (a *Agent) adopt(conn *control.Conn, uc *net.UnixConn, pid, fd int) *client {
 	cl := &client{conn: conn, pid: pid, fd: fd, answers: make(chan control.Request, 8), gone: make(chan struct{})}
 	a.clMu.Lock()
 	a.clients[cl] = true
@@ -183,10 +183,25 @@ func (a *Agent) adopt(conn *control.Conn, pid, fd int) *client {
 				default: // nobody asked: a stale answer
 				}
 			case control.OpCheckpoint:
+				var stream *os.File
+				if req.Stream {
+					// The client sends nothing else until it has passed
+					// the fd (docs/libcr-protocol.md), so the line reader
+					// holds nothing past this request.
+					conn.Send(control.Event{Ev: control.EvReply, ID: req.ID, Reply: &control.Reply{ID: req.ID, OK: true, WantFd: true}})
+					var err error
+					if stream, err = receiveFd(uc); err != nil {
+						conn.Send(control.Event{Ev: control.EvReply, ID: req.ID, Reply: &control.Reply{ID: req.ID, Error: err.Error()}})
+						return
+					}
+				}
 				a.inflight.Add(1)
 				go func() {
 					defer a.inflight.Done()
-					r := a.checkpoint(req, pid, nil, nil)
+					r := a.checkpoint(req, pid, nil, stream)
+					if stream != nil {
+						stream.Close()
+					}
 					r.ID = req.ID
 					conn.Send(control.Event{Ev: control.EvReply, ID: req.ID, Reply: &r})
 				}()
@@ -218,8 +233,8 @@ func (a *Agent) adoptRestored(pid, fd int, f *os.File) error {
 		return fmt.Errorf("pid %d: libcr connection: %w", pid, err)
 	}
 	conn := control.NewConn(uc, cred)
-	a.adopt(conn, pid, fd)
-	return conn.Send(control.Event{Ev: control.EvRestarted, Path: a.cfg.Image})
+	a.adopt(conn, uc, pid, fd)
+	return conn.Send(control.Event{Ev: control.EvRestarted, Path: a.cfg.Image, Requester: os.Getpid()})
 }
 
 // clientsOf lists the libcr connections of pid.

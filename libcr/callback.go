@@ -87,7 +87,7 @@ func prepare(ev control.Event) {
 func (r *round) run(depth int) (Result, error) {
 	if depth == len(r.cbs) {
 		ch := l.wait(r.id)
-		if err := l.conn.Send(control.Request{Op: control.OpReady, ID: r.id}); err != nil {
+		if err := l.send(control.Request{Op: control.OpReady, ID: r.id}); err != nil {
 			l.deliver(r.id, outcome{})
 			return Continued, err
 		}
@@ -139,7 +139,7 @@ func (c *Event) refuse(op control.Op, reason string, result error) error {
 	}
 	c.answered = true
 	c.err = result
-	if err := l.conn.Send(control.Request{Op: op, ID: c.r.id, Msg: reason}); err != nil {
+	if err := l.send(control.Request{Op: op, ID: c.r.id, Msg: reason}); err != nil {
 		c.err = err
 	}
 	return c.err

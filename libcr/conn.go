@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"stasis/internal/control"
 )
 
-// ErrNoAgent is returned when the process does not run under cr_run or
-// cr_restart.
+// ErrNoAgent is returned by Checkpoint when the process does not run
+// under cr_run or cr_restart: without an agent, nobody takes requests
+// (callbacks still run, at every cr_checkpoint of the process).
 var ErrNoAgent = errors.New("libcr: not running under cr_run or cr_restart")
 
 // Result says how a checkpoint ended for the process that asked.
@@ -38,12 +40,14 @@ type outcome struct {
 	reply *control.Reply
 }
 
-// link is the process's one connection to its agent.
+// link is the process's one connection to its agent, or, with no agent,
+// to the cr_checkpoint that is taking its checkpoint.
 type link struct {
 	once    sync.Once
 	err     error
-	conn    *control.Conn
 	mu      sync.Mutex
+	conn    *control.Conn           // nil: none now
+	direct  bool                    // conn is a cr_checkpoint's, not an agent's
 	waits   map[uint64]chan outcome // checkpoints we said ready for; our own requests (by id|reqBit)
 	nextReq uint64
 	image   string // the image we were restarted from
@@ -53,12 +57,18 @@ const reqBit = 1 << 63 // our own request ids live apart from the agent's checkp
 
 var l = &link{waits: map[uint64]chan outcome{}}
 
-// get connects on first use.
+// get connects on first use; with no agent it listens for cr_checkpoint
+// instead (docs/libcr-protocol.md, "Without an agent").
 func (l *link) get() (*link, error) {
 	l.once.Do(func() {
 		conn, _, err := control.Find(os.Getppid())
 		if errors.Is(err, control.ErrNoAgent) {
-			l.err = ErrNoAgent
+			ln, err := control.ListenLibcr()
+			if err != nil {
+				l.err = fmt.Errorf("libcr: no agent, and %w", err)
+				return
+			}
+			go l.serve(ln)
 			return
 		}
 		if err != nil {
@@ -71,9 +81,41 @@ func (l *link) get() (*link, error) {
 			return
 		}
 		l.conn = conn
-		go l.read()
+		go l.read(conn)
 	})
 	return l, l.err
+}
+
+// serve takes the connections of cr_checkpoint to listener ln one at a
+// time, each as an agent's. After a restart the one it was reading is the
+// new agent's, read until it ends.
+func (l *link) serve(ln int) {
+	for {
+		c, err := control.AcceptLibcr(ln)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond) // out of fds, say: try again
+			continue
+		}
+		l.mu.Lock()
+		l.conn, l.direct = c, true
+		l.mu.Unlock()
+		if c.Send(control.Request{Op: control.OpHello, Fd: c.Fd}) != nil {
+			c.Close()
+			continue
+		}
+		l.read(c)
+	}
+}
+
+// send sends v on the current connection.
+func (l *link) send(v any) error {
+	l.mu.Lock()
+	c := l.conn
+	l.mu.Unlock()
+	if c == nil {
+		return errors.New("libcr: no agent or checkpointer to answer")
+	}
+	return c.Send(v)
 }
 
 // wait registers a waiter for id.
@@ -95,15 +137,21 @@ func (l *link) deliver(id uint64, o outcome) {
 	}
 }
 
-// read handles the agent's messages. It blocks in read(2) on a plain
-// socket, which is what lets a restarted copy wake up connected to its new
-// agent: the restarter puts a new connection at the same fd number.
-func (l *link) read() {
+// read handles the messages on c until it ends. It blocks in read(2) on
+// a plain socket, which is what lets a restarted copy wake up connected to
+// its new agent: the restarter puts a new connection at the same fd
+// number.
+func (l *link) read(c *control.Conn) {
 	for {
 		var ev control.Event
-		if err := l.conn.Recv(&ev); err != nil {
-			l.conn.Close() // so the agent sees us gone, not silent
-			l.fail(fmt.Errorf("libcr: connection to agent pid %d lost: %w", l.conn.Peer.Pid, err))
+		if err := c.Recv(&ev); err != nil {
+			c.Close() // so the agent sees us gone, not silent
+			l.mu.Lock()
+			if l.conn == c {
+				l.conn, l.direct = nil, false
+			}
+			l.mu.Unlock()
+			l.fail(fmt.Errorf("libcr: connection to pid %d lost: %w", c.Peer.Pid, err))
 			return
 		}
 		switch ev.Ev {
@@ -122,6 +170,7 @@ func (l *link) read() {
 		case control.EvRestarted:
 			l.mu.Lock()
 			l.image = ev.Path
+			l.direct = false // c is the new agent's now
 			waits := l.waits
 			l.waits = map[uint64]chan outcome{}
 			l.mu.Unlock()

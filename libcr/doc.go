@@ -18,5 +18,7 @@
 // The first call connects to the agent; a program that never calls libcr
 // is checkpointed exactly as one that does not import it. After a restart
 // the library finds itself connected to the new agent. Outside an agent
-// every call returns ErrNoAgent.
+// the library listens for cr_checkpoint, which then runs the callbacks
+// itself (docs/libcr-protocol.md); only Checkpoint needs an agent and
+// returns ErrNoAgent without one.
 package libcr

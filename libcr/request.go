@@ -28,6 +28,12 @@ func Checkpoint(opt Options) (Result, string, error) {
 	if _, err := l.get(); err != nil {
 		return Continued, "", err
 	}
+	l.mu.Lock()
+	conn, direct := l.conn, l.direct
+	l.mu.Unlock()
+	if conn == nil || direct {
+		return Continued, "", ErrNoAgent
+	}
 	if CurrentStatus() == Running {
 		return Continued, "", errors.New("libcr: Checkpoint called while a checkpoint of this process is running (from a callback?)")
 	}
@@ -47,7 +53,7 @@ func Checkpoint(opt Options) (Result, string, error) {
 	req.ID = l.nextReq
 	l.mu.Unlock()
 	ch := l.wait(req.ID | reqBit)
-	if err := l.conn.Send(req); err != nil {
+	if err := conn.Send(req); err != nil {
 		l.deliver(req.ID|reqBit, outcome{})
 		return Continued, "", fmt.Errorf("libcr: agent: %w", err)
 	}

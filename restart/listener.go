@@ -1,7 +1,9 @@
 package restart
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"stasis/internal/control"
 	"stasis/internal/image"
 	"stasis/internal/kernel"
 	"stasis/internal/sockopt"
@@ -35,6 +38,15 @@ func (b *builder) listener(f *image.Fd) (uint64, error) {
 	l := f.Listener
 	if l == nil {
 		return 0, fmt.Errorf("listening socket without its description: image damaged")
+	}
+	if strings.HasPrefix(l.Addr, control.LibcrPrefix) {
+		// libcr's listener (a process under no agent): the copy listens on
+		// a name of its own, so that it never clashes with the original,
+		// which may still hold this one, or with another copy.
+		var err error
+		if l, err = renamed(l); err != nil {
+			return 0, err
+		}
 	}
 	sa, err := sockaddr(l)
 	if err != nil {
@@ -260,4 +272,15 @@ func sockaddr(l *image.Listener) ([]byte, error) {
 		}
 	}
 	return bad()
+}
+
+// renamed is l under its name with the random part drawn again.
+func renamed(l *image.Listener) (*image.Listener, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("libcr listener %s: %w", l.Addr, err)
+	}
+	c := *l
+	c.Addr = l.Addr[:strings.LastIndex(l.Addr, "-")+1] + hex.EncodeToString(b)
+	return &c, nil
 }

@@ -561,15 +561,29 @@ func TestAgentLibcr(t *testing.T) {
 	}
 }
 
-// TestLibcrOutsideAgent: outside cr_run libcr says so.
+// TestLibcrOutsideAgent: outside cr_run the Go package listens for
+// cr_checkpoint, which runs its callback itself ("continued"); after a
+// --kill checkpoint the copy cr_restart makes sees "restarted" and from
+// which image. Checkpoint, which needs an agent, says there is none.
 func TestLibcrOutsideAgent(t *testing.T) {
 	libcrprog := prog(t, "libcrprog")
 	hh := newH(t)
-	r := hh.run(wait30, libcrprog)
-	data, _ := os.ReadFile(hh.path("libcrprog.log"))
-	if r.code != 1 || !strings.Contains(string(data), "register: libcr: not running under cr_run or cr_restart") {
-		t.Fatalf("libcrprog outside an agent: %s\nlog: %s", r, data)
+	logf := hh.path("libcrprog.log")
+	p := hh.startProg("libcrprog", []string{libcrprog}, hh.path("out.txt"))
+	hh.waitLog(logf, "\ntick 5\n", p)
+	if r := hh.ckpt("-f", hh.path("a.img"), strconv.Itoa(p.pid)); r.code != 0 {
+		t.Fatalf("checkpoint without an agent: %s", r)
 	}
+	hh.waitLog(logf, "callback 1 after: continued <nil>\n", p)
+	syscall.Kill(p.pid, syscall.SIGUSR2)
+	hh.waitLog(logf, "self: continued  libcr: not running under cr_run or cr_restart\n", p)
+	hh.mustCkpt(hh.path("b.img"), "--kill", strconv.Itoa(p.pid))
+	hh.waitReaped(p, "--kill")
+	rs := hh.restart("cr_restart", hh.path("b.img"), p.pid, nil)
+	hh.waitLog(logf, "callback 2 after: restarted <nil>\nrestarted-from: "+hh.path("b.img")+"\n", rs)
+	// Its new agent takes its checkpoints from now on.
+	hh.mustCkpt(hh.path("c.img"), strconv.Itoa(rs.pid))
+	hh.waitLog(logf, "callback 3 after: continued <nil>\n", rs)
 }
 
 // TestAgentWholeJob: the agent's pid names its whole job, including a

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -50,6 +51,7 @@ func TestInstall(t *testing.T) {
 	if len(cmds) < 4 {
 		t.Fatalf("cmd/ has %v: where are the commands?", cmds)
 	}
+	t.Run("libcr", func(t *testing.T) { checkLibcr(t, prefix) })
 	for _, c := range cmds {
 		t.Run(c, func(t *testing.T) {
 			exe := filepath.Join(prefix, "bin", c)
@@ -69,6 +71,50 @@ func TestInstall(t *testing.T) {
 			checkPage(t, c, prefix, cmds, desc, flags)
 			checkCompletion(t, c, prefix, flags)
 		})
+	}
+}
+
+// checkLibcr: make install put BLCR's headers in include/, libcr.so.0
+// (soname libcr.so.0) with its libcr.so link and libcr.a in lib/, a
+// pkg-config file naming them, and libcr(3), which man renders without a
+// warning and which names every function libcr.h declares.
+func checkLibcr(t *testing.T, prefix string) {
+	for _, h := range []string{"libcr.h", "blcr_common.h", "blcr_errcodes.h"} {
+		if _, err := os.Stat(filepath.Join(prefix, "include", h)); err != nil {
+			t.Errorf("make install: no include/%s: %v", h, err)
+		}
+	}
+	lib := filepath.Join(prefix, "lib")
+	if f, err := elf.Open(filepath.Join(lib, "libcr.so.0")); err != nil {
+		t.Errorf("lib/libcr.so.0: %v", err)
+	} else {
+		so, _ := f.DynString(elf.DT_SONAME)
+		f.Close()
+		if !slices.Equal(so, []string{"libcr.so.0"}) {
+			t.Errorf("lib/libcr.so.0 has soname %q, want libcr.so.0 (BLCR's)", so)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(lib, "libcr.so")); err != nil || l != "libcr.so.0" {
+		t.Errorf("lib/libcr.so: want a link to libcr.so.0, got %q, %v", l, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(lib, "libcr.a")); err != nil || !bytes.HasPrefix(b, []byte("!<arch>\n")) {
+		t.Errorf("lib/libcr.a: not an archive: %v", err)
+	}
+	pc, err := os.ReadFile(filepath.Join(lib, "pkgconfig", "libcr.pc"))
+	if err != nil || !strings.Contains(string(pc), "Libs: -L${libdir} -lcr") || !strings.Contains(string(pc), "libdir="+lib+"\n") {
+		t.Errorf("lib/pkgconfig/libcr.pc: want libdir=%s and -lcr: %v\n%s", lib, err, pc)
+	}
+	env := []string{"MANWIDTH=80", "MANPAGER=cat", "PAGER=cat", "LC_ALL=C.UTF-8", "MANOPT="}
+	m := runEnv(t, prefix, env, "man", "--warnings", "--nh", "--nj", "-M", filepath.Join(prefix, "share", "man"), "3", "libcr")
+	if m.code != 0 || m.stderr != "" || !strings.Contains(m.stdout, "NAME") {
+		t.Fatalf("man 3 libcr: failed or warned:\n%s", m)
+	}
+	hdr, _ := os.ReadFile(filepath.Join(prefix, "include", "libcr.h"))
+	page := words(m.stdout)
+	for _, fn := range regexp.MustCompile(`(?m)^extern [^;(]*?\b(cr_[a-z_]+)\(`).FindAllStringSubmatch(string(hdr), -1) {
+		if !strings.Contains(page, fn[1]) {
+			t.Errorf("libcr(3) does not mention %s, which libcr.h declares", fn[1])
+		}
 	}
 }
 

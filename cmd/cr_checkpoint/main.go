@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,9 +311,20 @@ func (c *cli) save(resolve func() ([]int, error), path string, sig unix.Signal, 
 	if c.Dir != "" {
 		save = checkpoint.SaveDir
 	}
-	if err := save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes, TCP: c.tcp(), KeepFilesBelow: c.keepBelow()}); err != nil {
-		if errors.Is(err, checkpoint.ErrTimeout) {
-			return &statusError{msg: err.Error(), status: control.StatusTimeout}
+	// libcr processes under no agent: we play the agent's part.
+	lc, resolve, err := prepareLibcr(c, kind, resolve, path, sig)
+	if err != nil {
+		return err
+	}
+	err = save(ptrace.NewOwner(), resolve, dest, sig, checkpoint.Options{Save: saveFiles(), CutPipes: c.CutPipes, TCP: c.tcp(), KeepFilesBelow: c.keepBelow(), AgentFds: lc.Fds})
+	status := 1
+	if errors.Is(err, checkpoint.ErrTimeout) {
+		status = control.StatusTimeout
+	}
+	lc.Done(path, status, err)
+	if err != nil {
+		if status != 1 {
+			return &statusError{msg: err.Error(), status: status}
 		}
 		return err
 	}
@@ -324,6 +336,50 @@ func (c *cli) save(resolve func() ([]int, error), path string, sig unix.Signal, 
 		fmt.Fprintf(os.Stderr, "cr_checkpoint: %s saved to %s\n", what, path)
 	}
 	return nil
+}
+
+// prepareLibcr runs the callbacks of the libcr processes among those
+// resolve names that run under no agent, as an agent would
+// (docs/libcr-protocol.md), and returns them with a resolve that leaves
+// out those that asked to be omitted. A cancelled checkpoint is an error
+// with BLCR's status (50, 51, 3).
+func prepareLibcr(c *cli, kind scope.Kind, resolve func() ([]int, error), path string, sig unix.Signal) (*control.Direct, func() ([]int, error), error) {
+	listening, err := control.LibcrListening()
+	if err != nil || len(listening) == 0 {
+		// None (or no sock_diag to ask, as before libcr listened): nothing
+		// more to look at.
+		return &control.Direct{}, resolve, nil
+	}
+	all, err := resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	pids := slices.DeleteFunc(slices.Clone(all), func(pid int) bool { return !listening[pid] })
+	if len(pids) == 0 {
+		return &control.Direct{}, resolve, nil
+	}
+	wait, timed := 60*time.Second, false // as the agent waits
+	if c.Time > 0 && time.Duration(c.Time)*time.Second <= wait {
+		wait, timed = time.Duration(c.Time)*time.Second, true
+	}
+	ev := control.Event{Ev: control.EvPrepare, Requester: os.Getpid(), Target: c.ID, Scope: kind.String(), Signal: int(sig), Path: path}
+	lc, omitted, status, err := control.Prepare(pids, ev, wait, timed)
+	if err == nil && len(omitted) == len(all) {
+		status, err = control.StatusOmitted, errors.New("every process asked to be omitted: no processes checkpointed")
+	}
+	if err != nil {
+		lc.Done(path, status, err)
+		if status == control.StatusPermFail { // every process of the checkpoint, as BLCR
+			for _, pid := range all {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		return nil, nil, &statusError{msg: err.Error(), status: control.Failed(status, err).Status}
+	}
+	return lc, func() ([]int, error) {
+		pids, err := resolve()
+		return slices.DeleteFunc(pids, func(pid int) bool { return omitted[pid] }), err
+	}, nil
 }
 
 // viaAgent asks the agent of the target to take the checkpoint: it runs

@@ -1,5 +1,7 @@
 package control
 
+import "errors"
+
 // Op names a message from a client to the agent.
 type Op string
 
@@ -30,6 +32,10 @@ type Request struct {
 	ID  uint64 `json:"id,omitempty"`  // pairs a request with its Reply, an answer with its EvPrepare
 	Fd  int    `json:"fd,omitempty"`  // OpHello: the fd number of this connection in the caller
 	Msg string `json:"msg,omitempty"` // OpTempFail, OpPermFail: why
+	// Code is, for OpTempFail and OpPermFail, the callback's own error
+	// code (BLCR's CR_CHECKPOINT_*_FAILURE_CODE); 0: CR_ETEMPFAIL or
+	// CR_EPERMFAIL.
+	Code int `json:"code,omitempty"`
 
 	// OpCheckpoint.
 	Target int    `json:"target,omitempty"` // a pid in the job; 0: the whole job
@@ -69,9 +75,12 @@ type Reply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	// Status is the exit status cr_checkpoint should end with on error
-	// (BLCR's: 50 for a temporary failure, 51 permanent, 3 all omitted).
-	Status int    `json:"status,omitempty"`
-	Path   string `json:"path,omitempty"` // where the image was written
+	// (BLCR's: 50 for a temporary failure, 51 permanent, 3 all omitted;
+	// for a callback's own code, its low 8 bits).
+	Status int `json:"status,omitempty"`
+	// Code is the callback's own error code that cancelled it, if any.
+	Code int    `json:"code,omitempty"`
+	Path string `json:"path,omitempty"` // where the image was written
 	// Restarted is set in the reply a libcr caller reads after it was
 	// restarted from the image the request made.
 	Restarted bool `json:"restarted,omitempty"`
@@ -90,8 +99,9 @@ const (
 	// EvPrepare: a checkpoint that includes you is about to be taken; run
 	// your callbacks and answer.
 	EvPrepare Ev = "prepare"
-	// EvDone: the checkpoint you were ready for was taken (or failed,
-	// Error set); you continue.
+	// EvDone: the checkpoint you were asked to prepare for was taken (or
+	// failed, Error set, or was given up before you answered); you
+	// continue. docs/libcr-protocol.md is the whole protocol.
 	EvDone Ev = "done"
 	// EvRestarted: you were restarted from Path; everything you were
 	// waiting for has ended with "restarted".
@@ -102,13 +112,45 @@ const (
 
 // Event is one message from the agent to a libcr process.
 type Event struct {
-	Ev        Ev     `json:"ev"`
-	ID        uint64 `json:"id,omitempty"`
-	Requester int    `json:"requester,omitempty"` // pid that asked for the checkpoint (0: the agent itself)
+	Ev Ev     `json:"ev"`
+	ID uint64 `json:"id,omitempty"`
+	// Requester is, for EvPrepare, the pid that asked for the checkpoint
+	// (0: the agent itself); for EvRestarted, the restarting agent's pid.
+	Requester int    `json:"requester,omitempty"`
+	Target    int    `json:"target,omitempty"` // EvPrepare: the pid, pgid or sid asked for
 	Scope     string `json:"scope,omitempty"`
+	Signal    int    `json:"signal,omitempty"` // EvPrepare: sent once the image is taken
 	Path      string `json:"path,omitempty"`
 	Error     string `json:"error,omitempty"`
-	Reply     *Reply `json:"reply,omitempty"`
+	// Status is, for an EvDone with Error, cr_checkpoint's exit status
+	// for the failure (StatusTempFail: some process cancelled it for now).
+	Status int    `json:"status,omitempty"`
+	Code   int    `json:"code,omitempty"` // EvDone: a callback's own error code that cancelled it
+	Reply  *Reply `json:"reply,omitempty"`
+}
+
+// Cancelled is a checkpoint that a libcr callback cancelled (OpTempFail,
+// OpPermFail), with the callback's own error code if it gave one.
+type Cancelled struct {
+	Msg  string
+	Code int
+}
+
+func (e *Cancelled) Error() string { return e.Msg }
+
+// Failed gives a failed checkpoint's reply its status and, for one a
+// callback cancelled with its own code, that code and, as BLCR's
+// cr_checkpoint exits, its low 8 bits as the status.
+func Failed(status int, err error) Reply {
+	r := Reply{Error: err.Error(), Status: status}
+	var c *Cancelled
+	if errors.As(err, &c) && c.Code != 0 {
+		r.Code = c.Code
+		if c.Code&0xff != 0 {
+			r.Status = c.Code & 0xff
+		}
+	}
+	return r
 }
 
 // Exit statuses of cr_checkpoint, as BLCR's cr_checkpoint exits with its

@@ -49,7 +49,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cr_checkpoint", "--bogus", "1"}, 22, "unknown flag --bogus"},
 		{[]string{"cr_restart", "--bogus"}, 22, "unknown flag --bogus"},
 		{[]string{"cr_info", "--bogus", text}, 22, "unknown flag --bogus"},
-		{[]string{"cr_checkpoint", "abc"}, 22, `ID must be a number, not "abc"`},
+		{[]string{"cr_checkpoint", "abc"}, 1, "-n abc: no process of yours"}, // an ID that is not a number is a name
+		{[]string{"cr_checkpoint"}, 22, "give the ID of what to checkpoint, or -n NAME"},
+		{[]string{"cr_checkpoint", "-n", "abc", "1"}, 22, "-n abc and ID 1: give one of them"},
+		{[]string{"cr_checkpoint", "-g", "-n", "abc"}, 1, "-g and -s take a group or session id"},
 		{[]string{"cr_checkpoint", "-f", "x", "-F", "1", "1"}, 22, "give one destination, not both"},
 		{[]string{"cr_checkpoint", "-t", "abc", "1"}, 22, "--time"},
 		{[]string{"cr_run", "--checkpoint-signal", "KILL", "echo"}, 22, "no process can catch SIGKILL"},

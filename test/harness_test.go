@@ -111,6 +111,7 @@ var cPrograms = []struct {
 	{"uring", "uring.c", nil},
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
+	{"forkfds", "forkfds.c", nil},
 	{"heaptree", "heaptree.c", nil},
 	{"sockpair", "sockpair.c", nil},
 	{"listen", "listen.c", nil},

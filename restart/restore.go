@@ -277,6 +277,19 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 			return fail(err)
 		}
 	}
+	// The guard of the release (guard.go) starts while the rest is done.
+	var g *guard
+	if len(bs) > 1 {
+		pids := make([]int, len(bs))
+		for i, b := range bs {
+			pids[i] = b.pid
+		}
+		var err error
+		if g, err = startGuard(pids); err != nil {
+			return fail(err)
+		}
+		defer g.abandon() // after done, nothing more
+	}
 	// Every process has its fds now: the socket queues may pass any of
 	// them, and name any as their sender.
 	if err := sh.fillQueues(byPid); err != nil {
@@ -302,9 +315,15 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 	if opt.BeforeRelease != nil {
 		opt.BeforeRelease()
 	}
-	// Every process made ready first, then all let go in one short loop:
-	// a cr_restart killed before the loop takes every process with it
-	// (PTRACE_O_EXITKILL), one killed in it only those not yet let go.
+	// Every process made ready first, then all let go in one short loop,
+	// watched by a guard where there are several (guard.go): a cr_restart
+	// killed before the loop takes every process with it
+	// (PTRACE_O_EXITKILL), one killed in it leaves the guard to kill those
+	// let go.
+	if err := g.wait(); err != nil {
+		return fail(err)
+	}
+	trace.Mark("release guard ready")
 	for _, b := range bs {
 		if err := b.ready(opt.Signal); err != nil {
 			return fail(err)
@@ -316,6 +335,7 @@ func restoreFrom(ir *image.Reader, img *imageFile, opt Options) (*Restored, erro
 		}
 		releaseFault(i + 1)
 	}
+	g.done()
 	for _, b := range bs {
 		b.mem.Close()
 	}

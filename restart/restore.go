@@ -94,29 +94,19 @@ type builder struct {
 }
 
 // call runs a system call in the main thread at once, after the calls
-// queued (later). With calls queued it runs as the last call of their
-// batch, so the lot costs one stop, not one for the batch and one for
-// the call; alone, or before the gate has its batch code, or from a gate
-// without its trap (finish unmaps the gate itself), it runs by itself.
+// queued (later).
+//
+// Joining it to the queue's batch as its last entry (one stop instead of
+// two) broke TestTCPPair's restarts of a restored TCP pair
+// (TCP_REPAIR_WINDOW: EINVAL at the second or third generation, not
+// understood yet), so it runs by itself.
 //
 // Precondition: called on the owner thread.
 func (b *builder) call(nr uint64, args ...uint64) (uint64, error) {
-	if len(b.queue) == 0 || b.queueErr != nil || b.gate == 0 || !b.threads[0].r.Trap {
-		if err := b.flush(); err != nil {
-			return 0, err
-		}
-		return b.threads[0].r.Syscall(nr, args...)
-	}
-	trace.Count("calls joined to a batch", 1)
-	var res uint64
-	b.laterResult(&res, anyErrno, "", nr, args...)
 	if err := b.flush(); err != nil {
 		return 0, err
 	}
-	if v := int64(res); v < 0 && v >= -4095 {
-		return 0, &ptrace.Errno{Nr: nr, Errno: unix.Errno(-v)}
-	}
-	return res, nil
+	return b.threads[0].r.Syscall(nr, args...)
 }
 
 // callIn runs a system call in thread tid at once, after the calls queued.

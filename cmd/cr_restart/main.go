@@ -17,7 +17,6 @@ import (
 	"stasis/agent"
 	"stasis/internal/blcr"
 	stcli "stasis/internal/cli"
-	"stasis/internal/image"
 	"stasis/internal/ptrace"
 	"stasis/internal/trace"
 	"stasis/internal/trust"
@@ -92,10 +91,9 @@ func main() {
 	}
 	trace.Mark("cr_restart: started")
 	stopProfile := trace.Profile()
-	// Asked for on another goroutine, while this one goes on; the
-	// restored processes run only once it is done (BeforeRelease).
+	// Asked for on another goroutine, while this one parses the command
+	// line and checks the image's owner; waited for before the restore.
 	agent.CatchSignalsSoon()
-	go image.WarmDecoder() // the first process record decodes faster
 	restoreGC := quietGC()
 	c, ok := quickParse(os.Args[1:])
 	if !ok {
@@ -115,6 +113,10 @@ func main() {
 		restoreGC() // this process only relays, for as long as the job runs
 		inNamespace(&c)
 	}
+	// Before the restore changes our SIGCHLD action (SA_NOCLDSTOP while
+	// it rebuilds, restart/sigchld.go), which asking for the signal
+	// afterwards would undo.
+	agent.SignalsCaught()
 	a, r, err := start(&c, inside)
 	restoreGC()
 	if err != nil && fallBack(&c, inside, err) {

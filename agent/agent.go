@@ -84,23 +84,39 @@ type Agent struct {
 
 var (
 	caught     chan os.Signal
-	chldQueued atomic.Bool // a SIGCHLD waits in caught
+	registered = make(chan struct{}) // closed once every signal is asked for
+	chldQueued atomic.Bool           // a SIGCHLD waits in caught
 )
 
 // CatchSignals starts catching every signal for the agent, which forwards
-// them once it supervises a job. Call it first thing in main: a Go program
-// ignores SIGUSR1 and SIGUSR2 until it asks for them, and a signal meant
-// for the job must not be lost while the job is being set up. The flood
-// of SIGCHLDs that ptrace stops raise (a restore makes hundreds) is folded
-// into one, so it cannot crowd out the signals that matter.
+// them once it supervises a job, and returns once it does. Call it (or
+// CatchSignalsSoon) first thing in main: a Go program ignores SIGUSR1 and
+// SIGUSR2 until it asks for them, and a signal meant for the job must not
+// be lost while the job is being set up. The flood of SIGCHLDs that ptrace
+// stops raise (a restore makes hundreds) is folded into one, so it cannot
+// crowd out the signals that matter.
 func CatchSignals() chan os.Signal {
+	c := CatchSignalsSoon()
+	<-registered
+	return c
+}
+
+// CatchSignalsSoon is CatchSignals without waiting: asking for every
+// signal takes the Go runtime about a millisecond (a hand-over to its
+// signal thread for each), which a restart does on the other CPU while
+// it reads the image. Until SignalsCaught returns, a signal has the
+// action it has at exec (most end cr_restart, and the processes it is
+// rebuilding die with it), as one does before main runs; the processes
+// must not run before then.
+func CatchSignalsSoon() chan os.Signal {
 	if caught != nil {
 		return caught
 	}
 	raw := make(chan os.Signal, 256)
 	caught = make(chan os.Signal, 256)
-	signal.Notify(raw)
 	go func() {
+		signal.Notify(raw)
+		close(registered)
 		for s := range raw {
 			switch s {
 			case unix.SIGURG, // the Go runtime's own preemption signal
@@ -117,6 +133,14 @@ func CatchSignals() chan os.Signal {
 	return caught
 }
 
+// SignalsCaught returns once CatchSignalsSoon has asked for every signal
+// (at once if it was never called).
+func SignalsCaught() {
+	if caught != nil {
+		<-registered
+	}
+}
+
 // New makes an agent and binds its control socket, so that the job can
 // reach it from its first instruction.
 func New(cfg Config) (*Agent, error) {
@@ -124,7 +148,7 @@ func New(cfg Config) (*Agent, error) {
 		clients: map[*client]bool{}, reap: make(chan struct{}, 1),
 		exited: make(chan unix.WaitStatus, 1), exitByCkp: make(chan struct{}, 1)}
 	a.notes.m = map[int][]note{}
-	a.sigs = CatchSignals()
+	a.sigs = CatchSignalsSoon() // Run waits for them (SignalsCaught)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
 	}
@@ -181,6 +205,7 @@ type Conn struct {
 // the main process ended, and whether the agent ended the job after a
 // checkpoint on the exit signal.
 func (a *Agent) Run(job Job) (ws unix.WaitStatus, checkpointed bool) {
+	SignalsCaught()
 	a.job, a.filter, a.images = job.Pids[0], job.Filter, job.Images
 	a.live = map[int]bool{}
 	for _, pid := range job.Pids {

@@ -115,7 +115,7 @@ func (b *builder) confine() error {
 	}
 	s := b.p.Seccomp
 	if s == nil {
-		return b.flush()
+		return nil // run before the restorer's unmapping, which flushes
 	}
 	prog := seccomp.Program(s.Deny)
 	fprog := make([]byte, 16)

@@ -90,8 +90,12 @@ func (b *builder) runBatch(calls []call) (int, error) {
 		le.PutUint64(e[8*batchResult:], notRun)
 	}
 	addr := b.scratch + batchTableOff
-	if err := b.mem.WriteAt(batchCode, b.gate+batchCodeOff); err != nil {
-		return 0, err
+	if b.batchAt != b.gate {
+		// Once per gate: a forked child's new gate is a fresh mapping.
+		if err := b.mem.WriteAt(batchCode, b.gate+batchCodeOff); err != nil {
+			return 0, err
+		}
+		b.batchAt = b.gate
 	}
 	if err := b.mem.WriteAt(table, addr); err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package restart
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -20,28 +21,45 @@ const (
 )
 
 // prepareFds closes every fd the new process inherited from us but our
-// stdin, stdout and stderr, parks those above every fd number of the
-// image, and creates the memfds that receive file contents from the image.
+// stdin, stdout and stderr, and those a forked child keeps from its
+// parent (keptFds), parks stdio above every fd number of the image, and
+// creates the memfds that receive file contents from the image. The
+// closes and the parking are queued, for the next call.
 //
 // Precondition: called on the owner thread.
 func (b *builder) prepareFds() error {
 	top := b.top
-	// First everything but stdio: what cr_restart's caller leaked to us,
-	// the restorer's own file. The dups below then land on top, top+1 and
-	// top+2 exactly, and the second close leaves nothing else.
-	if _, err := b.call(unix.SYS_CLOSE_RANGE, 3, none>>33, 0); err != nil {
-		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
+	keep := make([]uint64, 0, len(b.kept)+1)
+	for n := range b.kept {
+		keep = append(keep, uint64(n))
 	}
+	if b.pass != nil {
+		keep = append(keep, b.passFd) // above top: made by a step before, or inherited
+	}
+	if b.imgHigh != 0 {
+		keep = append(keep, b.imgHigh) // above top: inherited
+	}
+	slices.Sort(keep)
+	// First everything but stdio and what is kept: what cr_restart's
+	// caller leaked to us, the restorer's own file, what the parent held
+	// that the child does not. The dups below then land at or above top,
+	// and the second close leaves nothing else.
+	b.closeExcept(3, none>>33, keep)
 	for i := range b.stdio {
-		fd, err := b.call(unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
-		if err != nil {
-			return fmt.Errorf("pid %d: keep stdio %d: %w", b.pid, i, err)
+		b.stdio[i] = 0 // until the batch has run (rebuildFds)
+		b.laterResult(&b.stdio[i], 0, fmt.Sprintf("keep stdio %d", i), unix.SYS_FCNTL, uint64(i), unix.F_DUPFD_CLOEXEC, uint64(top))
+	}
+	b.closeExcept(0, uint64(top-1), keep)
+	for n, differs := range b.kept {
+		if differs {
+			flag := uint64(0)
+			if b.fd(n).Flags&unix.O_CLOEXEC != 0 {
+				flag = unix.FD_CLOEXEC
+			}
+			b.later(fmt.Sprintf("fd %d: fcntl(F_SETFD)", n), unix.SYS_FCNTL, uint64(n), unix.F_SETFD, flag)
 		}
-		b.stdio[i] = fd
 	}
-	if _, err := b.call(unix.SYS_CLOSE_RANGE, 0, uint64(top-1), 0); err != nil {
-		return fmt.Errorf("pid %d: close_range: %w", b.pid, err)
-	}
+	// The batch runs with the next call (setMM's, at the latest).
 	b.data = map[uint64]*dataFile{}
 	for _, f := range b.p.Fds {
 		if f.Kind != image.FdMemfd && f.Kind != image.FdDeleted && !(f.Kind == image.FdFile && f.DataIdx > 0) {
@@ -79,18 +97,85 @@ func (b *builder) prepareFds() error {
 	return nil
 }
 
+// fd is the image's fd n of the process (nil: none).
+func (b *builder) fd(n int) *image.Fd {
+	for i := range b.p.Fds {
+		if b.p.Fds[i].Num == n {
+			return &b.p.Fds[i]
+		}
+	}
+	return nil
+}
+
+// closeExcept queues the closes of fds lo to hi (inclusive) but those
+// in keep (sorted), one close_range for each run between them.
+func (b *builder) closeExcept(lo, hi uint64, keep []uint64) {
+	for _, k := range keep {
+		if k < lo || k > hi {
+			continue
+		}
+		if k > lo {
+			b.later(fmt.Sprintf("close_range %d-%d", lo, k-1), unix.SYS_CLOSE_RANGE, lo, k-1, 0)
+		}
+		lo = k + 1
+	}
+	if lo <= hi {
+		b.later(fmt.Sprintf("close_range %d-%d", lo, hi), unix.SYS_CLOSE_RANGE, lo, hi, 0)
+	}
+}
+
+// keptFds says which fds of a forked child's image its fork gave it
+// already, as they are: fd N, sharing the open file description of its
+// parent's fd N (the same owner, SameAs), which the fork copied. Those
+// are neither closed nor made again; only close-on-exec, which is the
+// fd's own, is set where it differs from the parent's: the value says
+// so. The parent's fds are its image's at the fork (its build closed
+// everything else).
+func keptFds(parent, child *image.Process) map[int]bool {
+	owner := map[int]image.FdRef{} // the parent's fds by number: whose description
+	cloexec := map[int]bool{}
+	for _, f := range parent.Fds {
+		switch {
+		case f.Kind == image.FdShared && f.SameAs != nil:
+			owner[f.Num] = *f.SameAs
+		case f.Kind == image.FdShared, f.Kind == image.FdPipe, f.Kind == image.FdSocket:
+			continue // no owner (damaged), or made per end: never an owner
+		default:
+			owner[f.Num] = image.FdRef{Pid: parent.Pid, Fd: f.Num}
+		}
+		cloexec[f.Num] = f.Flags&unix.O_CLOEXEC != 0
+	}
+	kept := map[int]bool{}
+	for _, f := range child.Fds {
+		if f.Kind != image.FdShared || f.SameAs == nil || f.SameAs.Pid == child.Pid {
+			continue
+		}
+		if o, ok := owner[f.Num]; ok && o == *f.SameAs {
+			kept[f.Num] = cloexec[f.Num] != (f.Flags&unix.O_CLOEXEC != 0)
+		}
+	}
+	return kept
+}
+
 type dataFile struct {
 	fd     uint64 // in the new process
 	f      *os.File
 	filled bool // its record was read
 }
 
-// closeData closes our side of the content files.
+// closeData closes our side of the content files and of the fd-passing
+// socket pair.
 func (b *builder) closeData() {
 	b.closePass()
+	b.closeContents()
+}
+
+// closeContents closes our side of the content files.
+func (b *builder) closeContents() {
 	for _, d := range b.data {
 		d.f.Close()
 	}
+	b.data = nil
 }
 
 // rebuildFds creates every fd of the image at its number, then the
@@ -98,6 +183,11 @@ func (b *builder) closeData() {
 //
 // Precondition: called on the owner thread.
 func (b *builder) rebuildFds() error {
+	if b.stdio[0] == 0 { // prepareFds's parking of stdio has not run yet (no fd >= top is 0)
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
 	kind := map[int]string{}
 	for _, f := range b.p.Fds {
 		kind[f.Num] = f.Kind
@@ -123,7 +213,7 @@ func (b *builder) rebuildFds() error {
 		runKind := runNone
 		for i := range b.p.Fds {
 			f := &b.p.Fds[i]
-			if passOf(f) != pass {
+			if _, ok := b.kept[f.Num]; ok || passOf(f) != pass {
 				continue
 			}
 			k := runOf(f, b.p.Pid)
@@ -150,10 +240,7 @@ func (b *builder) rebuildFds() error {
 			return err
 		}
 	}
-	if err := b.flush(); err != nil {
-		return err
-	}
-	for _, f := range b.p.Fds {
+	for _, f := range b.p.Fds { // each watch a call, after what is queued
 		if f.Kind != image.FdEpoll {
 			continue
 		}

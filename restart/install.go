@@ -196,6 +196,17 @@ type shared struct {
 	// ("@..."), which the connections they accepted are made from
 	// (unixnamed.go).
 	abstract map[string]*os.File
+	buf      []byte // copyBuf's
+}
+
+// copyBuf is the buffer that page data copied through cr_restart passes
+// through: one for the whole restore, made on first use (a lazy restart
+// copies little or nothing).
+func (s *shared) copyBuf() []byte {
+	if s.buf == nil {
+		s.buf = make([]byte, 4<<20)
+	}
+	return s.buf
 }
 
 // shutdown applies the socket pairs' recorded shutdowns, once their queues
@@ -400,4 +411,29 @@ func (b *builder) sameAs(f *image.Fd) error {
 	}
 	defer file.Close()
 	return b.installFd(file, f.Num, f.Flags&unix.O_CLOEXEC != 0)
+}
+
+// inheritFds takes over, in a child just forked from its restored
+// parent, the parent's end of the fd-passing socket pair and its copy of
+// the image's fd, where they lie above every fd number of the child's
+// image (so that rebuilding its fds cannot close them): the fork gave the
+// child both, and passing them again would cost three stops. Our end of
+// the pair is duplicated, each builder closing its own.
+func (b *builder) inheritFds() error {
+	pa := b.parent
+	if pa == nil {
+		return nil
+	}
+	if pa.pass != nil && pa.passFd >= uint64(b.top) {
+		fd, err := unix.FcntlInt(pa.pass.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("pid %d: fd passing: %w", b.pid, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err))
+		}
+		b.pass, b.passFd = os.NewFile(uintptr(fd), "fd passing"), pa.passFd
+	}
+	if pa.imgHigh != 0 && pa.imgHigh >= uint64(b.top) && pa.imgHigh != b.passFd {
+		b.imgHigh = pa.imgHigh
+		b.imgFd = b.imgHigh + 1
+	}
+	return nil
 }

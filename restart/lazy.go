@@ -156,6 +156,12 @@ func (b *builder) imageFd() (uint64, error) {
 		return 0, fmt.Errorf("pid %d: giving it the image: %w", b.pid, err)
 	}
 	b.imgFd = fd + 1
+	if b.imgHigh == 0 {
+		// A copy above the image's fd numbers, queued with the mappings,
+		// lasts until finish, for the children forked from the process
+		// to inherit (inheritFds).
+		b.laterResult(&b.imgHigh, 0, "keep the image's fd", unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, uint64(b.top))
+	}
 	return fd, nil
 }
 
@@ -163,6 +169,15 @@ func (b *builder) imageFd() (uint64, error) {
 //
 // Precondition: called on the owner thread.
 func (b *builder) flushMaps() error {
+	if len(b.queue)+len(b.maps) < batchMax-1 {
+		// With what is queued: one stop for both.
+		for _, m := range b.maps {
+			a := m.args
+			b.queue = append(b.queue, queued{m, fmt.Sprintf("mapping the image at %#x-%#x (cr_restart --no-lazy copies instead)", a[0], a[0]+a[1]), nil})
+		}
+		b.maps = b.maps[:0]
+		return b.flush()
+	}
 	if err := b.flush(); err != nil { // the same table
 		return err
 	}
@@ -193,7 +208,7 @@ func (b *builder) endImage() error {
 //
 // Precondition: called on the owner thread.
 func (b *builder) closeImage() {
-	if b.imgFd != 0 {
+	if b.imgFd != 0 && b.imgFd-1 != b.imgHigh {
 		b.laterOK(anyErrno, "close", unix.SYS_CLOSE, b.imgFd-1)
 		b.imgFd = 0
 	}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stasis/internal/image"
+	"stasis/internal/ptrace"
 )
 
 // mapVMAs creates every mapping of the image at its address. Mappings that
@@ -20,12 +21,15 @@ func (b *builder) mapVMAs() error {
 	if b.vmas, err = image.NewVMAIndex(b.p.VMAs); err != nil {
 		return fmt.Errorf("pid %d: %w", b.pid, err)
 	}
-	files := map[string]uint64{} // path+mode -> fd in the new process
+	files, err := b.openMappedFiles()
 	defer func() {
 		for _, fd := range files {
 			b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 		}
 	}()
+	if err != nil {
+		return err
+	}
 	for i := range b.p.VMAs {
 		v := &b.p.VMAs[i]
 		where := fmt.Sprintf("pid %d: mapping %#x-%#x", b.pid, v.Start, v.End)
@@ -60,25 +64,84 @@ func (b *builder) mapVMAs() error {
 			defer b.laterOK(anyErrno, "close", unix.SYS_CLOSE, fd)
 			prot |= unix.PROT_WRITE
 		case image.VMAFile:
-			mode := uint64(unix.O_RDONLY)
-			if v.Shared && v.Prot&unix.PROT_WRITE != 0 {
-				mode = unix.O_RDWR
-			}
-			key := fmt.Sprintf("%d:%s:%d", mode, v.Path, v.File)
-			var ok bool
-			if fd, ok = files[key]; !ok {
-				var err error
-				if fd, err = b.openMapped(v, mode); err != nil {
-					return fmt.Errorf("%s: %s: %w", where, v.Path, err)
-				}
-				files[key] = fd
-			}
+			fd = files[mappedKey(v)]
 		default:
 			return fmt.Errorf("%s: unknown kind %q: image damaged", where, v.Kind)
 		}
 		b.later(fmt.Sprintf("mapping %#x-%#x %s: mmap", v.Start, v.End, v.Path), unix.SYS_MMAP, v.Start, v.End-v.Start, prot, flags, fd, v.Offset)
 	}
-	return nil // the step's flush makes the mappings
+	return nil // the next call, or the flush at the end of build, makes the mappings
+}
+
+// mappedKey names the file a file mapping maps, with the mode it is
+// opened with for it.
+func mappedKey(v *image.VMA) string {
+	return fmt.Sprintf("%d:%s:%d", mappedMode(v), v.Path, v.File)
+}
+
+func mappedMode(v *image.VMA) uint64 {
+	if v.Shared && v.Prot&unix.PROT_WRITE != 0 {
+		return unix.O_RDWR
+	}
+	return unix.O_RDONLY
+}
+
+// openMappedFiles opens in the process every file its mappings map, once
+// for each mode, and returns their fds there by mappedKey. The opens by
+// path go in one batch; a file the image saved is passed.
+//
+// Precondition: called on the owner thread.
+func (b *builder) openMappedFiles() (map[string]uint64, error) {
+	files := map[string]uint64{}
+	type opening struct {
+		v   *image.VMA
+		key string
+		fd  uint64
+	}
+	var opens []*opening
+	queued := map[string]bool{}
+	for i := range b.p.VMAs {
+		v := &b.p.VMAs[i]
+		if v.Kind != image.VMAFile {
+			continue
+		}
+		key := mappedKey(v)
+		if _, ok := files[key]; ok || queued[key] {
+			continue
+		}
+		if f := b.savedFile(v.File); f != nil {
+			fd, err := b.receiveFd(f)
+			if err != nil {
+				return files, fmt.Errorf("pid %d: mapping %#x-%#x: %s: %w", b.pid, v.Start, v.End, v.Path, err)
+			}
+			files[key] = fd
+			continue
+		}
+		if len(v.Path) >= 4000 {
+			return files, fmt.Errorf("pid %d: mapping %#x-%#x: %s: path too long", b.pid, v.Start, v.End, v.Path)
+		}
+		o := &opening{v: v, key: key}
+		queued[key] = true
+		opens = append(opens, o)
+		b.laterResult(&o.fd, anyErrno, "", unix.SYS_OPENAT, atFdcwd, b.laterData(append([]byte(v.Path), 0)), mappedMode(v), 0)
+	}
+	if len(opens) == 0 {
+		return files, nil
+	}
+	if err := b.flush(); err != nil {
+		return files, err // the opens' results are unknown: nothing to close
+	}
+	var err error
+	for _, o := range opens {
+		e := int64(o.fd)
+		if e >= 0 {
+			files[o.key] = o.fd
+		} else if err == nil {
+			v := o.v
+			err = fmt.Errorf("pid %d: mapping %#x-%#x: %s: %w", b.pid, v.Start, v.End, v.Path, &ptrace.Errno{Nr: unix.SYS_OPENAT, Errno: unix.Errno(-e)})
+		}
+	}
+	return files, err
 }
 
 // fixProt gives the mappings that were made writable for filling their
@@ -119,7 +182,7 @@ func (b *builder) fillPages(rec image.Record, rd io.Reader) error {
 			return err
 		}
 	}
-	buf := b.buf
+	buf := b.shared.copyBuf()
 	for off := uint64(0); off < rec.Len; {
 		n := min(uint64(len(buf)), rec.Len-off)
 		if _, err := io.ReadFull(rd, buf[:n]); err != nil {
@@ -154,7 +217,7 @@ func (b *builder) setMM() error {
 		return err
 	}
 	if exe != keepExe {
-		defer b.call(unix.SYS_CLOSE, exe)
+		defer b.laterOK(anyErrno, "close", unix.SYS_CLOSE, exe)
 	}
 	auxv := b.scratch + 2048
 	if err := b.mem.WriteAt(mm.Auxv, auxv); err != nil {

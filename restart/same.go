@@ -22,7 +22,7 @@ func (b *builder) copySame(rec image.Record, ir *image.Reader) error {
 	if !src.inVMA(s.Addr, s.Len) || !b.inVMA(rec.Arg, s.Len) {
 		return fmt.Errorf("image: %s: outside the mappings: image damaged", where)
 	}
-	buf := b.buf
+	buf := b.shared.copyBuf()
 	for off := uint64(0); off < s.Len; {
 		n := min(uint64(len(buf)), s.Len-off)
 		if err := src.mem.ReadAt(buf[:n], s.Addr+off); err != nil {

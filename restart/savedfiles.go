@@ -105,17 +105,6 @@ func (b *builder) savedFile(id int) *os.File {
 	return nil
 }
 
-// openMapped gives the process the file that v maps, with open mode mode:
-// the saved copy if the image has one, else the file at its path.
-//
-// Precondition: called on the owner thread.
-func (b *builder) openMapped(v *image.VMA, mode uint64) (uint64, error) {
-	if f := b.savedFile(v.File); f != nil {
-		return b.receiveFd(f)
-	}
-	return b.open(v.Path, mode)
-}
-
 // keepExe, as PR_SET_MM_MAP's exe_fd, keeps the executable.
 const keepExe = 0xffffffff
 

@@ -11,10 +11,12 @@ import (
 	"stasis/internal/stub"
 )
 
-// restoreOptions trace the stub and everything it creates; EXITKILL so that
-// a restore whose cr_restart dies leaves nothing half-built behind.
-const restoreOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK |
-	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_EXITKILL
+// restoreOptions trace the stub; EXITKILL so that a restore whose
+// cr_restart dies leaves nothing half-built behind. What the stub and the
+// processes made from it create is traced by CLONE_PTRACE (clone3), with
+// these options, and without the event stop in its creator that
+// PTRACE_O_TRACEFORK and PTRACE_O_TRACECLONE would add to each creation.
+const restoreOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_EXITKILL
 
 // startStub runs the restorer ELF from a memfd, traced, stopped at its
 // exec. Its fds 0-2 are ours, and fd 3 the memfd.
@@ -66,16 +68,16 @@ func (c *cloneArgs) bytes() []byte {
 	return b
 }
 
-// clone3 runs clone3 in the tracee of r with the given flags, asking for
-// the id want (0: any), and returns the new task once it sits in its
-// first stop.
+// clone3 runs clone3 in the tracee of r with the given flags and
+// CLONE_PTRACE, asking for the id want (0: any), and returns the new task,
+// traced by us as r's tracee is, once it sits in its first stop.
 // args is scratch memory in the tracee, mem its memory.
 //
 // Precondition: called on the owner thread.
 func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal uint64, want int) (int, error) {
 	tid := make([]byte, 8)
 	le.PutUint32(tid, uint32(want))
-	ca := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: scratch + 128, SetTidSize: 1}
+	ca := cloneArgs{Flags: flags | unix.CLONE_PTRACE, ExitSignal: exitSignal, SetTid: scratch + 128, SetTidSize: 1}
 	if want == 0 {
 		ca.SetTid, ca.SetTidSize = 0, 0
 	}
@@ -85,9 +87,6 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	if err := mem.WriteAt(tid, scratch+128); err != nil {
 		return 0, err
 	}
-	var child int
-	r.OnEvent = func(_ int, t int) { child = t }
-	defer func() { r.OnEvent = nil }()
 	got, err := r.Syscall(unix.SYS_CLONE3, scratch, 80)
 	if err != nil {
 		if errno, ok := err.(*ptrace.Errno); ok && errno.Errno == unix.EEXIST {
@@ -105,8 +104,9 @@ func clone3(r *ptrace.Remote, mem *ptrace.Mem, scratch uint64, flags, exitSignal
 	if want == 0 {
 		want = int(got)
 	}
-	if int(got) != want || child != want {
-		return 0, fmt.Errorf("clone3 for id %d: got %d (event %d)", want, got, child)
+	child := int(got)
+	if child != want {
+		return 0, fmt.Errorf("clone3 for id %d: got %d", want, got)
 	}
 	s, err := ptrace.Wait(child)
 	if err != nil {

@@ -18,12 +18,10 @@ func (b *builder) processState() error {
 	if err := b.xcompPerm(); err != nil {
 		return err
 	}
-	cwd, err := b.open(p.Cwd, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return fail("working directory "+p.Cwd, err)
+	if len(p.Cwd) >= 4000 {
+		return fail("working directory "+p.Cwd, fmt.Errorf("path too long"))
 	}
-	b.later("chdir "+p.Cwd, unix.SYS_FCHDIR, cwd)
-	b.laterOK(anyErrno, "close", unix.SYS_CLOSE, cwd)
+	b.later("working directory "+p.Cwd+": chdir", unix.SYS_CHDIR, b.laterData(append([]byte(p.Cwd), 0)))
 	b.later("umask", unix.SYS_UMASK, uint64(p.Umask))
 	b.later("personality", unix.SYS_PERSONALITY, uint64(p.Personality))
 	for _, r := range p.Rlimits {
@@ -60,7 +58,7 @@ func (b *builder) processState() error {
 		}
 		b.later(fmt.Sprintf("itimer %d", which), unix.SYS_SETITIMER, uint64(which), b.laterData(v), 0)
 	}
-	return b.flush()
+	return nil // run by the next call, or the flush at the end of build
 }
 
 // posixTimers recreates timer_create timers with their original ids,

@@ -44,6 +44,11 @@ func newRthread(tid int, gate uint64, img *image.Thread) (*rthread, error) {
 // cloneThreads creates every thread but the leader, with its original tid
 // unless the pids are new.
 func (b *builder) cloneThreads() error {
+	if len(b.p.Threads) > 1 {
+		if err := b.flush(); err != nil { // clone3 runs by itself, after what is queued
+			return err
+		}
+	}
 	for i := range b.p.Threads {
 		img := &b.p.Threads[i]
 		if img.Tid == b.p.Pid {
@@ -91,10 +96,10 @@ func (b *builder) threadState(t *rthread) error {
 			return err
 		}
 	}
-	if err := b.flush(); err != nil { // what follows sets the thread's state directly
-		return err
-	}
 	if needsTiles(th.Xstate) {
+		if err := b.flush(); err != nil { // enableTiles runs code in the thread
+			return err
+		}
 		if err := b.enableTiles(t); err != nil {
 			return fail("AMX tile state", err)
 		}
@@ -211,8 +216,9 @@ func (b *builder) creds(t *rthread) error {
 	return nil
 }
 
-// release gives each thread its saved registers and mask and detaches it.
-func (b *builder) release(sig unix.Signal) error {
+// ready gives each thread its saved registers and mask, and queues the
+// signals it is to take once let go (letGo).
+func (b *builder) ready(sig unix.Signal) error {
 	for _, t := range b.threads {
 		regs, ok := kernel.RegsFromBytes(t.img.Regs)
 		if !ok {
@@ -236,6 +242,12 @@ func (b *builder) release(sig unix.Signal) error {
 			return fmt.Errorf("pid %d: kill(%v): %w", b.pid, s, err)
 		}
 	}
+	return nil
+}
+
+// letGo detaches every thread, which runs on from the registers ready
+// gave it.
+func (b *builder) letGo() error {
 	for _, t := range b.threads {
 		if err := ptrace.Detach(t.tid, 0); err != nil {
 			return err

@@ -112,6 +112,8 @@ var cPrograms = []struct {
 	{"uring", "uring.c", nil},
 	{"workers", "workers.c", nil},
 	{"forker", "forker.c", nil},
+	{"forkfds", "forkfds.c", nil},
+	{"steady", "steady.c", nil},
 	{"heaptree", "heaptree.c", nil},
 	{"sockpair", "sockpair.c", nil},
 	{"listen", "listen.c", nil},

@@ -82,6 +82,17 @@ func (hh *h) startNobody(name string, argv []string, out string) *proc {
 	return p
 }
 
+// startAs starts argv as user ("nobody": uid 65534, see startNobody;
+// anything else: root) with its stdout to out, and returns the command
+// prefix that acts as that user (nil for root) and the process.
+func (hh *h) startAs(user, name string, argv []string, out string) ([]string, *proc) {
+	hh.t.Helper()
+	if user == "nobody" {
+		return hh.nobody(), hh.startNobody(name, argv, out)
+	}
+	return nil, hh.startProg(name, argv, out)
+}
+
 // killCkpt checkpoints p with --kill into img, as the user as says (nil:
 // root), and waits for p to be gone.
 func (hh *h) killCkpt(as []string, p *proc, img string) {

@@ -25,14 +25,7 @@ func TestTreeHeaps(t *testing.T) {
 				argv := []string{heaptree, strconv.Itoa(treeHeapsSize)}
 				out := hh.path("out.txt")
 				seq := seqSpec{tickLine, 1}
-				var as []string
-				var p *proc
-				if user == "nobody" {
-					as = hh.nobody()
-					p = hh.startNobody("heaptree", argv, out)
-				} else {
-					p = hh.startProg("heaptree", argv, out)
-				}
+				as, p := hh.startAs(user, "heaptree", argv, out)
 				hh.waitSeq(out, seq, 5, wait30, p)
 				kids := descendants(p.pid)
 				if len(kids) != treeHeapsSize-1 {

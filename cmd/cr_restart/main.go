@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
@@ -77,6 +80,9 @@ type cli struct {
 }
 
 func main() {
+	if n, ok := os.LookupEnv(restart.GuardEnv); ok {
+		restart.Guard(n) // a restore's release guard, not a command (restart/guard.go)
+	}
 	inherited := trust.Inherited()
 	inside, err := namespace.Enter()
 	if err != nil {
@@ -85,17 +91,15 @@ func main() {
 	}
 	trace.Mark("cr_restart: started")
 	stopProfile := trace.Profile()
-	agent.CatchSignals()
-	var c cli
-	parser := kong.Must(&c, kong.Name("cr_restart"), kong.Vars{"version": version}, stcli.Docs(),
-		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent: "+
-			"their parent, forwarding the signals it receives, and the one a later cr_checkpoint asks.\n\n"+
-			"Exit status: that of the restored process (or cr_restart is killed by the same signal); 75 when a "+
-			"checkpoint on --checkpoint-exit-signal ended the job; on a failure, the errno behind it (BLCR's rule: "+
-			"ENOENT 2, EBUSY 16, EINVAL 22 for a usage error...) after running the hook of the failure's class, "+
-			"or the hook's status if it exits non-zero; that of --run-on-success if it exits non-zero."))
-	if _, err := parser.Parse(stcli.Args(os.Args[1:], nil)); err != nil {
-		fail(argsError{err}, quiet(os.Args[1:]))
+	// Asked for on another goroutine, while this one parses the command
+	// line and checks the image's owner; waited for before the restore.
+	agent.CatchSignalsSoon()
+	restoreGC := quietGC()
+	c, ok := quickParse(os.Args[1:])
+	if !ok {
+		if _, err := newParser(&c).Parse(stcli.Args(os.Args[1:], nil)); err != nil {
+			fail(argsError{err}, quiet(os.Args[1:]))
+		}
 	}
 	began := time.Now()
 	trace.Mark("cr_restart: arguments parsed")
@@ -106,9 +110,15 @@ func main() {
 	}
 	trace.Mark("cr_restart: image owner checked")
 	if needNamespace(&c, inside) {
+		restoreGC() // this process only relays, for as long as the job runs
 		inNamespace(&c)
 	}
+	// Before the restore changes our SIGCHLD action (SA_NOCLDSTOP while
+	// it rebuilds, restart/sigchld.go), which asking for the signal
+	// afterwards would undo.
+	agent.SignalsCaught()
 	a, r, err := start(&c, inside)
+	restoreGC()
 	if err != nil && fallBack(&c, inside, err) {
 		inNamespace(&c)
 	}
@@ -142,6 +152,48 @@ func main() {
 		inside.Report(ws)
 	}
 	agent.Exit(ws)
+}
+
+// restoreHeap caps the heap while the collector is off for a restore
+// (quietGC): an image of very many records still collects.
+const restoreHeap = 256 << 20
+
+// quietGC turns the garbage collector off until the heap reaches
+// restoreHeap, and returns what puts it back: a restore takes
+// milliseconds and keeps little of what it allocates (a tree of 100
+// processes spent a tenth of cr_restart's CPU in the collector, with
+// the heap never above a few MiB), while the agent it becomes runs for
+// as long as the job does.
+func quietGC() (restore func()) {
+	pct := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(restoreHeap)
+	return func() {
+		debug.SetGCPercent(pct)
+		debug.SetMemoryLimit(limit)
+	}
+}
+
+// newParser is kong's parser of cr_restart's command line into c.
+func newParser(c *cli) *kong.Kong {
+	return kong.Must(c, kong.Name("cr_restart"), kong.Vars{"version": version}, stcli.Docs(),
+		kong.Description("Restart processes from a checkpoint image (BLCR-compatible); cr_restart becomes their agent: "+
+			"their parent, forwarding the signals it receives, and the one a later cr_checkpoint asks.\n\n"+
+			"Exit status: that of the restored process (or cr_restart is killed by the same signal); 75 when a "+
+			"checkpoint on --checkpoint-exit-signal ended the job; on a failure, the errno behind it (BLCR's rule: "+
+			"ENOENT 2, EBUSY 16, EINVAL 22 for a usage error...) after running the hook of the failure's class, "+
+			"or the hook's status if it exits non-zero; that of --run-on-success if it exits non-zero."))
+}
+
+// quickParse parses the command line of the common case, a lone IMAGE
+// (`cr_restart FILE`), into what kong would make of it, without building
+// kong's model of every option (about a millisecond); it reports false
+// for any other command line, which kong parses
+// (TestQuickParseAsKong holds the two to agree).
+func quickParse(args []string) (cli, bool) {
+	if len(args) != 1 || args[0] == "" || strings.HasPrefix(args[0], "-") || !utf8.ValidString(args[0]) {
+		return cli{}, false // kong's (which reads bytes that are not UTF-8 as U+FFFD)
+	}
+	return cli{Image: args[0], ChangedFiles: "refuse-rw"}, true
 }
 
 // imageName is the image as the command line gave it.
@@ -205,7 +257,7 @@ func start(c *cli, inside *namespace.Inside) (*agent.Agent, *restart.Restored, e
 	}
 	cfg.Inside = inside
 	opt := restart.Options{Signal: sig, RestorePgid: c.RestorePgid, RestoreSid: c.RestoreSid, Pids: pidMode(c, inside),
-		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified,
+		FromFile: c.Fd == nil, NoLazy: c.NoLazy, Unverified: c.Unverified, BeforeRelease: agent.SignalsCaught,
 		Changed:  map[string]restart.ChangedFiles{"refuse": restart.ChangedRefuse, "warn": restart.ChangedWarn}[c.ChangedFiles],
 		TCPClose: c.TCPClose}
 	for _, arg := range c.InheritFd {

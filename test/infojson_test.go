@@ -55,13 +55,7 @@ func (hh *h) checkInfoJSON(image string) map[string]any {
 // the schema; a damaged image gets cr_info's usual error, exit status 1 and
 // nothing on standard output.
 func TestInfoJSON(t *testing.T) {
-	threads := prog(t, "threads")
-	needEngine(t)
-	hh := newH(t)
-	seq := seqSpec{roundLine, 100}
-	out := hh.path("out.txt")
-	p := hh.startProg("threads", []string{threads}, out)
-	hh.waitSeq(out, seq, 2, wait30, p)
+	hh, p, _, _ := startThreads(t, 2)
 
 	plain, zst, dir := hh.path("plain.img"), hh.path("zstd.img"), hh.path("dir")
 	hh.checkpoint("--run", p.pid, plain, wait30) // validated by the harness

@@ -13,13 +13,7 @@ import (
 // never ended while it waited, and every such checkpoint took its 5 s
 // limit. The restored process then counts on, every thread's share right.
 func TestKillThreads(t *testing.T) {
-	threads := prog(t, "threads")
-	needEngine(t)
-	hh := newH(t)
-	seq := seqSpec{roundLine, 100}
-	out := hh.path("out.txt")
-	p := hh.startProg("threads", []string{threads}, out)
-	hh.waitSeq(out, seq, 3, wait30, p)
+	hh, p, out, seq := startThreads(t, 3)
 
 	img := hh.path("kill.img")
 	start := time.Now()
@@ -44,4 +38,19 @@ func TestKillThreads(t *testing.T) {
 	hh.waitRestored(p.pid, rs, wait30)
 	hh.waitSeq(out, seq, last+3, wait30, rs)
 	hh.stopRestored(p.pid, rs)
+}
+
+// startThreads starts progs/threads.c (main and 4 workers) and waits for
+// its first rounds reports; it returns the harness, the process, its
+// output file and the output's sequence.
+func startThreads(t *testing.T, rounds int64) (*h, *proc, string, seqSpec) {
+	t.Helper()
+	threads := prog(t, "threads")
+	needEngine(t)
+	hh := newH(t)
+	seq := seqSpec{roundLine, 100}
+	out := hh.path("out.txt")
+	p := hh.startProg("threads", []string{threads}, out)
+	hh.waitSeq(out, seq, rounds, wait30, p)
+	return hh, p, out, seq
 }

@@ -303,37 +303,40 @@ func (c *core) find(addr uint64) int {
 	return -1
 }
 
-// put writes b at addr, mapping by mapping.
-func (c *core) put(addr uint64, b []byte) error {
-	for len(b) > 0 {
+// spans calls fn for each piece of [addr, addr+n) that one mapping holds,
+// with the mapping's index and the piece's offset in the core file.
+func (c *core) spans(addr, n uint64, fn func(i int, at int64, addr, n uint64) error) error {
+	for n > 0 {
 		i := c.find(addr)
 		if i < 0 || c.off[i] < 0 {
-			return fmt.Errorf("pid %d: pages at %#x outside its mappings", c.p.Pid, addr)
+			return fmt.Errorf("pid %d: no mapping with pages at %#x", c.p.Pid, addr)
 		}
-		n := min(uint64(len(b)), c.vmas[i].End-addr)
-		if _, err := c.f.WriteAt(b[:n], c.off[i]+int64(addr-c.vmas[i].Start)); err != nil {
+		k := min(n, c.vmas[i].End-addr)
+		if err := fn(i, c.off[i]+int64(addr-c.vmas[i].Start), addr, k); err != nil {
 			return err
 		}
-		c.covered[i] = append(c.covered[i], [2]uint64{addr, addr + n})
-		addr, b = addr+n, b[n:]
+		addr, n = addr+k, n-k
 	}
 	return nil
 }
 
-// get reads len(b) bytes at addr of this core's process.
-func (c *core) get(addr uint64, b []byte) error {
-	for len(b) > 0 {
-		i := c.find(addr)
-		if i < 0 || c.off[i] < 0 {
-			return fmt.Errorf("pid %d: no pages at %#x", c.p.Pid, addr)
-		}
-		n := min(uint64(len(b)), c.vmas[i].End-addr)
-		if _, err := c.f.ReadAt(b[:n], c.off[i]+int64(addr-c.vmas[i].Start)); err != nil {
+// put writes b at addr, mapping by mapping.
+func (c *core) put(addr uint64, b []byte) error {
+	return c.spans(addr, uint64(len(b)), func(i int, at int64, a, n uint64) error {
+		if _, err := c.f.WriteAt(b[a-addr:a-addr+n], at); err != nil {
 			return err
 		}
-		addr, b = addr+n, b[n:]
-	}
-	return nil
+		c.covered[i] = append(c.covered[i], [2]uint64{a, a + n})
+		return nil
+	})
+}
+
+// get reads len(b) bytes at addr of this core's process.
+func (c *core) get(addr uint64, b []byte) error {
+	return c.spans(addr, uint64(len(b)), func(_ int, at int64, a, n uint64) error {
+		_, err := c.f.ReadAt(b[a-addr:a-addr+n], at)
+		return err
+	})
 }
 
 func (c *core) pages(r io.Reader, addr, n uint64) error {
